@@ -1,0 +1,37 @@
+# sms-retry: make run (the demo), make test (the suite). Both install what is missing.
+SHELL := /bin/bash
+APT_PACKAGES := postgresql libpq-dev libcurl4-openssl-dev pkg-config python3
+SWIFT_BUILD := swift build
+BIN = $(shell swift build --show-bin-path)
+
+.PHONY: deps build test run lint clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT_BUILD)
+
+# Starts a throwaway PostgreSQL under /tmp, runs the whole suite against it, stops it.
+test: deps
+	$(SWIFT_BUILD) --build-tests
+	@data=$$(mktemp -d /tmp/sms-retry-test-pg.XXXXXX); \
+	  .ci/with-postgres "$$data" swift test --skip-build; status=$$?; rm -rf "$$data"; exit $$status
+
+# The demo: a throwaway PostgreSQL under .demo/, the migrations, a handful of failed messages,
+# a local Twilio stand-in, one `sms-retry run`, and the rows before and after.
+run: build
+	@rm -rf .demo && mkdir -p .demo
+	@.ci/with-postgres .demo/pgdata .ci/demo "$(BIN)"
+
+lint:
+	@command -v squawk >/dev/null || pip install -q squawk-cli
+	squawk migrations/*.sql
+
+clean:
+	rm -rf .build .demo

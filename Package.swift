@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "sms-retry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SMSRetry", targets: ["SMSRetry"]),
+        .executable(name: "sms-retry", targets: ["sms-retry"]),
+        .executable(name: "twilio-standin", targets: ["twilio-standin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // HTTP server for the Twilio stand-in (tests, demo, benchmarks).
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+    ],
+    targets: [
+        // C libraries: only a module map and shim.h each; only SMSRetry/Postgres and
+        // SMSRetry/HTTP import them.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(
+            name: "SMSRetry",
+            dependencies: ["CLibPQ", "CCurl", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "sms-retry",
+            dependencies: [
+                "SMSRetry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TwilioStandIn",
+            dependencies: [.product(name: "FlyingFox", package: "FlyingFox")]
+        ),
+        .executableTarget(name: "twilio-standin", dependencies: ["TwilioStandIn"]),
+        .testTarget(name: "SMSRetryTests", dependencies: ["SMSRetry"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["SMSRetry", "TwilioStandIn", .product(name: "Logging", package: "swift-log")]
+        ),
+    ]
+)

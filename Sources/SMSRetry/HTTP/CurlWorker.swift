@@ -1,0 +1,139 @@
+import CCurl
+import Foundation
+
+/// The thread that owns the multi handle and every easy handle. Only `HTTPClient` talks to it,
+/// through the inbox and `curl_multi_wakeup`.
+final class CurlWorker: @unchecked Sendable {
+    // @unchecked: created on the caller's thread, then used only by the worker thread it is
+    // handed to; nothing else touches it after `Thread.start()`.
+    private let multi: UnsafeMutableRawPointer
+    private let inbox: Inbox
+    private let options: HTTPClient.Options
+    private var active: [UnsafeMutableRawPointer: Transfer] = [:]
+    private var idle: [UnsafeMutableRawPointer] = []
+
+    init(multi: UnsafeMutableRawPointer, inbox: Inbox, options: HTTPClient.Options) {
+        self.multi = multi
+        self.inbox = inbox
+        self.options = options
+    }
+
+    func run() {
+        while true {
+            let (submissions, closed) = inbox.state.withLock { state in
+                defer { state.pending.removeAll(keepingCapacity: true) }
+                return (state.pending, state.closed)
+            }
+            for submission in submissions { start(submission) }
+            if closed && active.isEmpty { break }
+
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let message = curl_multi_info_read(multi, &left) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+                finish(easy, code: message.pointee.data.result)
+            }
+            // "curl_multi_poll ... can be woken up from another thread with curl_multi_wakeup."
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+        for easy in idle { curl_easy_cleanup(easy) }
+        curl_multi_cleanup(multi)
+    }
+
+    private func start(_ submission: Submission) {
+        let easy = idle.popLast() ?? curl_easy_init()!
+        let transfer = Transfer(continuation: submission.continuation)
+        let request = submission.request
+        let opaque = Unmanaged.passUnretained(transfer).toOpaque()
+
+        _ = sr_easy_setopt_string(easy, CURLOPT_URL, request.url)
+        _ = sr_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = sr_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(options.connectTimeout))
+        _ = sr_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Self.milliseconds(options.timeout))
+        _ = sr_easy_setopt_string(easy, CURLOPT_USERAGENT, "sms-retry/1")
+        if request.method == "POST" {
+            let body = request.body ?? ""
+            _ = sr_easy_setopt_long(easy, CURLOPT_POSTFIELDSIZE, body.utf8.count)
+            // COPYPOSTFIELDS: curl keeps its own copy, so the Swift string may go.
+            _ = sr_easy_setopt_string(easy, CURLOPT_COPYPOSTFIELDS, body)
+        } else {
+            _ = sr_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        }
+        if let auth = request.basicAuth {
+            _ = sr_easy_setopt_long(easy, CURLOPT_HTTPAUTH, SR_CURLAUTH_BASIC)
+            _ = sr_easy_setopt_string(easy, CURLOPT_USERNAME, auth.user)
+            _ = sr_easy_setopt_string(easy, CURLOPT_PASSWORD, auth.password)
+        }
+        // An empty "Expect:" stops curl from waiting for 100-continue on larger bodies.
+        for header in request.headers + ["Expect:"] {
+            transfer.headerList = curl_slist_append(transfer.headerList, header)
+        }
+        _ = sr_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, transfer.headerList)
+        _ = sr_easy_setopt_write(easy, CURLOPT_WRITEFUNCTION) { data, size, count, user in
+            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+            if let data { transfer.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count)) }
+            return size * count
+        }
+        _ = sr_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, opaque)
+        _ = sr_easy_setopt_write(easy, CURLOPT_HEADERFUNCTION) { data, size, count, user in
+            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+            if let data {
+                let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
+                transfer.header(line: line)
+            }
+            return size * count
+        }
+        _ = sr_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, opaque)
+        active[easy] = transfer
+        curl_multi_add_handle(multi, easy)
+    }
+
+    private func finish(_ easy: UnsafeMutableRawPointer, code: CURLcode) {
+        curl_multi_remove_handle(multi, easy)
+        guard let transfer = active.removeValue(forKey: easy) else { return }
+        let result: Result<HTTPClient.Response, HTTPError>
+        if code == CURLE_OK {
+            var status = 0
+            _ = sr_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            result = .success(HTTPClient.Response(status: status, headers: transfer.headers, body: transfer.body,
+                                                  seconds: transfer.elapsed))
+        } else {
+            result = .failure(HTTPError(code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code))))
+        }
+        curl_slist_free_all(transfer.headerList)
+        curl_easy_reset(easy)
+        idle.append(easy)
+        transfer.continuation.resume(returning: result)
+    }
+
+    private static func milliseconds(_ d: Duration) -> Int {
+        Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+/// Per-transfer state the C callbacks write into.
+final class Transfer {
+    let continuation: CheckedContinuation<Result<HTTPClient.Response, HTTPError>, Never>
+    let started = ContinuousClock.now
+    var body: [UInt8] = []
+    var headers: [String: String] = [:]
+    var headerList: UnsafeMutablePointer<curl_slist>?
+
+    init(continuation: CheckedContinuation<Result<HTTPClient.Response, HTTPError>, Never>) {
+        self.continuation = continuation
+    }
+
+    var elapsed: Double {
+        let d = ContinuousClock.now - started
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    func header(line: String) {
+        if line.hasPrefix("HTTP/") { headers.removeAll(); return }  // a new response (100, redirect)
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        headers[name] = value
+    }
+}

@@ -1,0 +1,120 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// An HTTP client on libcurl's multi interface, driven by one dedicated thread.
+///
+/// `send` suspends the calling task without blocking a cooperative thread; transfers run
+/// concurrently on the worker and reuse connections from the multi handle's cache.
+public final class HTTPClient: Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var url: String
+        public var headers: [String]
+        public var body: String?
+        public var basicAuth: (user: String, password: String)?
+
+        public init(method: String = "GET", url: String, headers: [String] = [], body: String? = nil,
+                    basicAuth: (user: String, password: String)? = nil) {
+            self.method = method
+            self.url = url
+            self.headers = headers
+            self.body = body
+            self.basicAuth = basicAuth
+        }
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        /// Header names lowercased; the last value wins.
+        public var headers: [String: String]
+        public var body: [UInt8]
+        public var seconds: Double
+
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    public struct Options: Sendable {
+        public var connectTimeout: Duration = .seconds(5)
+        /// Whole-request limit; kept under 30 s so a hung provider cannot hold a cron run.
+        public var timeout: Duration = .seconds(20)
+        /// Size of the connection cache kept for keep-alive.
+        public var maxConnections: Int = 64
+        public init() {}
+    }
+
+    private let inbox: Inbox
+    private let multiAddress: UInt
+    let options: Options
+
+    public init(options: Options = Options()) {
+        _ = curlGlobalInit
+        self.options = options
+        let multi = curl_multi_init()!
+        // "CURLMOPT_MAXCONNECTS: the maximum amount of simultaneously open connections that
+        // libcurl may keep in its connection cache after completed use."
+        _ = sr_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, options.maxConnections)
+        // curl_multi_wakeup is documented as callable from any thread; the handle is otherwise
+        // used only by the worker, so it crosses as an address.
+        multiAddress = UInt(bitPattern: multi)
+        inbox = Inbox()
+        let worker = CurlWorker(multi: multi, inbox: inbox, options: options)
+        let thread = Thread { worker.run() }
+        thread.name = "sms-retry.curl"
+        thread.start()
+    }
+
+    deinit { shutdown() }
+
+    /// Sends one request. A transport failure (refused, reset, timeout, DNS) is an `HTTPError`;
+    /// any HTTP status is a `Response`.
+    public func send(_ request: Request) async -> Result<Response, HTTPError> {
+        await withCheckedContinuation { continuation in
+            let accepted = inbox.state.withLock { state -> Bool in
+                guard !state.closed else { return false }
+                state.pending.append(Submission(request: request, continuation: continuation))
+                return true
+            }
+            if accepted {
+                curl_multi_wakeup(UnsafeMutableRawPointer(bitPattern: multiAddress))
+            } else {
+                continuation.resume(returning: .failure(HTTPError(code: -1, message: "HTTP client shut down")))
+            }
+        }
+    }
+
+    /// Stops the worker once its transfers have finished. Further sends fail at once.
+    public func shutdown() {
+        let first = inbox.state.withLock { state -> Bool in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        if first { curl_multi_wakeup(UnsafeMutableRawPointer(bitPattern: multiAddress)) }
+    }
+}
+
+/// A transport-level failure: curl's error code and text. Never carries the URL's credentials
+/// (they travel as options, not in the URL).
+public struct HTTPError: Error, CustomStringConvertible, Sendable {
+    public var code: Int32
+    public var message: String
+    public var isTimeout: Bool { code == Int32(CURLE_OPERATION_TIMEDOUT.rawValue) }
+    public var description: String { "HTTP transport error (curl \(code)): \(message)" }
+}
+
+let curlGlobalInit: Void = {
+    curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+}()
+
+struct Submission: Sendable {
+    var request: HTTPClient.Request
+    var continuation: CheckedContinuation<Result<HTTPClient.Response, HTTPError>, Never>
+}
+
+final class Inbox: Sendable {
+    struct State {
+        var pending: [Submission] = []
+        var closed = false
+    }
+    let state = Mutex(State())
+}

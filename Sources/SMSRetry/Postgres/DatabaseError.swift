@@ -1,0 +1,41 @@
+/// An error from PostgreSQL or from libpq.
+///
+/// `description` carries the SQLSTATE and the server's primary message only: never the bound
+/// values, which hold phone numbers and message bodies, and never the conninfo, which may hold a
+/// password.
+public struct DatabaseError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable {
+        /// The server could not be reached, refused the login, or the connection was lost.
+        case connection
+        /// The server rejected a statement.
+        case query
+    }
+
+    public var kind: Kind
+    /// The five-character SQLSTATE, when the server sent one.
+    public var sqlState: String?
+    public var message: String
+
+    public init(kind: Kind, sqlState: String? = nil, message: String) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.message = message
+    }
+
+    /// True for errors that mean "the database is not there" rather than "this statement was
+    /// wrong": libpq connection failures, SQLSTATE class 08 and the shutdown codes 57P01-57P03.
+    public var isConnectionLoss: Bool {
+        if kind == .connection { return true }
+        guard let state = sqlState else { return false }
+        return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state)
+    }
+
+    /// `55P03` lock_not_available: a `lock_timeout` expired. Worth retrying.
+    public var isLockTimeout: Bool { sqlState == "55P03" }
+
+    public var description: String {
+        let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let state = sqlState { return "database error \(state): \(text)" }
+        return "database error: \(text)"
+    }
+}

@@ -1,0 +1,77 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection. Owns the `PGconn*`, frees it in `deinit`; not `Sendable`: `Database`
+/// is the thread-safe door to it.
+///
+/// Every statement with values goes through `PQexecParams`: values travel as separate text
+/// parameters and are never spliced into SQL text.
+final class PGConnection {
+    private let handle: OpaquePointer
+
+    /// `conninfo` is anything `PQconnectdb` takes: `""` (the `PG*` environment, `.pgpass` and
+    /// service files, as psql), `key=value` pairs, or a `postgresql://` URI.
+    init(conninfo: String) throws(DatabaseError) {
+        guard let conn = PQconnectdb(conninfo) else {
+            throw DatabaseError(kind: .connection, message: "out of memory while connecting")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(conn))
+            PQfinish(conn)
+            throw DatabaseError(kind: .connection, message: message)
+        }
+        handle = conn
+        // Notices (e.g. "relation already exists, skipping") would go to stderr otherwise.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    deinit { PQfinish(handle) }
+
+    var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Runs one statement with `$n` parameters (text format; `nil` is SQL NULL).
+    @discardableResult
+    func execute(_ sql: String, _ parameters: [String?] = []) throws(DatabaseError) -> PGRows {
+        // Parameters are C strings: a NUL byte cannot travel, so it is dropped here.
+        let cStrings: [UnsafeMutablePointer<CChar>?] = parameters.map { value in
+            value.map { strdup($0.contains("\u{0}") ? $0.replacingOccurrences(of: "\u{0}", with: "") : $0) }
+        }
+        defer { cStrings.forEach { free($0) } }
+        let result = cStrings.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
+                PQexecParams(handle, sql, Int32(parameters.count), nil, parameters.isEmpty ? nil : $0, nil, nil, 0)
+            }
+        }
+        return try consume(result)
+    }
+
+    /// Runs SQL text without parameters through `PQexec` (migration files, `BEGIN`/`COMMIT`).
+    /// "If the command string contains multiple SQL commands, they are processed in a single
+    /// transaction" (libpq docs): callers send one statement at a time.
+    @discardableResult
+    func executeScript(_ sql: String) throws(DatabaseError) -> PGRows {
+        try consume(PQexec(handle, sql))
+    }
+
+    private func consume(_ result: OpaquePointer?) throws(DatabaseError) -> PGRows {
+        guard let result else {
+            throw DatabaseError(kind: .connection, message: String(cString: PQerrorMessage(handle)))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PGRows(columns: [], rows: [], affected: Self.affected(result))
+        case PGRES_TUPLES_OK:
+            return PGRows(result: result)
+        default:
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+                ?? String(cString: PQerrorMessage(handle))
+            throw DatabaseError(kind: isOK ? .query : .connection, sqlState: state, message: primary)
+        }
+    }
+
+    private static func affected(_ result: OpaquePointer) -> Int {
+        Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The cron job: claims due rows, resends them through Twilio, records each outcome.
+///
+/// Claim protocol: each batch is claimed in one committed statement (`FOR UPDATE SKIP LOCKED`,
+/// lease = `next_retry_at` pushed forward) before anything is sent, so concurrent runs on any
+/// number of hosts take disjoint rows. A row is only sent while its lease has time left for the
+/// whole request, and its outcome is only written while the row still carries this run's lease.
+public final class RetryRunner: Sendable {
+    let store: RetryStore
+    let twilio: TwilioClient
+    let options: RunOptions
+    let logger: Logger
+    public let runID: String
+    private let stop = Mutex<String?>(nil)
+    private let pause = Mutex<ContinuousClock.Instant?>(nil)
+
+    public init(store: RetryStore, twilio: TwilioClient, options: RunOptions = RunOptions(),
+                logger: Logger = Logger(label: "sms-retry.run"), runID: String? = nil) {
+        self.store = store
+        self.twilio = twilio
+        self.options = options
+        self.logger = logger
+        self.runID = runID ?? "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8))"
+    }
+
+    public func run() async throws -> RunSummary {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let deadline = started + options.maxRuntime
+        var summary = RunSummary()
+        logger.info("run started", metadata: ["run.id": "\(runID)", "run.batch_size": "\(options.batchSize)",
+                                              "run.concurrency": "\(options.concurrency)"])
+        while clock.now < deadline, stop.withLock({ $0 }) == nil {
+            let want = min(options.batchSize, options.limit.map { $0 - summary.claimed } ?? .max)
+            guard want > 0 else { break }
+            let rows = try await store.claim(limit: want, lease: options.lease, runID: runID)
+            guard !rows.isEmpty else { break }
+            let claimedAt = clock.now
+            summary.claimed += rows.count
+            let outcomes = await process(rows, claimedAt: claimedAt, deadline: deadline)
+            let written = Set(try await store.record(outcomes).map(\.id))
+            for outcome in outcomes {
+                guard written.contains(outcome.id) else { summary.lost += 1; continue }
+                switch outcome.kind {
+                case .sent: summary.sent += 1
+                case .retry: summary.rescheduled += 1
+                case .failed where outcome.outcome == "not_sent": summary.skipped += 1
+                case .failed: summary.failed += 1
+                case .release: summary.released += 1
+                }
+            }
+            if summary.lost > 0 {
+                logger.warning("outcomes not written: the lease had passed to another run",
+                               metadata: ["run.lost": "\(summary.lost)"])
+            }
+            logger.info("batch done", metadata: ["run.claimed": "\(rows.count)", "run.sent": "\(summary.sent)",
+                                                 "run.total_claimed": "\(summary.claimed)"])
+        }
+        if let why = stop.withLock({ $0 }) {
+            summary.stoppedBecause = why
+            summary.configurationError = true
+        }
+        let d = clock.now - started
+        summary.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
+                                               "run.sent": "\(summary.sent)", "run.failed": "\(summary.failed)"])
+        return summary
+    }
+
+    /// The due rows a run would claim now, without claiming them.
+    public func dryRun() async throws -> [DueMessage] {
+        try await store.dueList(limit: options.limit ?? options.batchSize).map {
+            DueMessage(logID: $0.id, maskedPhone: PhoneNumber.masked($0.phoneNumber), direction: $0.direction,
+                       attempt: $0.retryCount + 1, maxRetries: $0.maxRetries, dueAt: $0.nextRetryAt,
+                       lastErrorCode: $0.errorCode)
+        }
+    }
+
+    /// Sends the sendable rows of one claimed batch, `concurrency` at a time.
+    private func process(_ rows: [RetryStore.ClaimedRow], claimedAt: ContinuousClock.Instant,
+                         deadline: ContinuousClock.Instant) async -> [Outcome] {
+        var outcomes: [Outcome] = []
+        var sendable: [RetryStore.ClaimedRow] = []
+        for row in rows {
+            if let reason = Self.unsendableReason(row) {
+                logger.warning("row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.reason": "\(reason)"])
+                outcomes.append(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
+            } else {
+                if let previous = row.previousLease {
+                    logger.warning("previous attempt's outcome unknown (its run stopped before recording it)",
+                                   metadata: ["sms.log_id": "\(row.id)", "sms.previous_lease": "\(previous)"])
+                }
+                sendable.append(row)
+            }
+        }
+        // A request may only start while the lease outlives it, with a margin.
+        let timeout = twilio.http.options.timeout + twilio.http.options.connectTimeout
+        let sendBy = min(claimedAt + .milliseconds(Int64(options.lease * 1000)) - timeout - .seconds(5), deadline)
+        await withTaskGroup(of: Outcome.self) { group in
+            var pending = sendable.makeIterator()
+            for _ in 0..<max(1, options.concurrency) {
+                guard let row = pending.next() else { break }
+                group.addTask { await self.attempt(row, sendBy: sendBy) }
+            }
+            while let outcome = await group.next() {
+                outcomes.append(outcome)
+                if let row = pending.next() { group.addTask { await self.attempt(row, sendBy: sendBy) } }
+            }
+        }
+        return outcomes
+    }
+
+    static func unsendableReason(_ row: RetryStore.ClaimedRow) -> String? {
+        if !RetryStore.isOutbound(row.direction) { return "not_outbound" }
+        if (row.content ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "empty_body" }
+        if !PhoneNumber.isE164(row.phoneNumber) { return "invalid_phone_number" }
+        return nil
+    }
+
+    /// One send and what it means for the row.
+    private func attempt(_ row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant) async -> Outcome {
+        if let until = pause.withLock({ $0 }), until > .now {
+            try? await Task.sleep(until: min(until, sendBy), clock: .continuous)
+        }
+        guard stop.withLock({ $0 }) == nil, ContinuousClock.now < sendBy else {
+            return .release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
+        }
+        let result = await twilio.send(to: row.phoneNumber, body: row.content ?? "")
+        let attemptsMade = row.retryCount + 1
+        var outcome: Outcome
+        switch result {
+        case .accepted(let sid, _, let status, let seconds):
+            outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
+                              durationMS: Int(seconds * 1000), outcome: "sent")
+        case .rejected(let code, let message, let status, let seconds):
+            let decision = store.policy.decide(.twilio(code: code), attemptsMade: attemptsMade)
+            outcome = .failure(id: row.id, decision: decision, failure: .twilio(code: code),
+                               message: "Twilio error \(code): \(message)", countedAttempt: true)
+            outcome.httpStatus = status
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "rejected"
+        case .throttled(let retryAfter, let status, let seconds):
+            let wait = retryAfter ?? options.throttleDelay
+            pause.withLock { $0 = max($0 ?? .now, .now + .milliseconds(Int64(wait * 1000))) }
+            outcome = .release(id: row.id, delay: wait, leaseUntil: row.leaseUntil)
+            outcome.errorCode = RetryPolicy.throttledCode
+            outcome.httpStatus = status
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "throttled"
+        case .unauthorized(let code, let message, let status):
+            stop.withLock { $0 = $0 ?? "Twilio refused the credentials (HTTP \(status), code \(code.map(String.init) ?? "none"): \(message)); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key" }
+            outcome = .release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
+        case .unexpected(let status, let code, let message, let seconds):
+            let decision = store.policy.decide(.transport, attemptsMade: attemptsMade)
+            outcome = .failure(id: row.id, decision: decision, failure: .transport,
+                               message: "HTTP \(status)\(code.map { " (code \($0))" } ?? ""): \(message)", countedAttempt: true)
+            outcome.errorCode = code
+            outcome.httpStatus = status
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "http_error"
+        case .transport(let error, let seconds):
+            let decision = store.policy.decide(.transport, attemptsMade: attemptsMade)
+            outcome = .failure(id: row.id, decision: decision, failure: .transport, message: error.description,
+                               countedAttempt: true)
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "transport_error"
+        }
+        outcome.leaseUntil = row.leaseUntil
+        logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
+                                           "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome ?? outcome.kind.rawValue)",
+                                           "sms.error_code": "\(outcome.errorCode.map(String.init) ?? "-")"])
+        return outcome
+    }
+}
+
+/// A row `run` would send now (`--dry-run`).
+public struct DueMessage: Sendable {
+    public var logID: Int
+    public var maskedPhone: String
+    public var direction: String
+    public var attempt: Int
+    public var maxRetries: Int
+    public var dueAt: String
+    public var lastErrorCode: String?
+}

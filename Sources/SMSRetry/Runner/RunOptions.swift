@@ -1,0 +1,57 @@
+/// How one `sms-retry run` behaves.
+public struct RunOptions: Sendable {
+    /// Rows claimed per statement.
+    public var batchSize = 100
+    /// Requests in flight at once.
+    public var concurrency = 16
+    /// Stop after claiming this many rows in all (nil: until nothing is due).
+    public var limit: Int? = nil
+    /// Stop claiming after this long (default 110 s, so a `*/2` cron never piles up).
+    public var maxRuntime: Duration = .seconds(110)
+    /// How long a claim holds its rows (seconds). A run that dies leaves them due again after it.
+    public var lease: Double = 300
+    /// Seconds before a throttled message is due again when Twilio gave no `Retry-After`.
+    public var throttleDelay: Double = 30
+
+    public init() {}
+}
+
+/// What a run did; `description` is the one summary line the CLI prints.
+public struct RunSummary: Sendable, CustomStringConvertible {
+    public var claimed = 0
+    /// Accepted by Twilio.
+    public var sent = 0
+    /// Failed and scheduled again (including throttled messages, which use no attempt).
+    public var rescheduled = 0
+    /// Failed and closed: not retryable, or no attempts left.
+    public var failed = 0
+    /// Closed without sending: inbound rows, empty bodies, numbers that are not E.164.
+    public var skipped = 0
+    /// Handed back unsent (run stopping, throttling, lease running out): due again soon.
+    public var released = 0
+    /// Outcomes not written because the row's lease had passed to another run.
+    public var lost = 0
+    public var seconds = 0.0
+    /// Why the run stopped early, if it did (e.g. Twilio refused the credentials).
+    public var stoppedBecause: String? = nil
+    /// True when the stop is a configuration problem (exit code 2).
+    public var configurationError = false
+
+    public init() {}
+
+    /// 0 all done; 1 some rows could not be processed (skipped, released, lost); 2 configuration
+    /// error (Twilio refused the credentials).
+    public var exitCode: Int32 {
+        if configurationError { return 2 }
+        return skipped + released + lost > 0 ? 1 : 0
+    }
+
+    public var description: String {
+        var line = "claimed=\(claimed) sent=\(sent) rescheduled=\(rescheduled) failed=\(failed) skipped=\(skipped)"
+        if released > 0 { line += " released=\(released)" }
+        if lost > 0 { line += " lost=\(lost)" }
+        line += " seconds=" + String(format: "%.2f", seconds)
+        if let why = stoppedBecause { line += " stopped=\"\(why)\"" }
+        return line
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+
+/// Applies and reverts the SQL files in `migrations/`, in order, statement by statement as
+/// `psql -f` would. The applied state is read from the catalog, never from a table of its own:
+/// each up file declares, in a `-- sms-retry:applied-when: <SQL boolean>` header, how to tell
+/// that it has been applied.
+public struct Migrator: Sendable {
+    public struct Migration: Sendable {
+        public var version: Int
+        public var name: String
+        public var up: String
+        public var down: String
+        public var appliedWhen: String
+    }
+
+    public struct Step: Sendable, Equatable {
+        public enum Action: String, Sendable { case applied, reverted, alreadyApplied = "already applied" }
+        public var version: Int
+        public var name: String
+        public var action: Action
+        public var seconds: Double
+    }
+
+    public let migrations: [Migration]
+    let logger: Logger
+    /// How many times a file is rerun when a statement hits `lock_timeout` (SQLSTATE 55P03).
+    var lockRetries = 5
+
+    /// Reads `NNN_name.up.sql` / `NNN_name.down.sql` pairs from `directory`.
+    public init(directory: String, logger: Logger = Logger(label: "sms-retry.migrate")) throws {
+        self.logger = logger
+        let files: [String]
+        do { files = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+            throw MigrationError(message: "cannot read the migrations folder \(directory)")
+        }
+        var found: [Migration] = []
+        for file in files.sorted() where file.hasSuffix(".up.sql") {
+            let stem = String(file.dropLast(".up.sql".count))
+            guard let version = Int(stem.prefix(while: \.isNumber)) else {
+                throw MigrationError(message: "\(file): name must start with a version number")
+            }
+            let up = try Self.read(directory, file)
+            let down = try Self.read(directory, stem + ".down.sql")
+            guard let marker = up.split(separator: "\n").first(where: { $0.hasPrefix("-- sms-retry:applied-when:") }) else {
+                throw MigrationError(message: "\(file): missing the '-- sms-retry:applied-when:' header")
+            }
+            let condition = marker.dropFirst("-- sms-retry:applied-when:".count).trimmingCharacters(in: .whitespaces)
+            found.append(Migration(version: version, name: stem, up: up, down: down, appliedWhen: condition))
+        }
+        guard !found.isEmpty else { throw MigrationError(message: "no *.up.sql files in \(directory)") }
+        migrations = found
+    }
+
+    private static func read(_ directory: String, _ file: String) throws -> String {
+        let path = (directory as NSString).appendingPathComponent(file)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MigrationError(message: "missing \(path) (every up needs its down)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Which migrations the database has, from the catalog.
+    public func status(_ db: Database) async throws -> [(migration: Migration, applied: Bool)] {
+        var result: [(Migration, Bool)] = []
+        for migration in migrations {
+            let rows = try await db.query("SELECT (\(migration.appliedWhen)) AS applied")
+            result.append((migration, rows.first?.bool("applied") ?? false))
+        }
+        return result
+    }
+
+    /// Applies every migration not yet applied, in order.
+    public func up(_ db: Database) async throws -> [Step] {
+        var steps: [Step] = []
+        for (migration, applied) in try await status(db) {
+            if applied {
+                steps.append(Step(version: migration.version, name: migration.name, action: .alreadyApplied, seconds: 0))
+                continue
+            }
+            let seconds = try await run(migration.up, named: migration.name + ".up.sql", on: db)
+            guard try await status(db).first(where: { $0.migration.version == migration.version })?.applied == true else {
+                throw MigrationError(message: "\(migration.name).up.sql ran but its applied-when check is still false")
+            }
+            steps.append(Step(version: migration.version, name: migration.name, action: .applied, seconds: seconds))
+        }
+        return steps
+    }
+
+    /// Reverts applied migrations above `target`, newest first. With no target, only the newest.
+    public func down(_ db: Database, to target: Int? = nil) async throws -> [Step] {
+        let applied = try await status(db).filter(\.applied).map(\.migration)
+        let floor = target ?? (applied.dropLast().last?.version ?? 0)
+        var steps: [Step] = []
+        for migration in applied.reversed() where migration.version > floor {
+            let seconds = try await run(migration.down, named: migration.name + ".down.sql", on: db)
+            steps.append(Step(version: migration.version, name: migration.name, action: .reverted, seconds: seconds))
+        }
+        return steps
+    }
+
+    /// Runs one file's statements in autocommit; reruns the whole file (which is written to be
+    /// rerun) when a lock wait times out.
+    private func run(_ script: String, named name: String, on db: Database) async throws -> Double {
+        let statements = SQLScript.statements(script)
+        let start = ContinuousClock.now
+        var attempt = 0
+        while true {
+            do {
+                try await db.withConnection { conn in
+                    for statement in statements { try conn.executeScript(statement) }
+                }
+                let d = ContinuousClock.now - start
+                return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            } catch let error as DatabaseError where error.isLockTimeout && attempt < lockRetries {
+                attempt += 1
+                logger.warning("lock timeout; retrying the file", metadata: ["migration.file": "\(name)", "migration.attempt": "\(attempt)"])
+                _ = try? await db.query("ROLLBACK")
+                try await Task.sleep(for: .milliseconds(500 * attempt))
+            } catch let error as DatabaseError {
+                throw MigrationError(message: "\(name): \(error)", underlying: error)
+            }
+        }
+    }
+}
+
+public struct MigrationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var underlying: DatabaseError?
+    init(message: String, underlying: DatabaseError? = nil) {
+        self.message = message
+        self.underlying = underlying
+    }
+    public var description: String { "migration failed: \(message)" }
+}

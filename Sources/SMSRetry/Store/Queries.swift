@@ -1,0 +1,127 @@
+/// Every runtime statement, in one place: `$n` placeholders only, named noun-then-verb.
+/// An integration test PREPAREs each of them against the migrated schema.
+///
+/// Every statement that writes `sms_metadata` merges: the row's other keys survive, a NULL
+/// becomes `{}`, and a value that is not a JSON object is kept whole under `original_metadata`.
+/// Retry state lives under the `retry` key only.
+///
+/// Statements take an optional "now" (`NULL` = the server's `now()`) so tests control the clock.
+enum Queries {
+    /// The row's metadata as an object, losing nothing.
+    static let metadata = """
+        (CASE WHEN s.sms_metadata IS NULL THEN '{}'::jsonb \
+        WHEN jsonb_typeof(s.sms_metadata) = 'object' THEN s.sms_metadata \
+        ELSE jsonb_build_object('original_metadata', s.sms_metadata) END)
+        """
+
+    /// `sms_metadata.retry` as an object (a foreign non-object value is kept under `original`).
+    static let retry = """
+        (CASE WHEN jsonb_typeof(s.sms_metadata -> 'retry') = 'object' THEN s.sms_metadata -> 'retry' \
+        WHEN s.sms_metadata -> 'retry' IS NULL THEN '{}'::jsonb \
+        ELSE jsonb_build_object('original', s.sms_metadata -> 'retry') END)
+        """
+
+    /// Rows waiting for a retry whose time has come. The partial index
+    /// `sms_usage_logs_retry_due_idx` holds exactly the rows with `success = false AND
+    /// next_retry_at IS NOT NULL`, in `next_retry_at` order.
+    static let duePredicate = """
+        success = false AND next_retry_at IS NOT NULL \
+        AND next_retry_at <= coalesce($NOW::timestamptz, now()) AND retry_count < max_retries
+        """
+
+    /// Claims up to $1 due rows for $2 seconds (the lease) for run $4; $3 = now.
+    ///
+    /// `FOR UPDATE SKIP LOCKED` lets concurrent runs take disjoint rows; pushing `next_retry_at`
+    /// to the end of the lease takes the row out of the due set once this statement commits,
+    /// which happens before anything is sent. A run that dies leaves its rows due again when the
+    /// lease ends; `retry.lease` records who claimed the row and for which attempt, so the next
+    /// claimer knows the previous outcome is unknown (`previous_lease`).
+    static let claimDue = """
+        WITH due AS (
+            SELECT id, sms_metadata -> 'retry' -> 'lease' AS previous_lease
+            FROM sms_usage_logs
+            WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$3"))
+            ORDER BY next_retry_at
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE sms_usage_logs AS s
+        SET next_retry_at = coalesce($3::timestamptz, now()) + make_interval(secs => $2::float8),
+            sms_metadata = \(metadata) || jsonb_build_object('retry', \(retry) || jsonb_build_object('lease',
+                jsonb_build_object('run', $4::text, 'claimed_at', coalesce($3::timestamptz, now()),
+                                   'attempt', s.retry_count + 1)))
+        FROM due
+        WHERE s.id = due.id
+        RETURNING s.id, s.phone_number, s.message_direction, s.message_content, s.retry_count,
+                  s.max_retries, s.next_retry_at::text AS lease_until,
+                  due.previous_lease::text AS previous_lease
+        """
+
+    /// The due rows a run would claim, without claiming them ($1 limit, $2 now): `--dry-run`.
+    static let dueList = """
+        SELECT id, phone_number, message_direction, retry_count, max_retries,
+               next_retry_at::text AS next_retry_at,
+               sms_metadata -> 'retry' ->> 'error_code' AS error_code
+        FROM sms_usage_logs
+        WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$2"))
+        ORDER BY next_retry_at
+        LIMIT $1
+        """
+
+    /// Locks one row for the router's report of a send ($1 id).
+    static let rowLock = """
+        SELECT id, message_direction, retry_count, max_retries, success, final_status
+        FROM sms_usage_logs WHERE id = $1 FOR UPDATE
+        """
+
+    /// Records a batch of outcomes in one statement: one array per column, one element per row.
+    ///
+    /// kind: `sent` (success, final_status 'sent', no retry pending), `retry` (scheduled after
+    /// `delay` seconds), `failed` (closed: final_status 'failed', reason in metadata), `release`
+    /// (handed back unsent: due again after `delay`, nothing counted, no history).
+    /// counted: whether this outcome used an attempt (`retry_count + 1`).
+    /// lease_until: when set, the row is only written while it still carries this run's lease,
+    /// so a run that overstayed its lease cannot clobber a newer claimer's outcome.
+    /// $14 = now, $15 = how many history entries to keep.
+    static let outcomesRecord = """
+        UPDATE sms_usage_logs AS s
+        SET success = CASE o.kind WHEN 'sent' THEN true WHEN 'release' THEN s.success ELSE false END,
+            final_status = CASE o.kind WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE s.final_status END,
+            twilio_message_sid = coalesce(o.sid, s.twilio_message_sid),
+            retry_count = s.retry_count + o.counted::int,
+            max_retries = coalesce(o.max_retries, s.max_retries),
+            next_retry_at = CASE WHEN o.kind IN ('retry', 'release')
+                                 THEN coalesce($14::timestamptz, now()) + make_interval(secs => o.delay) END,
+            error_message = CASE WHEN o.kind IN ('retry', 'failed') THEN coalesce(o.error_message, s.error_message)
+                                 ELSE s.error_message END,
+            sms_metadata = \(metadata) || jsonb_build_object('retry',
+                (\(retry) - 'lease')
+                || jsonb_strip_nulls(jsonb_build_object(
+                       'error_code', o.error_code, 'error_message', o.error_message,
+                       'strategy', o.strategy, 'reason', o.reason,
+                       'updated_at', coalesce($14::timestamptz, now())))
+                || CASE WHEN o.outcome IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('history',
+                       jsonb_path_query_array(
+                           (CASE WHEN jsonb_typeof(\(retry) -> 'history') = 'array'
+                                 THEN \(retry) -> 'history' ELSE '[]'::jsonb END)
+                           || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                               'at', coalesce($14::timestamptz, now()),
+                               'attempt', s.retry_count + o.counted::int,
+                               'outcome', o.outcome, 'code', o.error_code, 'error', o.error_message,
+                               'sid', o.sid, 'http_status', o.http_status, 'duration_ms', o.duration_ms))),
+                           '$[last - $keep + 1 to last]', jsonb_build_object('keep', $15::int)))
+                   END)
+        FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::float8[], $5::text[], $6::int[], $7::text[],
+                    $8::int[], $9::int[], $10::text[], $11::text[], $12::int[], $13::timestamptz[],
+                    $16::text[])
+             AS o(id, kind, counted, delay, sid, error_code, error_message, http_status, duration_ms,
+                  reason, strategy, max_retries, lease_until, outcome)
+        WHERE s.id = o.id AND (o.lease_until IS NULL OR s.next_retry_at = o.lease_until)
+        RETURNING s.id, s.retry_count, extract(epoch FROM s.next_retry_at)::float8 AS next_retry_epoch
+        """
+
+    /// All statements, for the test that PREPAREs each one against the migrated schema.
+    static let all: [(name: String, sql: String)] = [
+        ("claimDue", claimDue), ("dueList", dueList), ("rowLock", rowLock), ("outcomesRecord", outcomesRecord),
+    ]
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+
+/// The library door for the router (`import SMSRetry`): report a send's result on its
+/// `sms_usage_logs` row, and let sms-retry decide whether and when to try again.
+///
+///     let store = try await RetryStore.open()            // PG* environment, as psql
+///     switch try await store.recordFailure(logID: id, errorCode: 30003, errorMessage: text) {
+///     case .scheduled(let attempt, let at): …
+///     case .notRetryable, .exhausted, .rowNotFound, .notOutbound: …
+///     }
+public final class RetryStore: Sendable {
+    public let database: Database
+    public let policy: RetryPolicy
+    let logger: Logger
+    /// How many attempts `sms_metadata.retry.history` keeps (the newest).
+    public static let historyLimit = 20
+
+    public init(database: Database, policy: RetryPolicy = .default,
+                logger: Logger = Logger(label: "sms-retry")) {
+        self.database = database
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// Opens a connection with a libpq conninfo (`""` = the `PG*` environment, `.pgpass`,
+    /// service files) or a `postgresql://` URI.
+    public static func open(conninfo: String = "", policy: RetryPolicy = .default,
+                            logger: Logger = Logger(label: "sms-retry")) async throws -> RetryStore {
+        RetryStore(database: try await Database.connect(conninfo), policy: policy, logger: logger)
+    }
+
+    /// What `recordFailure` decided.
+    public enum FailureOutcome: Sendable, Equatable {
+        /// Resend number `attempt` is due at `at`.
+        case scheduled(attempt: Int, at: Date)
+        /// Closed: this code is never retried (`final_status = 'failed'`).
+        case notRetryable(code: Int?, meaning: String)
+        /// Closed: no attempts left after `attempts` resends.
+        case exhausted(attempts: Int)
+        case rowNotFound
+        /// The row is not an outbound message: nothing to resend.
+        case notOutbound
+    }
+
+    /// Reports that the send logged as row `logID` failed with Twilio `errorCode` (`nil` for an
+    /// HTTP 5xx or a transport error). Schedules a retry by the policy, or closes the row.
+    public func recordFailure(logID: Int, errorCode: Int?, errorMessage: String?) async throws -> FailureOutcome {
+        let failure: Failure = errorCode.map { .twilio(code: $0) } ?? .transport
+        let policy = self.policy
+        let result = try await database.transaction { conn -> FailureOutcome in
+            guard let row = try conn.execute(Queries.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
+            let made = row.int("retry_count") ?? 0
+            let decision = policy.decide(failure, attemptsMade: made)
+            var outcome = Outcome.failure(id: logID, decision: decision, failure: failure, message: errorMessage,
+                                          countedAttempt: false)
+            outcome.outcome = "failed"
+            let written = try Self.record([outcome], on: conn)
+            switch decision {
+            case .retry:
+                let at = written.first?.nextRetryAt ?? Date()
+                return .scheduled(attempt: made + 1, at: at)
+            case .giveUp(.notRetryable):
+                return .notRetryable(code: errorCode, meaning: policy.rule(for: failure).rule.meaning)
+            case .giveUp(.exhausted):
+                return .exhausted(attempts: made)
+            }
+        }
+        logger.info("failure recorded", metadata: ["sms.log_id": "\(logID)", "sms.error_code": "\(errorCode.map(String.init) ?? "transport")",
+                                                   "sms.outcome": "\(result)"])
+        return result
+    }
+
+    public enum SentOutcome: Sendable, Equatable {
+        case recorded
+        case rowNotFound
+        case notOutbound
+    }
+
+    /// Reports that the send logged as row `logID` was accepted by Twilio as `messageSID`.
+    public func recordSent(logID: Int, messageSID: String) async throws -> SentOutcome {
+        try await database.transaction { conn -> SentOutcome in
+            guard let row = try conn.execute(Queries.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
+            _ = try Self.record([Outcome(id: logID, kind: .sent, sid: messageSID, outcome: "sent")], on: conn)
+            return .recorded
+        }
+    }
+
+    // MARK: - What a run uses
+
+    struct ClaimedRow: Sendable {
+        var id: Int
+        var phoneNumber: String
+        var direction: String
+        var content: String?
+        var retryCount: Int
+        var maxRetries: Int
+        var leaseUntil: String
+        var previousLease: String?
+    }
+
+    struct WrittenRow: Sendable {
+        var id: Int
+        var retryCount: Int
+        var nextRetryAt: Date?
+    }
+
+    /// Claims up to `limit` due rows for `lease` seconds; committed when this returns.
+    func claim(limit: Int, lease: Double, runID: String, now: String? = nil) async throws -> [ClaimedRow] {
+        let rows = try await database.query(Queries.claimDue, [String(limit), String(lease), now, runID])
+        return rows.all.map { r in
+            ClaimedRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "",
+                       direction: r.string("message_direction") ?? "", content: r.string("message_content"),
+                       retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
+                       leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"))
+        }
+    }
+
+    /// Writes a batch of outcomes in one statement; returns the rows actually written (a row
+    /// whose lease was lost is not).
+    func record(_ outcomes: [Outcome], now: String? = nil) async throws -> [WrittenRow] {
+        guard !outcomes.isEmpty else { return [] }
+        return try await database.withConnection { try Self.record(outcomes, now: now, on: $0) }
+    }
+
+    static func record(_ outcomes: [Outcome], now: String? = nil, on conn: PGConnection) throws -> [WrittenRow] {
+        let params: [String?] = [
+            PGArray.literal(outcomes.map { $0.id }),
+            PGArray.literal(outcomes.map { $0.kind.rawValue }),
+            PGArray.literal(outcomes.map { $0.counted ? "t" : "f" }),
+            PGArray.literal(outcomes.map { $0.delay }),
+            PGArray.literal(outcomes.map { $0.sid }),
+            PGArray.literal(outcomes.map { $0.errorCode }),
+            PGArray.literal(outcomes.map { $0.errorMessage }),
+            PGArray.literal(outcomes.map { $0.httpStatus }),
+            PGArray.literal(outcomes.map { $0.durationMS }),
+            PGArray.literal(outcomes.map { $0.reason }),
+            PGArray.literal(outcomes.map { $0.strategy }),
+            PGArray.literal(outcomes.map { $0.maxRetries }),
+            PGArray.literal(outcomes.map { $0.leaseUntil }),
+            now,
+            String(historyLimit),
+            PGArray.literal(outcomes.map { $0.outcome }),
+        ]
+        return try conn.execute(Queries.outcomesRecord, params).all.map { r in
+            WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,
+                       nextRetryAt: r.double("next_retry_epoch").map { Date(timeIntervalSince1970: $0) })
+        }
+    }
+
+    struct DueRow: Sendable {
+        var id: Int
+        var phoneNumber: String
+        var direction: String
+        var retryCount: Int
+        var maxRetries: Int
+        var nextRetryAt: String
+        var errorCode: String?
+    }
+
+    func dueList(limit: Int, now: String? = nil) async throws -> [DueRow] {
+        try await database.query(Queries.dueList, [String(limit), now]).all.map { r in
+            DueRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "", direction: r.string("message_direction") ?? "",
+                   retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
+                   nextRetryAt: r.string("next_retry_at") ?? "", errorCode: r.string("error_code"))
+        }
+    }
+
+    /// The router writes `outbound`/`inbound`; anything but outbound is never sent.
+    static func isOutbound(_ direction: String?) -> Bool {
+        direction?.trimmingCharacters(in: .whitespaces).lowercased() == "outbound"
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+
+/// Creates messages through Twilio's REST API (`POST /2010-04-01/Accounts/{AC}/Messages.json`,
+/// form-encoded, HTTP Basic) and classifies every answer into a `SendResult`.
+public struct TwilioClient: Sendable {
+    public let config: TwilioConfig
+    let http: HTTPClient
+
+    public init(config: TwilioConfig, http: HTTPClient) {
+        self.config = config
+        self.http = http
+    }
+
+    public var messagesURL: String { "\(config.baseURL)/2010-04-01/Accounts/\(config.accountSID)/Messages.json" }
+
+    /// The form body for one message.
+    public func form(to: String, body: String) -> String {
+        var fields: [(String, String)] = [("To", to)]
+        switch config.sender {
+        case .from(let number): fields.append(("From", number))
+        case .messagingService(let sid): fields.append(("MessagingServiceSid", sid))
+        }
+        fields.append(("Body", body))
+        if let callback = config.statusCallbackURL { fields.append(("StatusCallback", callback)) }
+        return FormEncoding.encode(fields)
+    }
+
+    public func send(to: String, body: String) async -> SendResult {
+        let request = HTTPClient.Request(
+            method: "POST", url: messagesURL,
+            headers: ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json"],
+            body: form(to: to, body: body),
+            basicAuth: (config.username, config.password))
+        let started = ContinuousClock.now
+        switch await http.send(request) {
+        case .failure(let error):
+            let d = ContinuousClock.now - started
+            return .transport(error, seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        case .success(let response):
+            return SendResult(response: response)
+        }
+    }
+}
+
+/// Every way a create-message call can end.
+public enum SendResult: Sendable {
+    /// HTTP 201: Twilio accepted the message.
+    case accepted(sid: String, status: String, httpStatus: Int, seconds: Double)
+    /// HTTP 4xx with a Twilio error code: the message (or the account) was refused.
+    case rejected(code: Int, message: String, httpStatus: Int, seconds: Double)
+    /// HTTP 429 / 20429: not processed; retry after `retryAfter` seconds when Twilio said so.
+    case throttled(retryAfter: Double?, httpStatus: Int, seconds: Double)
+    /// HTTP 401 / 20003: the credentials were refused. Stops the run.
+    case unauthorized(code: Int?, message: String, httpStatus: Int)
+    /// HTTP 5xx, or any other answer without a usable code: Twilio may or may not have accepted it.
+    case unexpected(httpStatus: Int, code: Int?, message: String, seconds: Double)
+    /// No HTTP answer: refused, reset, DNS, timeout.
+    case transport(HTTPError, seconds: Double)
+
+    init(response: HTTPClient.Response) {
+        let error = try? JSONDecoder().decode(TwilioErrorBody.self, from: Data(response.body))
+        let status = response.status
+        let seconds = response.seconds
+        switch status {
+        case 200..<300:
+            if let message = try? JSONDecoder().decode(TwilioMessageBody.self, from: Data(response.body)), !message.sid.isEmpty {
+                self = .accepted(sid: message.sid, status: message.status ?? "queued", httpStatus: status, seconds: seconds)
+            } else {
+                self = .unexpected(httpStatus: status, code: nil, message: "HTTP \(status) without a message SID", seconds: seconds)
+            }
+        case 429:
+            self = .throttled(retryAfter: response.headers["retry-after"].flatMap(Double.init), httpStatus: status, seconds: seconds)
+        case 401:
+            self = .unauthorized(code: error?.code, message: error?.message ?? "HTTP 401", httpStatus: status)
+        case 400..<500 where error?.code == RetryPolicy.throttledCode:
+            self = .throttled(retryAfter: response.headers["retry-after"].flatMap(Double.init), httpStatus: status, seconds: seconds)
+        case 400..<500 where error?.code == RetryPolicy.authenticationCode:
+            self = .unauthorized(code: error?.code, message: error?.message ?? "HTTP \(status)", httpStatus: status)
+        case 400..<500 where error?.code != nil:
+            self = .rejected(code: error!.code!, message: error?.message ?? "", httpStatus: status, seconds: seconds)
+        default:
+            self = .unexpected(httpStatus: status, code: error?.code, message: error?.message ?? "HTTP \(status)", seconds: seconds)
+        }
+    }
+}
+
+/// Twilio's error JSON: `{"code": 21211, "message": "…", "more_info": "…", "status": 400}`.
+struct TwilioErrorBody: Decodable {
+    var code: Int?
+    var message: String?
+}
+
+/// The fields of Twilio's Message resource that sms-retry reads.
+struct TwilioMessageBody: Decodable {
+    var sid: String
+    var status: String?
+}
+
+/// `application/x-www-form-urlencoded`: unreserved characters as they are, space as `+`,
+/// everything else as UTF-8 `%XX` (so the `+` of an E.164 number travels as `%2B`).
+public enum FormEncoding {
+    public static func encode(_ fields: [(String, String)]) -> String {
+        fields.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
+    }
+
+    public static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"),
+                 UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            case UInt8(ascii: " "):
+                out += "+"
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+
+    /// Decodes a form body into pairs, in order (repeated keys kept).
+    public static func decode(_ body: String) -> [(String, String)] {
+        body.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func unescape(_ s: Substring) -> String {
+                (String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding) ?? String(s)
+            }
+            return (unescape(parts[0]), parts.count > 1 ? unescape(parts[1]) : "")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}

@@ -1,0 +1,224 @@
+import FlyingFox
+import FlyingSocks
+import Foundation
+
+/// A stand-in for Twilio's Messages API on loopback, speaking its wire format: form-encoded
+/// POSTs with HTTP Basic auth, `201` with the Message JSON, errors as `{"code", "message",
+/// "more_info", "status"}`. Tests, the demo and the benchmarks script it per destination number.
+public actor TwilioStandIn {
+    /// One scripted answer.
+    public enum Reply: Sendable, Equatable {
+        /// 201 with a new message SID.
+        case accept
+        /// A Twilio error with this code and HTTP status (400 unless given).
+        case fail(code: Int, status: Int = 400)
+        /// An HTTP 5xx without a usable code.
+        case serverError(status: Int = 503)
+        /// HTTP 429 / 20429, with `Retry-After` when given.
+        case throttle(retryAfter: Int? = nil)
+        /// Wait this long, then answer as `then` (a hang, when longer than the client's timeout).
+        indirect case delay(Duration, then: Reply)
+    }
+
+    /// A message the stand-in accepted or refused, as it arrived.
+    public struct Received: Sendable {
+        public var to: String
+        public var from: String?
+        public var messagingServiceSID: String?
+        public var body: String
+        public var statusCallback: String?
+        public var sid: String?
+        public var status: Int
+    }
+
+    public let accountSID: String
+    /// Accepted Basic-auth pairs: (Account SID, Auth Token) and/or (API Key SID, secret).
+    public let credentials: [String: String]
+    /// Added to every answer (Twilio's real latency is ~150 ms).
+    public var latency: Duration
+
+    private var scripts: [String: [Reply]] = [:]
+    private var defaultReply: Reply = .accept
+    private var log: [Received] = []
+    private var messages: [String: (to: String, body: String, status: String)] = [:]
+    private var server: HTTPServer?
+    private var serverTask: Task<Void, Error>?
+    private var counter = 0
+
+    public init(accountSID: String, credentials: [String: String], latency: Duration = .zero) {
+        self.accountSID = accountSID
+        self.credentials = credentials
+        self.latency = latency
+    }
+
+    /// Starts listening on 127.0.0.1 (`port` 0 picks a free one); returns the base URL to put in
+    /// `TWILIO_API_BASE_URL`.
+    @discardableResult
+    public func start(port: UInt16 = 0) async throws -> String {
+        let server = HTTPServer(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: port), timeout: 60,
+                                logger: .disabled)
+        await server.appendRoute("POST /2010-04-01/Accounts/*") { [weak self] request in
+            guard let self else { return HTTPResponse(statusCode: .serviceUnavailable) }
+            return await self.answer(request)
+        }
+        self.server = server
+        serverTask = Task { try await server.run() }
+        try await server.waitUntilListening()
+        guard case .ip4(_, let boundPort) = await server.listeningAddress else {
+            throw StandInError.notListening
+        }
+        return "http://127.0.0.1:\(boundPort)"
+    }
+
+    public func stop() async {
+        await server?.stop(timeout: 0)
+        serverTask?.cancel()
+        server = nil
+    }
+
+    /// Answers for messages to `number`, consumed in order; after them, the default.
+    public func script(_ number: String, _ replies: [Reply]) { scripts[number, default: []] += replies }
+    public func setDefault(_ reply: Reply) { defaultReply = reply }
+    public func setLatency(_ latency: Duration) { self.latency = latency }
+
+    /// Every create request received, in order of arrival.
+    public var received: [Received] { log }
+    /// How many messages were accepted for `number`.
+    public func acceptedCount(to number: String) -> Int { log.filter { $0.to == number && $0.sid != nil }.count }
+    public var acceptedTotal: Int { log.filter { $0.sid != nil }.count }
+
+    private func answer(_ request: HTTPRequest) async -> HTTPResponse {
+        let body = (try? await request.bodyData).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let (reply, received) = decide(request, body: body)
+        var wait = latency
+        var final = reply
+        while case .delay(let d, let then) = final { wait += d; final = then }
+        if wait > .zero { try? await Task.sleep(for: wait) }
+        return complete(final, received)
+    }
+
+    /// Checks auth and fields, and picks the scripted reply (synchronously, inside the actor).
+    private func decide(_ request: HTTPRequest, body: String) -> (Reply?, Received?) {
+        guard authorized(request.headers[.authorization]) else { return (.fail(code: 20003, status: 401), nil) }
+        guard request.path == "/2010-04-01/Accounts/\(accountSID)/Messages.json" else { return (.fail(code: 20404, status: 404), nil) }
+        guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else {
+            return (.fail(code: 21604, status: 400), nil)
+        }
+        var fields: [String: String] = [:]
+        for (k, v) in Form.decode(body) { fields[k] = v }
+        let to = fields["To"] ?? ""
+        var received = Received(to: to, from: fields["From"], messagingServiceSID: fields["MessagingServiceSid"],
+                                body: fields["Body"] ?? "", statusCallback: fields["StatusCallback"], sid: nil, status: 0)
+        let validation: Int? =
+            to.isEmpty ? 21604 :
+            !to.hasPrefix("+") ? 21211 :
+            (fields["From"] == nil && fields["MessagingServiceSid"] == nil) ? 21603 :
+            (fields["Body"] ?? "").isEmpty ? 21602 :
+            (fields["Body"] ?? "").count > 1600 ? 21617 : nil
+        if let code = validation {
+            received.status = 400
+            log.append(received)
+            return (.fail(code: code), nil)
+        }
+        var reply = defaultReply
+        if var queue = scripts[to], !queue.isEmpty {
+            reply = queue.removeFirst()
+            scripts[to] = queue
+        }
+        return (reply, received)
+    }
+
+    private func complete(_ reply: Reply?, _ incoming: Received?) -> HTTPResponse {
+        var received = incoming
+        let response: HTTPResponse
+        switch reply ?? .fail(code: 20003, status: 401) {
+        case .accept where received != nil:
+            counter += 1
+            let sid = "SM" + String(format: "%016llx%016llx", UInt64.random(in: 0...UInt64.max), UInt64(counter))
+            let status = received!.messagingServiceSID != nil ? "accepted" : "queued"
+            received!.sid = sid
+            received!.status = 201
+            messages[sid] = (received!.to, received!.body, status)
+            response = json(201, messageJSON(sid: sid, received: received!, status: status))
+        case .accept:
+            response = json(500, errorJSON(code: 20500, status: 500))
+        case .fail(let code, let status):
+            received?.status = status
+            response = json(status, errorJSON(code: code, status: status))
+        case .serverError(let status):
+            received?.status = status
+            response = json(status, ["code": NSNull(), "message": "Service Unavailable", "status": status])
+        case .throttle(let retryAfter):
+            received?.status = 429
+            var r = json(429, errorJSON(code: 20429, status: 429))
+            if let retryAfter { r.headers[HTTPHeader("Retry-After")] = String(retryAfter) }
+            response = r
+        case .delay(_, let then):
+            return complete(then, incoming)
+        }
+        if let received { log.append(received) }
+        return response
+    }
+
+    private func authorized(_ header: String?) -> Bool {
+        guard let header, header.hasPrefix("Basic "),
+              let data = Data(base64Encoded: String(header.dropFirst(6))),
+              let pair = String(data: data, encoding: .utf8),
+              let colon = pair.firstIndex(of: ":") else { return false }
+        return credentials[String(pair[..<colon])] == String(pair[pair.index(after: colon)...])
+    }
+
+    private func messageJSON(sid: String, received: Received, status: String) -> [String: Any] {
+        let date = Self.rfc2822.string(from: Date())
+        let segments = max(1, (received.body.count + 152) / 153)
+        return [
+            "sid": sid, "account_sid": accountSID, "api_version": "2010-04-01", "body": received.body,
+            "date_created": date, "date_updated": date, "date_sent": NSNull(), "direction": "outbound-api",
+            "error_code": NSNull(), "error_message": NSNull(), "from": received.from ?? NSNull(),
+            "messaging_service_sid": received.messagingServiceSID ?? NSNull(), "num_media": "0",
+            "num_segments": String(segments), "price": NSNull(), "price_unit": "USD", "status": status,
+            "to": received.to, "uri": "/2010-04-01/Accounts/\(accountSID)/Messages/\(sid).json",
+        ]
+    }
+
+    private func errorJSON(code: Int, status: Int) -> [String: Any] {
+        ["code": code, "message": Self.messages[code] ?? "Error \(code)",
+         "more_info": "https://www.twilio.com/docs/errors/\(code)", "status": status]
+    }
+
+    private func json(_ status: Int, _ object: [String: Any]) -> HTTPResponse {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return HTTPResponse(statusCode: HTTPStatusCode(status, phrase: ""), headers: [.contentType: "application/json"], body: data)
+    }
+
+    static let messages: [Int: String] = [
+        20003: "Authenticate", 20404: "The requested resource was not found", 20429: "Too Many Requests",
+        21211: "The 'To' number is not a valid phone number.", 21602: "Message body is required.",
+        21603: "The 'From' phone number is required.", 21604: "The 'To' phone number is required.",
+        21610: "Attempt to send to unsubscribed recipient", 21617: "The concatenated message body exceeds the 1600 character limit.",
+    ]
+
+    static let rfc2822: DateFormatter = {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        return f
+    }()
+}
+
+public enum StandInError: Error { case notListening }
+
+/// Form decoding for the stand-in (kept apart from the library, so the two sides of the wire
+/// are written independently).
+enum Form {
+    static func decode(_ body: String) -> [(String, String)] {
+        body.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func unescape(_ s: Substring) -> String {
+                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
+            }
+            return (unescape(parts[0]), parts.count > 1 ? unescape(parts[1]) : "")
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SMSRetry
+
+/// Options every command that touches the database shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"),
+            help: "libpq conninfo or postgresql:// URI (default: $DATABASE_URL, else the PG* variables, as psql).")
+    var databaseURL: String?
+
+    @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["SMS_RETRY_LOG_LEVEL"] ?? "info"
+
+    var conninfo: String { databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "" }
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    /// Logs go to stderr; stdout is for the command's own output.
+    func makeLogger(_ label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+
+    /// Connects, mapping failure onto exit code 3 with libpq's message (which never holds the
+    /// password).
+    func connect() async throws -> Database {
+        do { return try await Database.connect(conninfo) } catch let error as DatabaseError {
+            throw CLIFailure(code: Exit.database, message: "cannot reach the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+}
+
+/// `--policy FILE` or `$SMS_RETRY_POLICY`, over the default table.
+struct PolicyOptions: ParsableArguments {
+    @Option(help: "JSON file overriding the default retry policy (default: $SMS_RETRY_POLICY).")
+    var policy: String?
+
+    func load() throws -> RetryPolicy {
+        guard let path = policy ?? ProcessInfo.processInfo.environment["SMS_RETRY_POLICY"], !path.isEmpty else {
+            return .default
+        }
+        do { return try RetryPolicy.load(file: path) } catch let error as PolicyError {
+            throw CLIFailure(code: Exit.usage, message: error.description)
+        }
+    }
+}
+
+/// Maps a database error met while working: a lost server is 3, anything else 1.
+func databaseFailure(_ error: DatabaseError) -> CLIFailure {
+    CLIFailure(code: error.isConnectionLoss ? Exit.database : Exit.partial, message: error.description)
+}

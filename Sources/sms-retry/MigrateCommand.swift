@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import SMSRetry
+
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply the SQL migrations in order (or revert with --down).",
+        discussion: """
+            Runs each file statement by statement in autocommit, as psql -f does, so CREATE INDEX \
+            CONCURRENTLY runs outside a transaction; a file is rerun when a lock_timeout expires. \
+            The applied state is read from the catalog: no table of its own.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Folder holding NNN_name.up.sql / NNN_name.down.sql (default: $SMS_RETRY_MIGRATIONS, else ./migrations).")
+    var dir: String = ProcessInfo.processInfo.environment["SMS_RETRY_MIGRATIONS"] ?? "migrations"
+    @Flag(help: "Revert instead: the newest applied migration, or all above --to.") var down = false
+    @Option(help: "With --down: revert every migration above this version (0 = all).") var to: Int?
+    @Flag(help: "Only show which migrations are applied.") var status = false
+
+    func validate() throws {
+        if to != nil && !down { throw ValidationError("--to goes with --down") }
+    }
+
+    func run() async throws {
+        let logger = global.makeLogger("sms-retry.migrate")
+        let migrator: Migrator
+        do { migrator = try Migrator(directory: dir, logger: logger) } catch let error as MigrationError {
+            throw CLIFailure(code: Exit.usage, message: error.description)
+        }
+        let db = try await global.connect()
+        do {
+            if status {
+                for (migration, applied) in try await migrator.status(db) {
+                    print("\(migration.name): \(applied ? "applied" : "pending")")
+                }
+                return
+            }
+            let steps = down ? try await migrator.down(db, to: to) : try await migrator.up(db)
+            for step in steps {
+                let time = step.action == .alreadyApplied ? "" : String(format: " (%.2f s)", step.seconds)
+                print("\(step.name): \(step.action.rawValue)\(time)")
+            }
+            if steps.isEmpty { print("nothing to do") }
+        } catch let error as MigrationError {
+            throw CLIFailure(code: error.underlying?.isConnectionLoss == true ? Exit.database : Exit.partial,
+                             message: error.description)
+        } catch let error as DatabaseError {
+            throw databaseFailure(error)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import SMSRetry
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Claim the rows that are due, resend them through Twilio, record each outcome.",
+        discussion: """
+            Safe to run from several hosts at once: rows are claimed with FOR UPDATE SKIP LOCKED \
+            and a lease. Prints one summary line. Exit: 0 all done, 1 some rows could not be \
+            processed, 2 usage or configuration error, 3 database unreachable.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var policyOptions: PolicyOptions
+
+    @Option(help: "Rows claimed per batch.") var batchSize = 100
+    @Option(help: "Requests in flight at once.") var concurrency = 16
+    @Option(help: "Claim at most this many rows in this run.") var limit: Int?
+    @Option(help: "Stop claiming after this many seconds.") var maxRuntime = 110.0
+    @Option(help: "Seconds a claim holds its rows before another run may take them.") var lease = 300.0
+    @Flag(help: "List what would be sent; change nothing.") var dryRun = false
+
+    func validate() throws {
+        guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 10000") }
+        guard (1...1_024).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 1024") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        guard maxRuntime > 0 else { throw ValidationError("--max-runtime must be positive") }
+        guard lease >= 60 else { throw ValidationError("--lease must be at least 60 seconds (a request may take 25)") }
+    }
+
+    func run() async throws {
+        let logger = global.makeLogger("sms-retry.run")
+        let policy = try policyOptions.load()
+        // Twilio settings are needed even for --dry-run: a dry run that passes should mean a
+        // real run would start.
+        let config: TwilioConfig
+        do { config = try TwilioConfig.fromEnvironment() } catch {
+            throw CLIFailure(code: Exit.usage, message: error.description)
+        }
+        let db = try await global.connect()
+        var options = RunOptions()
+        options.batchSize = batchSize
+        options.concurrency = concurrency
+        options.limit = limit
+        options.maxRuntime = .milliseconds(Int64(maxRuntime * 1000))
+        options.lease = lease
+        var httpOptions = HTTPClient.Options()
+        httpOptions.maxConnections = max(concurrency, 4)
+        let http = HTTPClient(options: httpOptions)
+        defer { http.shutdown() }
+        let runner = RetryRunner(store: RetryStore(database: db, policy: policy, logger: logger),
+                                 twilio: TwilioClient(config: config, http: http), options: options, logger: logger)
+        do {
+            if dryRun {
+                let due = try await runner.dryRun()
+                for m in due {
+                    print("would send log_id=\(m.logID) to=\(m.maskedPhone) attempt=\(m.attempt)/\(m.maxRetries) due=\(m.dueAt) last_error=\(m.lastErrorCode ?? "-")")
+                }
+                print("dry-run: \(due.count) due row(s); nothing changed")
+                return
+            }
+            let summary = try await runner.run()
+            print(summary.description)
+            if let why = summary.stoppedBecause { FileHandle.standardError.write(Data("sms-retry: \(why)\n".utf8)) }
+            if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
+        } catch let error as DatabaseError {
+            throw databaseFailure(error)
+        }
+    }
+}

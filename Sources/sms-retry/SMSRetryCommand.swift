@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct SMSRetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sms-retry",
+        abstract: "Makes failed outbound SMS recover by themselves, in place on sms_usage_logs.",
+        discussion: """
+            Exit codes: 0 done; 1 some rows could not be processed; 2 usage or configuration \
+            error; 3 database unreachable.
+            """,
+        subcommands: [RunCommand.self, MigrateCommand.self, ScheduleCommand.self, MarkSentCommand.self,
+                      PolicyCommand.self])
+
+    /// Parses, runs, and maps every ending onto the documented exit codes (ArgumentParser's own
+    /// usage errors would exit 64; cron users were promised 2).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CLIFailure {
+            if !error.message.isEmpty { FileHandle.standardError.write(Data("sms-retry: \(error.message)\n".utf8)) }
+            Foundation.exit(error.code)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(Exit.usage)
+        }
+    }
+}
+
+/// The exit codes cron and monitoring read.
+enum Exit {
+    static let ok: Int32 = 0
+    static let partial: Int32 = 1
+    static let usage: Int32 = 2
+    static let database: Int32 = 3
+}
+
+/// An ending with a message for stderr and a documented exit code.
+struct CLIFailure: Error {
+    var code: Int32
+    var message: String
+}
