@@ -76,7 +76,10 @@ public struct RetryPolicy: Sendable, Equatable {
 
     func jittered(_ delay: Double, using random: inout some RandomNumberGenerator) -> Double {
         guard jitter > 0, delay > 0 else { return delay }
-        let factor = Double.random(in: (1 - jitter)...(1 + jitter), using: &random)
+        // One 53-bit draw mapped onto [0, 1]: no rejection loop, so any generator (a fixed one
+        // in tests) gives an answer, and the extremes are reachable.
+        let unit = Double(random.next() >> 11) / Double((1 as UInt64) << 53 - 1)
+        let factor = 1 - jitter + 2 * jitter * unit
         return min(delay * factor, maxDelay)
     }
 }

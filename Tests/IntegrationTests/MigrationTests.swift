@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import SMSRetry
+
+@Suite struct MigrationTests {
+    let migrator = try! Migrator(directory: Paths.migrations, logger: quietLogger)
+
+    func columns(_ t: TestDatabase) async throws -> Set<String> {
+        Set(try await t.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'sms_usage_logs'")
+            .all.compactMap { $0.string("column_name") })
+    }
+
+    @Test func upDownUpKeepsRowsAndForeignMetadata() async throws {
+        let t = try await TestDatabase.make(migrated: false)
+        let first = try await migrator.up(t.db)
+        #expect(first.map(\.action) == [.applied, .applied, .applied])
+        let a = try await t.insert(metadata: #"{"campaign": "otp", "nested": {"k": [1, 2]}}"#)
+        let b = try await t.insert(metadata: nil)
+        _ = try await t.store().recordFailure(logID: a, errorCode: 30003, errorMessage: "unreachable")
+
+        let down = try await migrator.down(t.db, to: 1)
+        #expect(down.map(\.version) == [3, 2])
+        #expect(try await columns(t).isDisjoint(with: ["retry_count", "max_retries", "next_retry_at", "twilio_message_sid",
+                                                       "final_status", "delivery_confirmed_at"]))
+        let kept = try await t.query("SELECT count(*) AS n, (SELECT sms_metadata -> 'nested' FROM sms_usage_logs WHERE id = $1)::text AS nested FROM sms_usage_logs", [String(a)])[0]
+        #expect(kept.int("n") == 2)
+        #expect(kept.string("nested") == #"{"k": [1, 2]}"#)
+
+        let again = try await migrator.up(t.db)
+        #expect(again.map(\.action) == [.alreadyApplied, .applied, .applied])
+        let rowB = try await t.row(b)
+        #expect(rowB.int("retry_count") == 0 && rowB.int("max_retries") == 3 && rowB.string("final_status") == "unknown")
+        let rowA = try await t.row(a)
+        #expect(rowA.string("metadata")?.contains(#""campaign": "otp""#) == true)
+        #expect(try await migrator.up(t.db).allSatisfy { $0.action == .alreadyApplied }, "a rerun is harmless")
+        #expect(try await migrator.status(t.db).allSatisfy(\.applied))
+    }
+
+    @Test func downStepsOneAtATimeAndNeverDropsATableWithRows() async throws {
+        let t = try await TestDatabase.make()
+        #expect(try await migrator.down(t.db).map(\.version) == [3])
+        #expect(try await migrator.status(t.db).map(\.applied) == [true, true, false])
+        _ = try await t.insert()
+        await #expect(throws: MigrationError.self) { try await migrator.down(t.db, to: 0) }
+        #expect(try await t.query("SELECT count(*) AS n FROM sms_usage_logs")[0].int("n") == 1, "the row survived")
+        // Steps are separate: 002 was reverted before 001 refused.
+        #expect(try await migrator.status(t.db).map(\.applied) == [true, false, false])
+        try await t.query("DELETE FROM sms_usage_logs")
+        #expect(try await migrator.down(t.db, to: 0).map(\.version) == [1])
+        #expect(try await t.query("SELECT to_regclass('sms_usage_logs') IS NULL AS gone")[0].bool("gone") == true)
+    }
+
+    @Test func anInvalidIndexFromAFailedBuildIsRebuilt() async throws {
+        let t = try await TestDatabase.make()
+        // What a concurrent build that failed half-way leaves behind.
+        try await t.query("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'sms_usage_logs_retry_due_idx'::regclass")
+        #expect(try await migrator.status(t.db).map(\.applied) == [true, true, false])
+        let steps = try await migrator.up(t.db)
+        #expect(steps.last?.action == .applied)
+        #expect(try await t.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'sms_usage_logs_retry_due_idx'::regclass")[0].bool("indisvalid") == true)
+    }
+
+    @Test func psqlAppliesTheSameFiles() async throws {
+        let t = try await TestDatabase.make(migrated: false)
+        for file in ["001_baseline.up.sql", "002_retry_columns.up.sql", "003_retry_indexes.up.sql",
+                     "003_retry_indexes.up.sql"] {   // the rerun must be harmless too
+            let (code, err) = try psql(file, t.name)
+            #expect(code == 0, "\(file): \(err)")
+        }
+        #expect(try await migrator.status(t.db).allSatisfy(\.applied))
+        for file in ["003_retry_indexes.down.sql", "002_retry_columns.down.sql"] {
+            let (code, err) = try psql(file, t.name)
+            #expect(code == 0, "\(file): \(err)")
+        }
+        #expect(try await migrator.status(t.db).map(\.applied) == [true, false, false])
+    }
+
+    func psql(_ file: String, _ database: String) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", Paths.migrations + "/" + file]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    @Test func everyRuntimeQueryPreparesAgainstTheSchema() async throws {
+        let t = try await TestDatabase.make()
+        for (name, sql) in Queries.all {
+            try await t.query("PREPARE \(name) AS \(sql)")
+        }
+    }
+
+    @Test func claimingUsesThePartialIndex() async throws {
+        let t = try await TestDatabase.make()
+        try await t.query("""
+            INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success)
+            SELECT 1, '+1415555' || lpad((g % 10000)::text, 4, '0'), 'outbound', 5, 'hello', g % 50 <> 0
+            FROM generate_series(1, 20000) g
+            """)
+        try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 minute' WHERE success = false")
+        try await t.query("ANALYZE sms_usage_logs")
+        let plan = try await t.query("EXPLAIN " + Queries.claimDue.replacingOccurrences(of: "$1", with: "100")
+            .replacingOccurrences(of: "$2::float8", with: "300").replacingOccurrences(of: "$3::timestamptz", with: "NULL::timestamptz")
+            .replacingOccurrences(of: "$4::text", with: "'r'"))
+        let text = plan.rows.compactMap { $0.first ?? nil }.joined(separator: "\n")
+        #expect(text.contains("sms_usage_logs_retry_due_idx"), "\(text)")
+    }
+}

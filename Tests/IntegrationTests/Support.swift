@@ -1,0 +1,152 @@
+import Foundation
+import Logging
+import Testing
+@testable import SMSRetry
+import TwilioStandIn
+
+/// Where the repository and the built binaries are.
+enum Paths {
+    static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+    static let migrations = root + "/migrations"
+    /// The folder holding the test bundle holds the executables too.
+    static let binaries: String = {
+        if let dir = ProcessInfo.processInfo.environment["SMS_RETRY_BIN"] { return dir }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    }()
+}
+
+struct TestSetupError: Error, CustomStringConvertible { var description: String }
+
+/// A database of its own for each test, on the server `make test` started (PG* variables).
+struct TestDatabase {
+    let name: String
+    let db: Database
+    var conninfo: String { "dbname=\(name)" }
+
+    /// A new empty database; with `migrated`, every migration applied.
+    static func make(migrated: Bool = true) async throws -> TestDatabase {
+        guard ProcessInfo.processInfo.environment["PGHOST"] != nil || ProcessInfo.processInfo.environment["PGPORT"] != nil else {
+            throw TestSetupError(description: "no PostgreSQL: run `make test`, which starts one, or set PGHOST/PGPORT")
+        }
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let admin = try await Database.connect("dbname=postgres")
+        // An identifier, made here from hex digits: it cannot be a bound parameter.
+        try await admin.query("CREATE DATABASE \(name)")
+        let db = try await Database.connect("dbname=\(name)")
+        let test = TestDatabase(name: name, db: db)
+        if migrated { _ = try await Migrator(directory: Paths.migrations, logger: quietLogger).up(db) }
+        return test
+    }
+
+    @discardableResult
+    func query(_ sql: String, _ params: [String?] = []) async throws -> PGRows { try await db.query(sql, params) }
+
+    /// Inserts a row as the router writes it; returns its id.
+    func insert(phone: String = "+14155550100", direction: String = "outbound", content: String? = "Your code is 123456",
+                success: Bool = false, error: String? = "failed", metadata: String? = #"{"campaign": "otp"}"#) async throws -> Int {
+        try await query("""
+            INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
+                                        success, error_message, sms_metadata)
+            VALUES (1, $1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id
+            """, [phone, direction, String(content?.count ?? 0), content, success ? "t" : "f", error, metadata])[0].int("id")!
+    }
+
+    func row(_ id: Int) async throws -> PGRow {
+        try await query("""
+            SELECT id, success, retry_count, max_retries, final_status, twilio_message_sid, error_message,
+                   next_retry_at IS NOT NULL AS pending,
+                   extract(epoch FROM next_retry_at - now())::float8 AS due_in,
+                   sms_metadata::text AS metadata,
+                   sms_metadata -> 'retry' ->> 'reason' AS reason,
+                   jsonb_array_length(sms_metadata -> 'retry' -> 'history') AS history_length,
+                   sms_metadata -> 'retry' -> 'history' -> -1 ->> 'outcome' AS last_outcome
+            FROM sms_usage_logs WHERE id = $1
+            """, [String(id)])[0]
+    }
+
+    /// Makes every pending row due now, as if its delay had passed.
+    func makeDue() async throws {
+        try await query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE next_retry_at IS NOT NULL")
+    }
+
+    func store(_ policy: RetryPolicy = noJitter) -> RetryStore { RetryStore(database: db, policy: policy, logger: quietLogger) }
+}
+
+let noJitter: RetryPolicy = { var p = RetryPolicy.default; p.jitter = 0; return p }()
+let quietLogger: Logger = { var l = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }; l.logLevel = .critical; return l }()
+
+/// The stand-in on loopback and a client configured for it.
+struct StandIn {
+    static let account = "AC" + String(repeating: "0123456789abcdef", count: 2)
+    static let token = "tok_RECOGNISABLE_9f8e7d"
+    static let from = "+15005550006"
+    let server: TwilioStandIn
+    let baseURL: String
+    let http: HTTPClient
+
+    static func start(latency: Duration = .zero) async throws -> StandIn {
+        let server = TwilioStandIn(accountSID: account, credentials: [account: token], latency: latency)
+        let url = try await server.start()
+        return StandIn(server: server, baseURL: url, http: HTTPClient())
+    }
+
+    func config(token: String = StandIn.token) -> TwilioConfig {
+        TwilioConfig(accountSID: Self.account, username: Self.account, password: token, sender: .from(Self.from), baseURL: baseURL)
+    }
+
+    func client(token: String = StandIn.token) -> TwilioClient { TwilioClient(config: config(token: token), http: http) }
+
+    var environment: [String: String] {
+        ["TWILIO_ACCOUNT_SID": Self.account, "TWILIO_AUTH_TOKEN": Self.token, "TWILIO_FROM_NUMBER": Self.from,
+         "TWILIO_API_BASE_URL": baseURL]
+    }
+
+    func stop() async {
+        http.shutdown()
+        await server.stop()
+    }
+}
+
+/// One run of the runner with test-friendly options.
+func runOnce(_ t: TestDatabase, _ standIn: StandIn, policy: RetryPolicy = noJitter, token: String = StandIn.token,
+             configure: (inout RunOptions) -> Void = { _ in }) async throws -> RunSummary {
+    var options = RunOptions()
+    options.batchSize = 50
+    configure(&options)
+    return try await RetryRunner(store: t.store(policy), twilio: standIn.client(token: token), options: options,
+                                 logger: quietLogger).run()
+}
+
+/// Runs the built `sms-retry` binary; returns its exit code and output.
+func runCLI(_ arguments: [String], environment: [String: String] = [:]) async throws -> (code: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Paths.binaries + "/sms-retry")
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
+    var env = ProcessInfo.processInfo.environment
+    for key in env.keys where key.hasPrefix("TWILIO_") || key == "DATABASE_URL" || key == "SMS_RETRY_POLICY" { env[key] = nil }
+    env.merge(environment) { $1 }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    // Read both pipes off the cooperative pool; wait for the exit without blocking it (the
+    // stand-in answering this process runs on that pool).
+    async let outData = readAll(out)
+    async let errData = readAll(err)
+    let code: Int32 = try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do { try process.run() } catch { continuation.resume(throwing: error) }
+    }
+    return (code, String(decoding: await outData, as: UTF8.self), String(decoding: await errData, as: UTF8.self))
+}
+
+private func readAll(_ pipe: Pipe) async -> Data {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }
+    }
+}
