@@ -67,8 +67,17 @@ public final class RetryStore: Sendable {
                 return .exhausted(attempts: made)
             }
         }
-        logger.info("failure recorded", metadata: ["sms.log_id": "\(logID)", "sms.error_code": "\(errorCode.map(String.init) ?? "transport")",
-                                                   "sms.outcome": "\(result)"])
+        let metadata: Logger.Metadata = ["sms.log_id": "\(logID)", "sms.error_code": "\(errorCode.map(String.init) ?? "transport")"]
+        switch result {
+        case .scheduled(let attempt, _):
+            logger.info("retry scheduled", metadata: metadata.merging(["sms.attempt": "\(attempt)"]) { $1 })
+        case .notRetryable, .exhausted:
+            logger.info("failure recorded; row closed", metadata: metadata)
+        case .rowNotFound:
+            logger.warning("failure reported for a row that does not exist", metadata: metadata)
+        case .notOutbound:
+            logger.warning("failure reported for a row that is not outbound; ignored", metadata: metadata)
+        }
         return result
     }
 
