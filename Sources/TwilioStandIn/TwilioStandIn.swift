@@ -56,7 +56,7 @@ public actor TwilioStandIn {
     @discardableResult
     public func start(port: UInt16 = 0) async throws -> String {
         let server = HTTPServer(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: port), timeout: 60,
-                                logger: .disabled)
+                                pool: NoDelayPool(base: HTTPServer.defaultPool()), logger: .disabled)
         await server.appendRoute("POST /2010-04-01/Accounts/*") { [weak self] request in
             guard let self else { return HTTPResponse(statusCode: .serviceUnavailable) }
             return await self.answer(request)
