@@ -1,10 +1,10 @@
 # sms-retry: make run (the demo), make test (the suite). Both install what is missing.
 SHELL := /bin/bash
-APT_PACKAGES := postgresql libpq-dev libcurl4-openssl-dev pkg-config python3
+APT_PACKAGES := postgresql libpq-dev libcurl4-openssl-dev pkg-config
 SWIFT_BUILD := swift build
 BIN = $(shell swift build --show-bin-path)
 
-.PHONY: deps build test run lint clean
+.PHONY: deps build test run measure lint clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -28,6 +28,12 @@ test: deps
 run: build
 	@rm -rf .demo && mkdir -p .demo
 	@.ci/with-postgres .demo/pgdata .ci/demo "$(BIN)"
+
+# The retry core's figures: claim plan on 1M rows, run throughput on 10k due rows (see README).
+measure: deps
+	swift build -c release
+	@data=$$(mktemp -d /tmp/sms-retry-measure-pg.XXXXXX); \
+	  .ci/with-postgres "$$data" benchmarks/core.sh "$$(swift build -c release --show-bin-path)"; status=$$?; rm -rf "$$data"; exit $$status
 
 lint:
 	@command -v squawk >/dev/null || pip install -q squawk-cli

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The retry core's two figures (issue: retry core): the claim query's plan on a 1M-row table,
+# and `sms-retry run` throughput over 10k due rows against the local stand-in.
+#
+#   make measure                      (CONCURRENCY=16 BATCH=100 ROWS=1000000 DUE=10000)
+#
+# Called by .ci/with-postgres (PG* set) with the release build folder as $1.
+set -euo pipefail
+bin=$1
+rows=${ROWS:-1000000}
+due=${DUE:-10000}
+concurrency=${CONCURRENCY:-16}
+batch=${BATCH:-100}
+
+"$bin/sms-retry" migrate --log-level warning >/dev/null
+echo "== seeding $rows rows ($due due for a retry)"
+psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -v due="$due" <<'SQL'
+-- A realistic mix: a third inbound, 3% failed, some NULL bodies, foreign metadata keys.
+INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
+                            success, error_message, sms_metadata, created_at)
+SELECT g % 5000, '+1415' || lpad((g % 10000000)::text, 7, '0'),
+       CASE WHEN g % 3 = 0 THEN 'inbound' ELSE 'outbound' END, 20,
+       CASE WHEN g % 97 = 0 THEN NULL ELSE 'message number ' || g END,
+       g % 100 >= 3, CASE WHEN g % 100 < 3 THEN 'Twilio 30003' END,
+       CASE WHEN g % 4 = 0 THEN jsonb_build_object('campaign', 'c' || (g % 7)) END,
+       now() - (g || ' seconds')::interval
+FROM generate_series(1, :rows) g;
+-- Most failures closed long ago; :due of them waiting for a retry and due now.
+UPDATE sms_usage_logs SET final_status = 'failed' WHERE success = false;
+UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 minute', final_status = 'unknown'
+WHERE id IN (SELECT id FROM sms_usage_logs WHERE success = false AND message_direction = 'outbound'
+             AND message_content IS NOT NULL ORDER BY id LIMIT :due);
+VACUUM ANALYZE sms_usage_logs;
+SQL
+
+echo "== EXPLAIN ANALYZE of the claim (batch $batch), rolled back"
+psql -X -q <<SQL
+BEGIN;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+WITH due AS (
+    SELECT id, sms_metadata -> 'retry' -> 'lease' AS previous_lease FROM sms_usage_logs
+    WHERE success = false AND next_retry_at IS NOT NULL
+      AND next_retry_at <= coalesce(NULL::timestamptz, now()) AND retry_count < max_retries
+    ORDER BY next_retry_at LIMIT $batch FOR UPDATE SKIP LOCKED)
+UPDATE sms_usage_logs AS s SET next_retry_at = now() + make_interval(secs => 300::float8)
+FROM due WHERE s.id = due.id RETURNING s.id;
+ROLLBACK;
+SQL
+
+export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token TWILIO_FROM_NUMBER=+15005550006
+url_file=$(mktemp)
+"$bin/twilio-standin" > "$url_file" &
+standin=$!
+trap 'kill $standin 2>/dev/null || true; rm -f "$url_file"' EXIT
+for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
+export TWILIO_API_BASE_URL=$(head -n 1 "$url_file")
+
+echo "== sms-retry run over $due due rows: concurrency $concurrency, batch $batch, $(nproc) cores"
+/usr/bin/time -f "sms-retry: wall %e s, user %U s, sys %S s, peak RSS %M kB" \
+  "$bin/sms-retry" run --log-level warning --concurrency "$concurrency" --batch-size "$batch" --max-runtime 600 || true
+echo "stand-in CPU: $(ps -o cputime= -p $standin)"
+psql -Atc "SELECT 'rows sent: ' || count(*) FROM sms_usage_logs WHERE final_status = 'sent' AND retry_count = 1"
