@@ -39,11 +39,14 @@ public struct RunSummary: Sendable, CustomStringConvertible {
 
     public init() {}
 
-    /// 0 all done; 1 some rows could not be processed (skipped, released, lost); 2 configuration
-    /// error (Twilio refused the credentials).
+    /// 0 all done; 1 some rows could not be processed and need a look (closed unsent as bad
+    /// input, or an outcome refused because the lease had passed to another run); 2
+    /// configuration error (Twilio refused the credentials). Rows handed back at the runtime
+    /// limit or after throttling are flow control, not failures: they are due again and do not
+    /// change the exit code.
     public var exitCode: Int32 {
         if configurationError { return 2 }
-        return skipped + released + lost > 0 ? 1 : 0
+        return skipped + lost > 0 ? 1 : 0
     }
 
     public var description: String {

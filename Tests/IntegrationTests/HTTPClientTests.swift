@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+@testable import SMSRetry
+
+/// The libcurl wrapper against real sockets: timeouts, refused connections, reuse.
+@Suite struct HTTPClientTests {
+    @Test func aHungProviderIsATimeoutCountedAsATransportFailure() async throws {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        await twilio.server.script("+14155550400", [.delay(.seconds(3), then: .accept)])
+        var options = HTTPClient.Options()
+        options.timeout = .milliseconds(500)
+        let http = HTTPClient(options: options)
+        defer { http.shutdown() }
+        let id = try await t.insert(phone: "+14155550400")
+        _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil)
+        try await t.makeDue()
+        let started = ContinuousClock.now
+        let summary = try await RetryRunner(store: t.store(), twilio: TwilioClient(config: twilio.config(), http: http),
+                                            logger: quietLogger).run()
+        #expect(ContinuousClock.now - started < .seconds(2.5), "the request timeout bounds the run")
+        #expect(summary.rescheduled == 1)
+        let row = try await t.row(id)
+        #expect(row.string("last_outcome") == "transport_error" && row.int("retry_count") == 1)
+        #expect(row.string("error_message")?.contains("curl 28") == true, "\(row.string("error_message") ?? "")")
+    }
+
+    @Test func aRefusedConnectionIsATransportError() async throws {
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        // Port 1 on loopback: nothing listens there.
+        let result = await http.send(.init(method: "POST", url: "http://127.0.0.1:1/x", body: "a=b"))
+        guard case .failure(let error) = result else { Issue.record("expected a transport error"); return }
+        #expect(error.code == 7, "CURLE_COULDNT_CONNECT, got \(error)")
+    }
+
+    @Test func manyConcurrentRequestsAllComplete() async throws {
+        let twilio = try await StandIn.start(latency: .milliseconds(20))
+        defer { Task { await twilio.stop() } }
+        let client = twilio.client()
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    if case .accepted = await client.send(to: "+1415555\(String(format: "%04d", i))", body: "n\(i)") { return true }
+                    return false
+                }
+            }
+            return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(results == 200)
+        #expect(await twilio.server.acceptedTotal == 200)
+    }
+}
