@@ -35,6 +35,22 @@ import Testing
         #expect(error.code == 7, "CURLE_COULDNT_CONNECT, got \(error)")
     }
 
+    @Test func connectionsAreReused() async throws {
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        let request = HTTPClient.Request(method: "POST", url: twilio.client().messagesURL,
+                                         headers: ["Content-Type: application/x-www-form-urlencoded"],
+                                         body: "To=%2B14155550100&From=%2B15005550006&Body=hi",
+                                         basicAuth: (StandIn.account, StandIn.token))
+        var connects: [Int] = []
+        for _ in 0..<20 {
+            guard case .success(let response) = await twilio.http.send(request) else { Issue.record("send failed"); return }
+            #expect(response.status == 201)
+            connects.append(response.newConnections)
+        }
+        #expect(connects.reduce(0, +) == 1, "one connection for 20 sequential requests, got \(connects)")
+    }
+
     @Test func manyConcurrentRequestsAllComplete() async throws {
         let twilio = try await StandIn.start(latency: .milliseconds(20))
         defer { Task { await twilio.stop() } }

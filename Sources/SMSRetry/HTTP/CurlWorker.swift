@@ -94,10 +94,11 @@ final class CurlWorker: @unchecked Sendable {
         guard let transfer = active.removeValue(forKey: easy) else { return }
         let result: Result<HTTPClient.Response, HTTPError>
         if code == CURLE_OK {
-            var status = 0
+            var status = 0, connects = 0
             _ = sr_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            _ = sr_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &connects)
             result = .success(HTTPClient.Response(status: status, headers: transfer.headers, body: transfer.body,
-                                                  seconds: transfer.elapsed))
+                                                  seconds: transfer.elapsed, newConnections: connects))
         } else {
             result = .failure(HTTPError(code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code))))
         }

@@ -30,6 +30,8 @@ public final class HTTPClient: Sendable {
         public var headers: [String: String]
         public var body: [UInt8]
         public var seconds: Double
+        /// New connections this transfer opened (0 when it reused a kept-alive one).
+        public var newConnections: Int = 0
 
         public var text: String { String(decoding: body, as: UTF8.self) }
     }

@@ -23,7 +23,14 @@ public final class RetryRunner: Sendable {
         self.twilio = twilio
         self.options = options
         self.logger = logger
-        self.runID = runID ?? "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8))"
+        self.runID = runID ?? "\(Self.hostname()):\(getpid()):\(UUID().uuidString.prefix(8))"
+    }
+
+    /// gethostname(2) only: Foundation's hostName may wait on a DNS lookup.
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(cString: buffer)
     }
 
     public func run() async throws -> RunSummary {

@@ -58,8 +58,8 @@ public enum SendResult: Sendable {
     case transport(HTTPError, seconds: Double)
 
     init(response: HTTPClient.Response) {
-        let error = try? JSONDecoder().decode(TwilioErrorBody.self, from: Data(response.body))
         let status = response.status
+        let error = status >= 300 ? try? JSONDecoder().decode(TwilioErrorBody.self, from: Data(response.body)) : nil
         let seconds = response.seconds
         switch status {
         case 200..<300:
