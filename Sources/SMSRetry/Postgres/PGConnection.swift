@@ -37,10 +37,9 @@ final class PGConnection {
             value.map { strdup($0.contains("\u{0}") ? $0.replacingOccurrences(of: "\u{0}", with: "") : $0) }
         }
         defer { cStrings.forEach { free($0) } }
-        let result = cStrings.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
-                PQexecParams(handle, sql, Int32(parameters.count), nil, parameters.isEmpty ? nil : $0, nil, nil, 0)
-            }
+        let values: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
+        let result = values.withUnsafeBufferPointer { buffer in
+            PQexecParams(handle, sql, Int32(buffer.count), nil, buffer.isEmpty ? nil : buffer.baseAddress, nil, nil, 0)
         }
         return try consume(result)
     }

@@ -41,7 +41,8 @@ public final class RetryRunner: Sendable {
         logger.info("run started", metadata: ["run.id": "\(runID)", "run.batch_size": "\(options.batchSize)",
                                               "run.concurrency": "\(options.concurrency)"])
         while clock.now < deadline, stop.withLock({ $0 }) == nil {
-            let want = min(options.batchSize, options.limit.map { $0 - summary.claimed } ?? .max)
+            // A batch smaller than the concurrency would leave senders idle.
+            let want = min(max(options.batchSize, options.concurrency), options.limit.map { $0 - summary.claimed } ?? .max)
             guard want > 0 else { break }
             let rows = try await store.claim(limit: want, lease: options.lease, runID: runID)
             guard !rows.isEmpty else { break }

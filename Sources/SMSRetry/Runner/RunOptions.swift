@@ -1,6 +1,6 @@
 /// How one `sms-retry run` behaves.
 public struct RunOptions: Sendable {
-    /// Rows claimed per statement.
+    /// Rows claimed per statement (at least `concurrency`).
     public var batchSize = 100
     /// Requests in flight at once.
     public var concurrency = 16
