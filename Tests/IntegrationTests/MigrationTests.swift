@@ -111,3 +111,31 @@ import Testing
         #expect(text.contains("sms_usage_logs_retry_due_idx"), "\(text)")
     }
 }
+
+@Suite struct DatabaseTests {
+    @Test func aDroppedConnectionIsReportedAsLostAndReconnects() async throws {
+        let t = try await TestDatabase.make()
+        let pid = try await t.query("SELECT pg_backend_pid() AS pid")[0].string("pid")!
+        let admin = try await Database.connect("dbname=postgres")
+        try await admin.query("SELECT pg_terminate_backend($1::int)", [pid])
+        do {
+            try await t.query("SELECT 1")
+            Issue.record("a terminated connection must fail")
+        } catch let error as DatabaseError {
+            #expect(error.isConnectionLoss, "\(error)")
+        }
+        #expect(await t.db.reconnect())
+        #expect(try await t.query("SELECT 41 + 1 AS n")[0].int("n") == 42)
+    }
+
+    @Test func serverErrorsCarryTheSQLStateButNotTheValues() async throws {
+        let t = try await TestDatabase.make()
+        do {
+            try await t.query("SELECT $1::int", ["+14155550100"])
+            Issue.record("not an int")
+        } catch let error as DatabaseError {
+            #expect(error.sqlState == "22003" && !error.isConnectionLoss)
+            #expect(error.description == #"database error 22003: value "…" is out of range for type integer"#)
+        }
+    }
+}

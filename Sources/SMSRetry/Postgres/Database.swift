@@ -34,6 +34,13 @@ public final class Database: Sendable {
         }
     }
 
+    /// Reconnects with the same parameters after the server went away. Returns whether the
+    /// connection is up again.
+    @discardableResult
+    public func reconnect() async -> Bool {
+        (try? await withConnection { $0.reset() }) ?? false
+    }
+
     /// One parameterized statement.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) async throws -> PGRows {

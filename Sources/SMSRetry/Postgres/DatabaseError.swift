@@ -1,8 +1,8 @@
 /// An error from PostgreSQL or from libpq.
 ///
-/// `description` carries the SQLSTATE and the server's primary message only: never the bound
-/// values, which hold phone numbers and message bodies, and never the conninfo, which may hold a
-/// password.
+/// `description` carries the SQLSTATE and the server's primary message only, with the values
+/// that data and constraint errors quote left out: phone numbers and message bodies never reach a
+/// log through it, and neither does the conninfo, which may hold a password.
 public struct DatabaseError: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable {
         /// The server could not be reached, refused the login, or the connection was lost.
@@ -34,8 +34,28 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
     public var isLockTimeout: Bool { sqlState == "55P03" }
 
     public var description: String {
-        let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        var text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Data exceptions (22xxx) and constraint violations (23xxx) quote the offending value,
+        // which may be a phone number or a message body: keep the sentence, drop the value.
+        if let state = sqlState, state.hasPrefix("22") || state.hasPrefix("23") {
+            text = Self.redactingQuoted(text)
+        }
         if let state = sqlState { return "database error \(state): \(text)" }
         return "database error: \(text)"
+    }
+
+    static func redactingQuoted(_ text: String) -> String {
+        var out = ""
+        var inside = false
+        for ch in text {
+            if ch == "\"" {
+                out.append(ch)
+                if !inside { out += "…" }
+                inside.toggle()
+            } else if !inside {
+                out.append(ch)
+            }
+        }
+        return out
     }
 }

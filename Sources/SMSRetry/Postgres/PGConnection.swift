@@ -29,6 +29,15 @@ final class PGConnection {
 
     var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
 
+    /// "PQreset: Resets the communication channel to the server ... closes the connection to the
+    /// server and attempts to establish a new connection, using all the same parameters
+    /// previously used." Returns whether the new connection is up.
+    @discardableResult
+    func reset() -> Bool {
+        PQreset(handle)
+        return isOK
+    }
+
     /// Runs one statement with `$n` parameters (text format; `nil` is SQL NULL).
     @discardableResult
     func execute(_ sql: String, _ parameters: [String?] = []) throws(DatabaseError) -> PGRows {

@@ -49,7 +49,7 @@ public final class RetryRunner: Sendable {
             let claimedAt = clock.now
             summary.claimed += rows.count
             let outcomes = await process(rows, claimedAt: claimedAt, deadline: deadline)
-            let written = Set(try await store.record(outcomes).map(\.id))
+            let written = Set(try await recordSurvivingReconnects(outcomes).map(\.id))
             for outcome in outcomes {
                 guard written.contains(outcome.id) else { summary.lost += 1; continue }
                 switch outcome.kind {
@@ -76,6 +76,26 @@ public final class RetryRunner: Sendable {
         logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
                                                "run.sent": "\(summary.sent)", "run.failed": "\(summary.failed)"])
         return summary
+    }
+
+    /// Records a batch, reconnecting when the server went away: these rows were sent, and an
+    /// outcome lost here would have them resent once their lease ends. Rerunning the statement
+    /// is safe: a row whose outcome did commit no longer carries this lease and is not written
+    /// twice. Gives up (the run then exits as "database unreachable") after about 15 s.
+    private func recordSurvivingReconnects(_ outcomes: [Outcome]) async throws -> [RetryStore.WrittenRow] {
+        var wait = Duration.milliseconds(500)
+        for attempt in 1... {
+            do {
+                return try await store.record(outcomes)
+            } catch let error as DatabaseError where error.isConnectionLoss && attempt < 6 {
+                logger.warning("database connection lost while recording outcomes; reconnecting",
+                               metadata: ["db.error": "\(error)", "run.rows": "\(outcomes.count)", "db.attempt": "\(attempt)"])
+                try await Task.sleep(for: wait)
+                wait *= 2
+                await store.database.reconnect()
+            }
+        }
+        fatalError("unreachable")
     }
 
     /// The due rows a run would claim now, without claiming them.
