@@ -3,29 +3,42 @@ import Foundation
 import Logging
 import SMSRetry
 
+/// Log options every command has.
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["SMS_RETRY_LOG_LEVEL"] ?? "info"
+
+    @Option(help: "Log format on stderr: text or json (one object per line).")
+    var logFormat: String = ProcessInfo.processInfo.environment["SMS_RETRY_LOG_FORMAT"] ?? "text"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+    }
+
+    /// Logs go to stderr; stdout is for the command's own output.
+    func makeLogger(_ label: String) -> Logger {
+        var logger = logFormat == "json"
+            ? Logger(label: label) { JSONLogHandler(label: $0) }
+            : Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}
+
 /// Options every command that touches the database shares.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("database-url"),
             help: "libpq conninfo or postgresql:// URI (default: $DATABASE_URL, else the PG* variables, as psql).")
     var databaseURL: String?
 
-    @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = ProcessInfo.processInfo.environment["SMS_RETRY_LOG_LEVEL"] ?? "info"
+    @OptionGroup var log: LogOptions
 
     var conninfo: String { databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "" }
 
-    func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
-        }
-    }
-
-    /// Logs go to stderr; stdout is for the command's own output.
-    func makeLogger(_ label: String) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        return logger
-    }
+    func makeLogger(_ label: String) -> Logger { log.makeLogger(label) }
 
     /// Connects, mapping failure onto exit code 3 with libpq's message (which never holds the
     /// password).
@@ -54,4 +67,23 @@ struct PolicyOptions: ParsableArguments {
 /// Maps a database error met while working: a lost server is 3, anything else 1.
 func databaseFailure(_ error: DatabaseError) -> CLIFailure {
     CLIFailure(code: error.isConnectionLoss ? Exit.database : Exit.partial, message: error.description)
+}
+
+/// A duration given as `90s`, `15m`, `24h`, `7d`, or plain seconds.
+struct DurationArgument: ExpressibleByArgument, Sendable {
+    var seconds: Double
+
+    init?(argument: String) {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        if let unit = argument.last, let factor = units[unit], let n = Double(argument.dropLast()), n >= 0 {
+            seconds = n * factor
+        } else if let n = Double(argument), n >= 0 {
+            seconds = n
+        } else {
+            return nil
+        }
+    }
+
+    init(seconds: Double) { self.seconds = seconds }
+    var defaultValueDescription: String { "\(Int(seconds))s" }
 }

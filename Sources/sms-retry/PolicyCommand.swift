@@ -9,6 +9,7 @@ struct PolicyCommand: ParsableCommand {
         abstract: "Print the effective retry policy; with --policy FILE, check the file first.")
 
     @OptionGroup var policyOptions: PolicyOptions
+    @OptionGroup var log: LogOptions
 
     func run() throws {
         let policy = try policyOptions.load()

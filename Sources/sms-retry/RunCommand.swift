@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SMSRetry
 
 struct RunCommand: AsyncParsableCommand {
@@ -21,6 +22,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Stop claiming after this many seconds.") var maxRuntime = 110.0
     @Option(help: "Seconds a claim holds its rows before another run may take them.") var lease = 300.0
     @Flag(help: "List what would be sent; change nothing.") var dryRun = false
+    @Option(help: "Close instead of sending messages older than this (90s, 15m, 24h, 7d).")
+    var maxAge = DurationArgument(seconds: 86_400)
+    @Option(help: "Write Prometheus metrics here for node_exporter's textfile collector (temp file + rename).")
+    var metricsFile: String?
 
     func validate() throws {
         guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 10000") }
@@ -46,6 +51,7 @@ struct RunCommand: AsyncParsableCommand {
         options.limit = limit
         options.maxRuntime = .milliseconds(Int64(maxRuntime * 1000))
         options.lease = lease
+        options.maxAge = maxAge.seconds
         var httpOptions = HTTPClient.Options()
         httpOptions.maxConnections = max(concurrency, 4)
         let http = HTTPClient(options: httpOptions)
@@ -61,12 +67,33 @@ struct RunCommand: AsyncParsableCommand {
                 print("dry-run: \(due.count) due row(s); nothing changed")
                 return
             }
-            let summary = try await runner.run()
+            let summary: RunSummary
+            do { summary = try await runner.run() } catch let error as DatabaseError {
+                await writeMetrics(RunSummary(), exitCode: databaseFailure(error).code, db: nil, logger: logger)
+                throw error
+            }
             print(summary.description)
             if let why = summary.stoppedBecause { FileHandle.standardError.write(Data("sms-retry: \(why)\n".utf8)) }
+            await writeMetrics(summary, exitCode: summary.exitCode, db: db, logger: logger)
             if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
         } catch let error as DatabaseError {
             throw databaseFailure(error)
+        }
+    }
+}
+
+extension RunCommand {
+    /// Writes the metrics file when asked (`db` nil: the backlog is unknown). A failure to write
+    /// is logged, never fatal.
+    func writeMetrics(_ summary: RunSummary, exitCode: Int32, db: Database?, logger: Logger) async {
+        guard let path = metricsFile else { return }
+        var due: Int? = nil
+        if let db { due = try? await RetryStore(database: db).dueCount() }
+        let lastSuccess = exitCode == 0 ? Date().timeIntervalSince1970 : RunMetrics.previousLastSuccess(at: path)
+        do {
+            try RunMetrics.write(RunMetrics.text(summary, exitCode: exitCode, due: due, lastSuccess: lastSuccess), to: path)
+        } catch {
+            logger.error("cannot write the metrics file", metadata: ["metrics.path": "\(path)"])
         }
     }
 }

@@ -11,7 +11,8 @@ struct SMSRetryCommand: AsyncParsableCommand {
             error; 3 database unreachable.
             """,
         subcommands: [RunCommand.self, MigrateCommand.self, ScheduleCommand.self, MarkSentCommand.self,
-                      PolicyCommand.self])
+                      StatsCommand.self, HealthCommand.self, RetryNowCommand.self, CancelCommand.self,
+                      ExpireCommand.self, PolicyCommand.self])
 
     /// Parses, runs, and maps every ending onto the documented exit codes (ArgumentParser's own
     /// usage errors would exit 64; cron users were promised 2).
@@ -34,7 +35,9 @@ struct SMSRetryCommand: AsyncParsableCommand {
             }
             if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
             FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(Exit.usage)
+            // health follows the monitoring-plugin convention, where 2 means critical: a usage
+            // error there is UNKNOWN (3).
+            Foundation.exit(CommandLine.arguments.dropFirst().first == "health" ? 3 : Exit.usage)
         }
     }
 }

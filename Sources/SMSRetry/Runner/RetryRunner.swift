@@ -56,6 +56,7 @@ public final class RetryRunner: Sendable {
                 case .sent: summary.sent += 1
                 case .retry: summary.rescheduled += 1
                 case .failed where outcome.outcome == "not_sent": summary.skipped += 1
+                case .failed where outcome.outcome == "expired": summary.expired += 1
                 case .failed: summary.failed += 1
                 case .release: summary.released += 1
                 }
@@ -113,7 +114,12 @@ public final class RetryRunner: Sendable {
         var outcomes: [Outcome] = []
         var sendable: [RetryStore.ClaimedRow] = []
         for row in rows {
-            if let reason = Self.unsendableReason(row) {
+            if let age = row.ageSeconds, age > options.maxAge {
+                logger.info("message too old to send; closed", metadata: ["sms.log_id": "\(row.id)", "sms.age_s": "\(Int(age))"])
+                var expired = Outcome.closed(id: row.id, reason: "expired", leaseUntil: row.leaseUntil)
+                expired.outcome = "expired"
+                outcomes.append(expired)
+            } else if let reason = Self.unsendableReason(row) {
                 logger.warning("row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.reason": "\(reason)"])
                 outcomes.append(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
             } else {

@@ -12,6 +12,9 @@ public struct RunOptions: Sendable {
     public var lease: Double = 300
     /// Seconds before a throttled message is due again when Twilio gave no `Retry-After`.
     public var throttleDelay: Double = 30
+    /// Messages older than this (seconds since the router created the row) are closed with
+    /// reason `expired` instead of being sent late. Default 24 h.
+    public var maxAge: Double = 86_400
 
     public init() {}
 }
@@ -27,6 +30,8 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var failed = 0
     /// Closed without sending: inbound rows, empty bodies, numbers that are not E.164.
     public var skipped = 0
+    /// Closed without sending because the message had grown older than the maximum age.
+    public var expired = 0
     /// Handed back unsent (run stopping, throttling, lease running out): due again soon.
     public var released = 0
     /// Outcomes not written because the row's lease had passed to another run.
@@ -51,6 +56,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
 
     public var description: String {
         var line = "claimed=\(claimed) sent=\(sent) rescheduled=\(rescheduled) failed=\(failed) skipped=\(skipped)"
+        if expired > 0 { line += " expired=\(expired)" }
         if released > 0 { line += " released=\(released)" }
         if lost > 0 { line += " lost=\(lost)" }
         line += " seconds=" + String(format: "%.2f", seconds)

@@ -18,6 +18,8 @@ struct Outcome: Sendable {
     var leaseUntil: String? = nil
     /// The history entry's label; nil writes no history entry.
     var outcome: String? = nil
+    /// An operator's note (`cancel --reason`), kept in `retry.note` and the history entry.
+    var note: String? = nil
 
     /// The outcome of a failure under `decision`.
     static func failure(id: Int, decision: Decision, failure: Failure, message: String?,
@@ -36,6 +38,7 @@ struct Outcome: Sendable {
             o.kind = .failed
             o.counted = countedAttempt
             o.reason = reason.rawValue
+
         }
         return o
     }

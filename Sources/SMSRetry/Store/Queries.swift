@@ -54,7 +54,8 @@ enum Queries {
         WHERE s.id = due.id
         RETURNING s.id, s.phone_number, s.message_direction, s.message_content, s.retry_count,
                   s.max_retries, s.next_retry_at::text AS lease_until,
-                  due.previous_lease::text AS previous_lease
+                  due.previous_lease::text AS previous_lease,
+                  extract(epoch FROM localtimestamp - s.created_at)::float8 AS age_seconds
         """
 
     /// The due rows a run would claim, without claiming them ($1 limit, $2 now): `--dry-run`.
@@ -70,14 +71,33 @@ enum Queries {
 
     /// Locks one row for the router's report of a send ($1 id).
     static let rowLock = """
-        SELECT id, message_direction, retry_count, max_retries, success, final_status
+        SELECT id, message_direction, retry_count, max_retries, success, final_status,
+               next_retry_at IS NOT NULL AS pending,
+               (next_retry_at > now() AND sms_metadata -> 'retry' ? 'lease') AS in_flight,
+               sms_metadata -> 'retry' ->> 'reason' AS reason
         FROM sms_usage_logs WHERE id = $1 FOR UPDATE
+        """
+
+    /// Pending retries whose message is older than $1 seconds and not in flight, locked for
+    /// closing (`expire`). Reads the due-rows index.
+    static let staleLock = """
+        SELECT id FROM sms_usage_logs
+        WHERE success = false AND next_retry_at IS NOT NULL
+          AND created_at < localtimestamp - make_interval(secs => $1::float8)
+          AND NOT (next_retry_at > now() AND coalesce(sms_metadata -> 'retry' ? 'lease', false))
+        FOR UPDATE SKIP LOCKED
+        """
+
+    /// Rows due now (for the metrics file; the same predicate as the claim).
+    static let dueCount = """
+        SELECT count(*) AS due FROM sms_usage_logs
+        WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "NULL"))
         """
 
     /// Records a batch of outcomes in one statement: one array per column, one element per row.
     ///
     /// kind: `sent` (success, final_status 'sent', no retry pending), `retry` (scheduled after
-    /// `delay` seconds), `failed` (closed: final_status 'failed', reason in metadata), `release`
+    /// `delay` seconds; a closed row is reopened), `failed` (closed: final_status 'failed', reason in metadata), `release`
     /// (handed back unsent: due again after `delay`, nothing counted, no history).
     /// counted: whether this outcome used an attempt (`retry_count + 1`).
     /// lease_until: when set, the row is only written while it still carries this run's lease,
@@ -86,7 +106,9 @@ enum Queries {
     static let outcomesRecord = """
         UPDATE sms_usage_logs AS s
         SET success = CASE o.kind WHEN 'sent' THEN true WHEN 'release' THEN s.success ELSE false END,
-            final_status = CASE o.kind WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE s.final_status END,
+            final_status = CASE o.kind WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed'
+                                WHEN 'retry' THEN (CASE WHEN s.final_status = 'failed' THEN 'unknown' ELSE s.final_status END)
+                                ELSE s.final_status END,
             twilio_message_sid = coalesce(o.sid, s.twilio_message_sid),
             retry_count = s.retry_count + o.counted::int,
             max_retries = coalesce(o.max_retries, s.max_retries),
@@ -95,10 +117,10 @@ enum Queries {
             error_message = CASE WHEN o.kind IN ('retry', 'failed') THEN coalesce(o.error_message, s.error_message)
                                  ELSE s.error_message END,
             sms_metadata = \(metadata) || jsonb_build_object('retry',
-                (\(retry) - 'lease')
+                (\(retry) - 'lease' - (CASE WHEN o.kind IN ('retry', 'sent') THEN 'reason' ELSE '' END))
                 || jsonb_strip_nulls(jsonb_build_object(
                        'error_code', o.error_code, 'error_message', o.error_message,
-                       'strategy', o.strategy, 'reason', o.reason,
+                       'strategy', o.strategy, 'reason', o.reason, 'note', o.note,
                        'updated_at', coalesce($14::timestamptz, now())))
                 || CASE WHEN o.outcome IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('history',
                        jsonb_path_query_array(
@@ -108,20 +130,42 @@ enum Queries {
                                'at', coalesce($14::timestamptz, now()),
                                'attempt', s.retry_count + o.counted::int,
                                'outcome', o.outcome, 'code', o.error_code, 'error', o.error_message,
-                               'sid', o.sid, 'http_status', o.http_status, 'duration_ms', o.duration_ms))),
+                               'sid', o.sid, 'http_status', o.http_status, 'duration_ms', o.duration_ms,
+                               'note', o.note))),
                            '$[last - $keep + 1 to last]', jsonb_build_object('keep', $15::int)))
                    END)
         FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::float8[], $5::text[], $6::int[], $7::text[],
                     $8::int[], $9::int[], $10::text[], $11::text[], $12::int[], $13::timestamptz[],
-                    $16::text[])
+                    $16::text[], $17::text[])
              AS o(id, kind, counted, delay, sid, error_code, error_message, http_status, duration_ms,
-                  reason, strategy, max_retries, lease_until, outcome)
+                  reason, strategy, max_retries, lease_until, outcome, note)
         WHERE s.id = o.id AND (o.lease_until IS NULL OR s.next_retry_at = o.lease_until)
         RETURNING s.id, s.retry_count, extract(epoch FROM s.next_retry_at)::float8 AS next_retry_epoch
         """
 
+    /// The analytics views (migration 005), in the order `stats` prints them.
+    static let views = ["sms_retry_overview", "sms_retry_queue", "sms_retry_by_attempt", "sms_retry_by_error_code",
+                        "sms_retry_daily", "sms_retry_health"]
+
+    /// Every view as one JSON document: `{"overview": [...], "queue": [...], ...}`.
+    static let statsJSON = "SELECT json_build_object("
+        + views.map { "'\($0.dropFirst("sms_retry_".count))', (SELECT coalesce(json_agg(v), '[]'::json) FROM \($0) v)" }
+            .joined(separator: ", ")
+        + ")::text AS stats"
+
+    static let health = """
+        SELECT status, array_to_json(reasons)::text AS reasons, retry_success_rate, finished_retries,
+               backlog, oldest_due_seconds
+        FROM sms_retry_health
+        """
+
+    /// Sets an analytics setting for this session ($1 name, $2 value), e.g. sms_retry.window.
+    static let settingSet = "SELECT set_config($1, $2, false)"
+
     /// All statements, for the test that PREPAREs each one against the migrated schema.
     static let all: [(name: String, sql: String)] = [
         ("claimDue", claimDue), ("dueList", dueList), ("rowLock", rowLock), ("outcomesRecord", outcomesRecord),
+        ("staleLock", staleLock), ("dueCount", dueCount), ("statsJSON", statsJSON), ("health", health),
+        ("settingSet", settingSet),
     ]
 }

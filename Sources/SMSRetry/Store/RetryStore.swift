@@ -108,6 +108,8 @@ public final class RetryStore: Sendable {
         var maxRetries: Int
         var leaseUntil: String
         var previousLease: String?
+        /// Seconds since the router created the row (nil when created_at is NULL).
+        var ageSeconds: Double?
     }
 
     struct WrittenRow: Sendable {
@@ -123,7 +125,8 @@ public final class RetryStore: Sendable {
             ClaimedRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "",
                        direction: r.string("message_direction") ?? "", content: r.string("message_content"),
                        retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
-                       leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"))
+                       leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"),
+                       ageSeconds: r.double("age_seconds"))
         }
     }
 
@@ -152,6 +155,7 @@ public final class RetryStore: Sendable {
             now,
             String(historyLimit),
             PGArray.literal(outcomes.map { $0.outcome }),
+            PGArray.literal(outcomes.map { $0.note }),
         ]
         return try conn.execute(Queries.outcomesRecord, params).all.map { r in
             WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,

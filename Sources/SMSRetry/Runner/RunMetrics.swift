@@ -1,0 +1,53 @@
+import Foundation
+
+/// The Prometheus text format for node_exporter's textfile collector, written by
+/// `run --metrics-file`: a temp file in the same folder, then a rename, so the collector never
+/// reads half a file.
+public enum RunMetrics {
+    /// The file's text. `lastSuccess` is carried over from the previous file when this run failed.
+    public static func text(_ s: RunSummary, exitCode: Int32, due: Int?, lastSuccess: Double?) -> String {
+        var out = ""
+        func metric(_ name: String, _ help: String, _ values: [(labels: String, value: Double)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
+            for v in values { out += "\(name)\(v.labels) \(format(v.value))\n" }
+        }
+        let outcomes: [(String, Int)] = [("sent", s.sent), ("rescheduled", s.rescheduled), ("failed", s.failed),
+                                         ("skipped", s.skipped), ("expired", s.expired), ("released", s.released),
+                                         ("lost", s.lost)]
+        metric("sms_retry_run_rows", "Rows of the last run by outcome.",
+               outcomes.map { ("{outcome=\"\($0.0)\"}", Double($0.1)) })
+        metric("sms_retry_run_claimed_rows", "Rows claimed by the last run.", [("", Double(s.claimed))])
+        metric("sms_retry_run_duration_seconds", "Wall time of the last run.", [("", s.seconds)])
+        metric("sms_retry_run_exit_code", "Exit code of the last run (0 all done).", [("", Double(exitCode))])
+        if let due { metric("sms_retry_due_backlog", "Rows due for a retry when the last run ended.", [("", Double(due))]) }
+        if let lastSuccess {
+            metric("sms_retry_last_success_timestamp_seconds", "Unix time of the last run that exited 0.", [("", lastSuccess)])
+        }
+        return out
+    }
+
+    /// Reads `sms_retry_last_success_timestamp_seconds` from a previous file, if any.
+    public static func previousLastSuccess(at path: String) -> Double? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("sms_retry_last_success_timestamp_seconds ") {
+            return Double(line.split(separator: " ").last ?? "")
+        }
+        return nil
+    }
+
+    /// Writes `text` to `path` atomically (temp file in the same folder + rename).
+    public static func write(_ text: String, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let temp = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        try Data(text.utf8).write(to: temp)
+        if rename(temp.path, url.path) != 0 {
+            try? FileManager.default.removeItem(at: temp)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+    }
+
+    static func format(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+}

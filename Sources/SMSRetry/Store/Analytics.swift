@@ -1,0 +1,52 @@
+import Foundation
+
+/// Read access to the analytics views (migration 005) for `stats` and `health`. The views are
+/// the product: psql users read them directly; this only fetches them.
+public struct Analytics: Sendable {
+    public let database: Database
+
+    public init(database: Database) { self.database = database }
+
+    /// The view names, in display order.
+    public static var views: [String] { Queries.views }
+
+    /// Sets a `sms_retry.*` setting for this connection (window, thresholds, price).
+    public func set(_ name: String, _ value: String) async throws {
+        precondition(name.hasPrefix("sms_retry."), "only sms_retry.* settings")
+        try await database.query(Queries.settingSet, [name, value])
+    }
+
+    /// One view's rows. `name` must be one of `views`.
+    public func rows(of name: String) async throws -> PGRows {
+        precondition(Queries.views.contains(name), "not an analytics view: \(name)")
+        // A name from the fixed list above, not a value: it cannot be a bound parameter.
+        return try await database.query("SELECT * FROM \(name)")
+    }
+
+    /// Every view as one JSON object keyed by the view's short name.
+    public func json() async throws -> String {
+        try await database.query(Queries.statsJSON).first?.string("stats") ?? "{}"
+    }
+
+    public struct Health: Sendable, Equatable {
+        public var status: String
+        public var reasons: [String]
+        public var retrySuccessRate: Double?
+        public var finishedRetries: Int
+        public var backlog: Int
+        public var oldestDueSeconds: Int
+
+        /// The monitoring-plugin convention: 0 healthy, 1 warning, 2 critical.
+        public var exitCode: Int32 { status == "healthy" ? 0 : status == "warning" ? 1 : 2 }
+    }
+
+    public func health() async throws -> Health {
+        guard let r = try await database.query(Queries.health).first else {
+            throw DatabaseError(kind: .query, message: "sms_retry_health returned no row")
+        }
+        let reasons = (try? JSONDecoder().decode([String].self, from: Data((r.string("reasons") ?? "[]").utf8))) ?? []
+        return Health(status: r.string("status") ?? "unknown", reasons: reasons,
+                      retrySuccessRate: r.double("retry_success_rate"), finishedRetries: r.int("finished_retries") ?? 0,
+                      backlog: r.int("backlog") ?? 0, oldestDueSeconds: r.int("oldest_due_seconds") ?? 0)
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import SMSRetry
+
+/// For monitoring: the monitoring-plugin convention.
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health",
+        abstract: "Print the retry system's health and why; exit 0 healthy, 1 warning, 2 critical, 3 unknown.",
+        discussion: "3 also when the database cannot be reached or the views are missing. Thresholds default to the sms_retry.health_* settings.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Period judged (sets sms_retry.window; default 24h).") var window: DurationArgument?
+    @Option(help: "Warning below this retry success rate (0-1).") var warnSuccessRate: Double?
+    @Option(help: "Critical below this retry success rate (0-1).") var critSuccessRate: Double?
+    @Option(help: "Warning above this many due rows.") var warnBacklog: Int?
+    @Option(help: "Critical above this many due rows.") var critBacklog: Int?
+    @Option(help: "Warning when the oldest due row has waited longer (e.g. 5m).") var warnDelay: DurationArgument?
+    @Option(help: "Critical when the oldest due row has waited longer (e.g. 30m).") var critDelay: DurationArgument?
+
+    func run() async throws {
+        let db: Database
+        do { db = try await Database.connect(global.conninfo) } catch let error as DatabaseError {
+            print("UNKNOWN: cannot reach the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw CLIFailure(code: 3, message: "")
+        }
+        let analytics = Analytics(database: db)
+        do {
+            let settings: [(String, String?)] = [
+                ("sms_retry.window", window.map { "\(Int($0.seconds)) seconds" }),
+                ("sms_retry.health_warn_success_rate", warnSuccessRate.map { String($0) }),
+                ("sms_retry.health_crit_success_rate", critSuccessRate.map { String($0) }),
+                ("sms_retry.health_warn_backlog", warnBacklog.map { String($0) }),
+                ("sms_retry.health_crit_backlog", critBacklog.map { String($0) }),
+                ("sms_retry.health_warn_delay", warnDelay.map { "\(Int($0.seconds)) seconds" }),
+                ("sms_retry.health_crit_delay", critDelay.map { "\(Int($0.seconds)) seconds" }),
+            ]
+            for case let (name, value?) in settings { try await analytics.set(name, value) }
+            let health = try await analytics.health()
+            let rate = health.retrySuccessRate.map { String(format: "%.1f%%", $0 * 100) } ?? "n/a"
+            print("\(health.status.uppercased()): retry success rate \(rate) over \(health.finishedRetries) finished retries, "
+                  + "\(health.backlog) due now, oldest due \(health.oldestDueSeconds) s")
+            for reason in health.reasons { print("- \(reason)") }
+            if health.exitCode != 0 { throw CLIFailure(code: health.exitCode, message: "") }
+        } catch let error as DatabaseError {
+            print("UNKNOWN: \(error)")
+            throw CLIFailure(code: 3, message: error.sqlState == "42P01" ? "the analytics views are missing: run sms-retry migrate" : "")
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import SMSRetry
+
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Print the analytics views: aligned tables for a person, JSON for a script.",
+        discussion: "Exit: 0; 3 database unreachable; 1 the views are missing (run sms-retry migrate).")
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "One JSON object keyed by view.") var json = false
+    @Option(help: "Period of overview, by_attempt, by_error_code and health (sets sms_retry.window).")
+    var window: DurationArgument?
+    @Option(help: "Days shown by daily (sets sms_retry.days).") var days: Int?
+    @Option(help: "Estimated price of one SMS segment (sets sms_retry.price_per_segment).") var pricePerSegment: Double?
+
+    func run() async throws {
+        let db = try await global.connect()
+        let analytics = Analytics(database: db)
+        do {
+            if let window { try await analytics.set("sms_retry.window", "\(Int(window.seconds)) seconds") }
+            if let days { try await analytics.set("sms_retry.days", String(days)) }
+            if let pricePerSegment { try await analytics.set("sms_retry.price_per_segment", String(pricePerSegment)) }
+            if json {
+                print(try await analytics.json())
+                return
+            }
+            for (i, view) in Analytics.views.enumerated() {
+                if i > 0 { print("") }
+                print("== \(view)")
+                print(TextTable.render(try await analytics.rows(of: view)))
+            }
+        } catch let error as DatabaseError {
+            throw databaseFailure(error)
+        }
+    }
+}
+
+/// Aligned columns, numbers right-aligned, NULL as blank.
+enum TextTable {
+    static func render(_ rows: PGRows) -> String {
+        let cells = rows.rows.map { $0.map { $0 ?? "" } }
+        let widths = rows.columns.indices.map { c in max(rows.columns[c].count, cells.map { $0[c].count }.max() ?? 0) }
+        let numeric = rows.columns.indices.map { c in !cells.isEmpty && cells.allSatisfy { Double($0[c]) != nil || $0[c].isEmpty } }
+        func line(_ values: [String]) -> String {
+            values.enumerated().map { c, v in
+                let pad = String(repeating: " ", count: widths[c] - v.count)
+                return numeric[c] ? pad + v : v + pad
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        var out = [line(rows.columns), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")]
+        out += cells.map(line)
+        if cells.isEmpty { out.append("(no rows)") }
+        return out.joined(separator: "\n")
+    }
+}

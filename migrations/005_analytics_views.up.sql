@@ -1,0 +1,235 @@
+-- sms-retry 005 up: analytics as plain SQL views over sms_usage_logs (no tables).
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL
+--
+-- Settings (custom parameters: SET in a session, or ALTER DATABASE/ROLE ... SET for everyone):
+--   sms_retry.window                    '24 hours'  period of overview, by_attempt, by_error_code, health
+--   sms_retry.days                      30          days shown by sms_retry_daily
+--   sms_retry.price_per_segment         0.0079      estimated price of one SMS segment (USD)
+--   sms_retry.health_warn_success_rate  0.80        retry success rate below this: warning
+--   sms_retry.health_crit_success_rate  0.60        ... below this: critical
+--   sms_retry.health_min_finished       10          fewer finished retries than this: rate not judged
+--   sms_retry.health_warn_backlog       100         rows due now above this: warning
+--   sms_retry.health_crit_backlog       1000        ... above this: critical
+--   sms_retry.health_warn_delay         5 minutes   oldest due row waiting longer: warning
+--   sms_retry.health_crit_delay         30 minutes  ... longer: critical
+-- Views are CREATE OR REPLACE: later versions only append columns.
+SET lock_timeout = '2s';
+SET statement_timeout = '30s';
+
+-- SMS segments of a body: GSM-7 (160 per single message, 153 per part; ^{}\[~]|€ and form
+-- feed take two septets) or UCS-2 (70 / 67 UTF-16 units; characters beyond the BMP take two).
+CREATE OR REPLACE FUNCTION sms_retry_segments(body text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- One expression with constant patterns, so the planner inlines it and regexes are cached.
+    SELECT CASE
+        WHEN body IS NULL OR body = '' THEN 0
+        WHEN length(body) <= 35 THEN 1               -- one segment in either encoding
+        WHEN body ~ E'^[\n\r\f@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&''()*+,./0-9:;<=>?¡A-ZÄÖÑÜ§¿a-zäöñüà^{}\\\\\\[~\\]|€-]*$' THEN
+            CASE WHEN length(body) <= 80 THEN 1      -- even if every character took two septets
+                 ELSE (SELECT CASE WHEN n <= 160 THEN 1 ELSE ceil(n / 153.0)::int END
+                       FROM (SELECT length(body) + length(regexp_replace(body, E'[^\f^{}\\\\\\[~\\]|€]', '', 'g')) AS n) septets)
+            END
+        ELSE (SELECT CASE WHEN n <= 70 THEN 1 ELSE ceil(n / 67.0)::int END
+              FROM (SELECT length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]', '', 'g')) AS n) units)
+    END
+$$;
+COMMENT ON FUNCTION sms_retry_segments(text) IS 'SMS segments a body takes: GSM-7 160/153 characters, else UCS-2 70/67 UTF-16 units.';
+
+-- The first id whose row was created at or after `since`, by binary search over the primary key
+-- (about 24 index probes for 10M rows). id is a SERIAL and the router stamps created_at when it
+-- inserts, so ids rise with created_at; a row written out of order near the boundary can only
+-- shift the boundary by that row. Lets the overview count a window's rows without an index on
+-- created_at.
+CREATE OR REPLACE FUNCTION sms_retry_first_id_since(since timestamp) RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    lo bigint;
+    hi bigint;
+    mid bigint;
+    probe_id bigint;
+    probe_at timestamp;
+BEGIN
+    SELECT min(id), max(id) INTO lo, hi FROM sms_usage_logs;
+    IF lo IS NULL THEN
+        RETURN NULL;
+    END IF;
+    hi := hi + 1;                          -- "none yet": one past the newest row
+    WHILE lo < hi LOOP
+        mid := lo + (hi - lo) / 2;
+        SELECT id, created_at INTO probe_id, probe_at FROM sms_usage_logs WHERE id >= mid ORDER BY id LIMIT 1;
+        IF probe_id IS NULL THEN
+            hi := mid;
+        ELSIF probe_at IS NULL OR probe_at < since THEN
+            lo := probe_id + 1;
+        ELSE
+            hi := mid;
+        END IF;
+    END LOOP;
+    RETURN lo;
+END
+$$;
+COMMENT ON FUNCTION sms_retry_first_id_since(timestamp) IS 'First sms_usage_logs id created at or after the given time (binary search over the primary key).';
+
+CREATE OR REPLACE VIEW sms_retry_overview AS
+WITH settings AS (
+    SELECT coalesce(nullif(current_setting('sms_retry.window', true), ''), '24 hours')::interval AS window_length
+), failed AS (
+    SELECT s.success, s.retry_count, s.next_retry_at, s.sms_metadata -> 'retry' AS retry
+    FROM sms_usage_logs s, settings
+    WHERE (s.success = false OR s.retry_count > 0)
+      AND s.message_direction = 'outbound'
+      AND s.created_at >= localtimestamp - settings.window_length
+), counts AS (
+    SELECT count(*) AS failed_messages,
+           count(*) FILTER (WHERE retry_count > 0 OR next_retry_at IS NOT NULL OR retry ? 'strategy') AS scheduled,
+           count(*) FILTER (WHERE success AND retry_count > 0) AS recovered,
+           count(*) FILTER (WHERE retry ->> 'reason' = 'exhausted') AS exhausted,
+           count(*) FILTER (WHERE next_retry_at IS NOT NULL) AS pending,
+           count(*) FILTER (WHERE NOT success) AS not_delivered,
+           avg(retry_count) FILTER (WHERE success AND retry_count > 0) AS avg_attempts
+    FROM failed
+), outbound AS (
+    SELECT count(*) AS messages
+    FROM sms_usage_logs s, settings
+    WHERE s.id >= sms_retry_first_id_since(localtimestamp - settings.window_length)
+      AND s.created_at >= localtimestamp - settings.window_length AND s.message_direction = 'outbound'
+)
+SELECT settings.window_length AS "window",
+       outbound.messages AS outbound_messages,
+       counts.failed_messages, counts.scheduled, counts.recovered, counts.exhausted, counts.pending,
+       round(counts.recovered::numeric / nullif(counts.scheduled - counts.pending, 0), 4) AS retry_success_rate,
+       round(counts.avg_attempts, 2) AS avg_attempts_per_recovered,
+       round((outbound.messages - counts.not_delivered)::numeric / nullif(outbound.messages, 0), 4) AS delivery_success_rate
+FROM settings, counts, outbound;
+COMMENT ON VIEW sms_retry_overview IS
+    'How retries are doing over sms_retry.window (default 24 hours, by created_at): outbound messages, failed ones, how many were scheduled for a retry, recovered by one, exhausted, still pending; retry success rate = recovered / scheduled retries that have finished; average resends per recovered message; delivery success rate = outbound messages that ended up sent.';
+
+CREATE OR REPLACE VIEW sms_retry_by_attempt AS
+WITH settings AS (
+    SELECT coalesce(nullif(current_setting('sms_retry.window', true), ''), '24 hours')::interval AS window_length
+)
+SELECT (h.entry ->> 'attempt')::int AS attempt,
+       count(*) AS attempts,
+       count(*) FILTER (WHERE h.entry ->> 'outcome' = 'sent') AS recovered,
+       round(avg((h.entry ->> 'duration_ms')::numeric)) AS avg_processing_time_ms
+FROM sms_usage_logs s
+CROSS JOIN settings
+CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.sms_metadata -> 'retry' -> 'history') = 'array'
+                                             THEN s.sms_metadata -> 'retry' -> 'history' ELSE '[]'::jsonb END) AS h(entry)
+WHERE (s.success = false OR s.retry_count > 0)
+  AND s.created_at >= localtimestamp - settings.window_length
+  AND h.entry ->> 'outcome' IN ('sent', 'rejected', 'http_error', 'transport_error')
+GROUP BY 1
+ORDER BY 1;
+COMMENT ON VIEW sms_retry_by_attempt IS
+    'Resend attempts by attempt number (1 = first resend) over sms_retry.window: how many were made, how many recovered the message, and the average time of the Twilio call in ms.';
+
+CREATE OR REPLACE VIEW sms_retry_by_error_code AS
+WITH settings AS (
+    SELECT coalesce(nullif(current_setting('sms_retry.window', true), ''), '24 hours')::interval AS window_length
+)
+SELECT coalesce(s.sms_metadata -> 'retry' ->> 'error_code',
+                CASE WHEN s.sms_metadata ? 'retry' THEN 'transport' ELSE 'unreported' END) AS error_code,
+       count(*) AS messages,
+       bool_and(coalesce(s.sms_metadata -> 'retry' ->> 'reason', '') <> 'not_retryable'
+                AND s.sms_metadata ? 'retry') AS retryable,
+       round(avg(CASE WHEN s.success THEN 1 ELSE 0 END), 4) AS recovered_share,
+       max(coalesce((s.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz, s.created_at::timestamptz)) AS last_seen
+FROM sms_usage_logs s, settings
+WHERE (s.success = false OR s.retry_count > 0)
+  AND s.message_direction = 'outbound'
+  AND s.created_at >= localtimestamp - settings.window_length
+GROUP BY 1
+ORDER BY messages DESC, error_code;
+COMMENT ON VIEW sms_retry_by_error_code IS
+    'Failed outbound messages over sms_retry.window by their latest Twilio error code (transport = HTTP 5xx or no answer; unreported = failed rows the router never reported): count, whether sms-retry retried them, the share recovered, and when the code was last seen.';
+
+CREATE OR REPLACE VIEW sms_retry_queue AS
+SELECT count(*) FILTER (WHERE next_retry_at <= now() AND retry_count < max_retries) AS due_now,
+       count(*) FILTER (WHERE next_retry_at > now() AND next_retry_at <= now() + interval '1 hour'
+                        AND NOT (sms_metadata -> 'retry' ? 'lease')) AS due_next_hour,
+       count(*) FILTER (WHERE next_retry_at < now() - interval '5 minutes' AND retry_count < max_retries) AS overdue_5m,
+       coalesce(extract(epoch FROM now() - min(next_retry_at) FILTER (WHERE next_retry_at <= now()
+                                                                      AND retry_count < max_retries)), 0)::bigint AS oldest_due_seconds,
+       count(*) FILTER (WHERE next_retry_at > now() AND sms_metadata -> 'retry' ? 'lease') AS in_flight,
+       count(*) AS pending
+FROM sms_usage_logs
+WHERE success = false AND next_retry_at IS NOT NULL;
+COMMENT ON VIEW sms_retry_queue IS
+    'The retry queue now: rows due now, due within the next hour, overdue by more than 5 minutes, the age in seconds of the oldest due row, rows in flight (claimed by a run whose lease has not ended), and all pending rows. Reads only the due-rows index.';
+
+CREATE OR REPLACE VIEW sms_retry_daily AS
+WITH settings AS (
+    SELECT coalesce(nullif(current_setting('sms_retry.days', true), ''), '30')::int AS days,
+           coalesce(nullif(current_setting('sms_retry.price_per_segment', true), ''), '0.0079')::numeric AS price
+), cohorts AS (
+    -- One pass over the failed rows of the period, grouped by the day the message was created:
+    -- no history is unpacked except to count the resends Twilio accepted.
+    SELECT s.created_at::date AS day,
+           count(*) AS failures,
+           sum(s.retry_count) AS retries_sent,
+           count(*) FILTER (WHERE s.success AND s.retry_count > 0) AS recovered,
+           count(*) FILTER (WHERE s.sms_metadata -> 'retry' ->> 'reason' = 'exhausted') AS exhausted,
+           coalesce(sum(sms_retry_segments(s.message_content)
+                        * jsonb_array_length(jsonb_path_query_array(s.sms_metadata -> 'retry' -> 'history',
+                                                                    '$[*] ? (@.outcome == "sent" && @.attempt > 0)')))
+                    FILTER (WHERE s.retry_count > 0), 0) AS segments
+    FROM sms_usage_logs s, settings
+    WHERE (s.success = false OR s.retry_count > 0) AND s.message_direction = 'outbound'
+      AND s.created_at >= current_date - (settings.days - 1)
+    GROUP BY 1
+)
+SELECT d.day,
+       coalesce(c.failures, 0) AS failures,
+       coalesce(c.retries_sent, 0) AS retries_sent,
+       coalesce(c.recovered, 0) AS recovered,
+       coalesce(c.exhausted, 0) AS exhausted,
+       coalesce(c.segments, 0) AS segments_resent,
+       round(coalesce(c.segments, 0) * settings.price, 4) AS estimated_cost
+FROM settings
+CROSS JOIN LATERAL generate_series(current_date - (settings.days - 1), current_date, interval '1 day') AS g(day_start)
+CROSS JOIN LATERAL (SELECT g.day_start::date AS day) d
+LEFT JOIN cohorts c ON c.day = d.day
+ORDER BY d.day DESC;
+COMMENT ON VIEW sms_retry_daily IS
+    'Per day for the last sms_retry.days days (default 30), for the outbound messages created that day that failed: how many failed, resends made for them, messages recovered by a resend, messages that ran out of attempts, SMS segments of the resends Twilio accepted, and their estimated cost at sms_retry.price_per_segment (default 0.0079 USD per segment).';
+
+CREATE OR REPLACE VIEW sms_retry_health AS
+WITH settings AS (
+    SELECT coalesce(nullif(current_setting('sms_retry.health_warn_success_rate', true), ''), '0.80')::numeric AS warn_rate,
+           coalesce(nullif(current_setting('sms_retry.health_crit_success_rate', true), ''), '0.60')::numeric AS crit_rate,
+           coalesce(nullif(current_setting('sms_retry.health_min_finished', true), ''), '10')::int AS min_finished,
+           coalesce(nullif(current_setting('sms_retry.health_warn_backlog', true), ''), '100')::bigint AS warn_backlog,
+           coalesce(nullif(current_setting('sms_retry.health_crit_backlog', true), ''), '1000')::bigint AS crit_backlog,
+           coalesce(nullif(current_setting('sms_retry.health_warn_delay', true), ''), '5 minutes')::interval AS warn_delay,
+           coalesce(nullif(current_setting('sms_retry.health_crit_delay', true), ''), '30 minutes')::interval AS crit_delay
+), facts AS (
+    SELECT o.retry_success_rate AS rate, o.scheduled - o.pending AS finished,
+           q.due_now AS backlog, make_interval(secs => q.oldest_due_seconds) AS delay
+    FROM sms_retry_overview o, sms_retry_queue q
+), checks AS (
+    SELECT 2 AS level, format('retry success rate %s%% is below %s%%', round(rate * 100, 1), round(crit_rate * 100)) AS reason
+    FROM facts, settings WHERE finished >= min_finished AND rate < crit_rate
+    UNION ALL
+    SELECT 1, format('retry success rate %s%% is below %s%%', round(rate * 100, 1), round(warn_rate * 100))
+    FROM facts, settings WHERE finished >= min_finished AND rate >= crit_rate AND rate < warn_rate
+    UNION ALL
+    SELECT CASE WHEN backlog > crit_backlog THEN 2 ELSE 1 END,
+           format('%s rows due now (backlog above %s)', backlog, CASE WHEN backlog > crit_backlog THEN crit_backlog ELSE warn_backlog END)
+    FROM facts, settings WHERE backlog > warn_backlog
+    UNION ALL
+    SELECT CASE WHEN delay > crit_delay THEN 2 ELSE 1 END,
+           format('oldest due row has waited %s (more than %s)', justify_interval(date_trunc('second', delay)),
+                  CASE WHEN delay > crit_delay THEN crit_delay ELSE warn_delay END)
+    FROM facts, settings WHERE delay > warn_delay
+)
+SELECT CASE coalesce(max(c.level), 0) WHEN 0 THEN 'healthy' WHEN 1 THEN 'warning' ELSE 'critical' END AS status,
+       coalesce(array_agg(c.reason ORDER BY c.level DESC, c.reason) FILTER (WHERE c.reason IS NOT NULL), '{}') AS reasons,
+       (SELECT rate FROM facts) AS retry_success_rate,
+       (SELECT finished FROM facts) AS finished_retries,
+       (SELECT backlog FROM facts) AS backlog,
+       (SELECT extract(epoch FROM delay)::bigint FROM facts) AS oldest_due_seconds,
+       now() AS checked_at
+FROM (SELECT 1) one LEFT JOIN checks c ON true;
+COMMENT ON VIEW sms_retry_health IS
+    'One row: healthy / warning / critical and why. Warning when the retry success rate over sms_retry.window is below 80% (critical below 60%, judged once 10 retries have finished), more than 100 rows are due (critical above 1000), or the oldest due row has waited more than 5 minutes (critical: 30); every threshold is a sms_retry.health_* setting.';
