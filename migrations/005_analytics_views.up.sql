@@ -132,7 +132,7 @@ SELECT coalesce(s.sms_metadata -> 'retry' ->> 'error_code',
                 CASE WHEN s.sms_metadata ? 'retry' THEN 'transport' ELSE 'unreported' END) AS error_code,
        count(*) AS messages,
        bool_and(coalesce(s.sms_metadata -> 'retry' ->> 'reason', '') <> 'not_retryable'
-                AND s.sms_metadata ? 'retry') AS retryable,
+                AND coalesce(s.sms_metadata ? 'retry', false)) AS retryable,
        round(avg(CASE WHEN s.success THEN 1 ELSE 0 END), 4) AS recovered_share,
        max(coalesce((s.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz, s.created_at::timestamptz)) AS last_seen
 FROM sms_usage_logs s, settings

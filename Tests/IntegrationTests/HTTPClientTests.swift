@@ -8,7 +8,7 @@ import Testing
         let t = try await TestDatabase.make()
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
-        await twilio.server.script("+14155550400", [.delay(.seconds(3), then: .accept)])
+        await twilio.server.script("+14155550400", [.delay(.seconds(10), then: .accept)])
         var options = HTTPClient.Options()
         options.timeout = .milliseconds(500)
         let http = HTTPClient(options: options)
@@ -19,7 +19,7 @@ import Testing
         let started = ContinuousClock.now
         let summary = try await RetryRunner(store: t.store(), twilio: TwilioClient(config: twilio.config(), http: http),
                                             logger: quietLogger).run()
-        #expect(ContinuousClock.now - started < .seconds(2.5), "the request timeout bounds the run")
+        #expect(ContinuousClock.now - started < .seconds(8), "the request timeout, not the hung provider, ends the run")
         #expect(summary.rescheduled == 1)
         let row = try await t.row(id)
         #expect(row.string("last_outcome") == "transport_error" && row.int("retry_count") == 1)

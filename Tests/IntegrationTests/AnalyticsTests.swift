@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+@testable import SMSRetry
+
+/// The views against numbers worked out by hand on a known data set, built through the real
+/// flows (router reports, runs against the stand-in).
+///
+///   A, B  sent at once                          F  21610 at schedule: closed, never retried
+///   C     30003, resend 1 accepted               G  30003, resend 1 refused again: pending (600 s)
+///   D     30001, resend 1 refused, 2 accepted    H  30001, due since 10 minutes
+///   E     30003, resends 1 and 2 refused:        I  failed, never reported
+///         exhausted                              J  inbound
+@Suite struct AnalyticsTests {
+    struct DataSet {
+        var t: TestDatabase
+        var ids: [Character: Int]
+    }
+
+    static func build() async throws -> DataSet {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        var ids: [Character: Int] = [:]
+        for (i, key) in "ABCDEFGHI".enumerated() {
+            let success = key == "A" || key == "B"
+            ids[key] = try await t.insert(phone: "+1415555010\(i)", success: success, error: success ? nil : "failed", metadata: nil)
+        }
+        ids["J"] = try await t.insert(phone: "+14155550199", direction: "inbound", content: "STOP", success: true, error: nil)
+        let store = t.store()
+        for (key, code) in [("C", 30003), ("D", 30001), ("E", 30003), ("F", 21610), ("G", 30003)] as [(Character, Int)] {
+            _ = try await store.recordFailure(logID: ids[key]!, errorCode: code, errorMessage: "from the router")
+        }
+        await twilio.server.script("+14155550103", [.fail(code: 30001), .accept])          // D
+        await twilio.server.script("+14155550104", [.fail(code: 30003), .fail(code: 30003)]) // E
+        await twilio.server.script("+14155550106", [.fail(code: 30003)])                   // G
+        try await t.makeDue()
+        _ = try await runOnce(t, twilio)                                   // C sent; D, E, G refused
+        try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE id = ANY($1::bigint[])",
+                          [PGArray.literal([ids["D"], ids["E"]])])
+        _ = try await runOnce(t, twilio)                                   // D sent; E exhausted
+        _ = try await store.recordFailure(logID: ids["H"]!, errorCode: 30001, errorMessage: "from the router")
+        try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '10 minutes' WHERE id = $1", [String(ids["H"]!)])
+        return DataSet(t: t, ids: ids)
+    }
+
+    func one(_ t: TestDatabase, _ view: String) async throws -> PGRow {
+        try await t.query("SELECT * FROM \(view)")[0]
+    }
+
+    @Test func everyViewMatchesTheHandCount() async throws {
+        let data = try await Self.build()
+        let t = data.t
+
+        let o = try await one(t, "sms_retry_overview")
+        #expect(o.int("outbound_messages") == 9)
+        #expect(o.int("failed_messages") == 7)            // C D E F G H I
+        #expect(o.int("scheduled") == 5)                  // C D E G H
+        #expect(o.int("recovered") == 2)                  // C D
+        #expect(o.int("exhausted") == 1)                  // E
+        #expect(o.int("pending") == 2)                    // G H
+        #expect(o.string("retry_success_rate") == "0.6667")          // 2 / (5 - 2)
+        #expect(o.string("avg_attempts_per_recovered") == "1.50")    // (1 + 2) / 2
+        #expect(o.string("delivery_success_rate") == "0.4444")       // (9 - 5) / 9
+
+        let attempts = try await t.query("SELECT * FROM sms_retry_by_attempt").all
+        #expect(attempts.map { [$0.int("attempt"), $0.int("attempts"), $0.int("recovered")] } == [[1, 4, 1], [2, 2, 1]])
+        #expect(attempts.allSatisfy { $0.double("avg_processing_time_ms") != nil })
+
+        let codes = try await t.query("SELECT * FROM sms_retry_by_error_code").all
+        let byCode = Dictionary(uniqueKeysWithValues: codes.map { ($0.string("error_code")!, $0) })
+        #expect(byCode.keys.sorted() == ["21610", "30001", "30003", "unreported"])
+        #expect(byCode["30003"]?.int("messages") == 3 && byCode["30003"]?.bool("retryable") == true
+                && byCode["30003"]?.string("recovered_share") == "0.3333")
+        #expect(byCode["30001"]?.int("messages") == 2 && byCode["30001"]?.string("recovered_share") == "0.5000")
+        #expect(byCode["21610"]?.int("messages") == 1 && byCode["21610"]?.bool("retryable") == false)
+        #expect(byCode["unreported"]?.int("messages") == 1 && byCode["unreported"]?.bool("retryable") == false)
+        #expect(codes.allSatisfy { $0.string("last_seen") != nil })
+
+        let q = try await one(t, "sms_retry_queue")
+        #expect(q.int("due_now") == 1 && q.int("overdue_5m") == 1)          // H
+        #expect(q.int("due_next_hour") == 1)                                // G, in 600 s
+        #expect(q.int("in_flight") == 0 && q.int("pending") == 2)
+        #expect((595...610).contains(q.int("oldest_due_seconds") ?? 0))
+
+        let today = try await t.query("SELECT * FROM sms_retry_daily ORDER BY day DESC LIMIT 1")[0]
+        #expect(today.int("failures") == 7 && today.int("retries_sent") == 6)  // C1 + D2 + E2 + G1
+        #expect(today.int("recovered") == 2 && today.int("exhausted") == 1)
+        #expect(today.int("segments_resent") == 2)                             // C and D, one segment each
+        #expect(today.string("estimated_cost") == "0.0158")                    // 2 × 0.0079
+        #expect(try await t.query("SELECT count(*) AS n FROM sms_retry_daily")[0].int("n") == 30)
+
+        let h = try await one(t, "sms_retry_health")
+        #expect(h.string("status") == "warning")   // 3 finished retries: too few to judge the rate
+        #expect(h.string("reasons")?.contains("oldest due row has waited 00:10:00") == true, "\(h.string("reasons") ?? "")")
+    }
+
+    @Test func healthThresholdsAreSettings() async throws {
+        let data = try await Self.build()
+        let analytics = Analytics(database: data.t.db)
+        try await analytics.set("sms_retry.health_min_finished", "1")
+        try await analytics.set("sms_retry.health_warn_delay", "1 hour")
+        var health = try await analytics.health()
+        #expect(health.status == "warning" && health.reasons == ["retry success rate 66.7% is below 80%"])
+        try await analytics.set("sms_retry.health_crit_success_rate", "0.7")
+        health = try await analytics.health()
+        #expect(health.status == "critical" && health.exitCode == 2)
+        try await analytics.set("sms_retry.health_crit_success_rate", "0.5")
+        try await analytics.set("sms_retry.health_warn_success_rate", "0.5")
+        try await analytics.set("sms_retry.health_warn_backlog", "0")
+        health = try await analytics.health()
+        #expect(health.status == "warning" && health.reasons == ["1 rows due now (backlog above 0)"])
+    }
+
+    @Test func segmentsFollowGSM7AndUCS2() async throws {
+        let t = try await TestDatabase.make()
+        let cases: [(String?, Int)] = [
+            ("hello", 1), (String(repeating: "a", count: 160), 1), (String(repeating: "a", count: 161), 2),
+            (String(repeating: "a", count: 306), 2), (String(repeating: "a", count: 307), 3),
+            (String(repeating: "€", count: 80), 1), (String(repeating: "€", count: 81), 2),   // € takes two septets
+            (String(repeating: "ж", count: 70), 1), (String(repeating: "ж", count: 71), 2),   // UCS-2
+            (String(repeating: "😀", count: 35), 1), (String(repeating: "😀", count: 36), 2), // two UTF-16 units each
+            ("", 0), (nil, 0),
+        ]
+        for (body, expected) in cases {
+            let n = try await t.query("SELECT sms_retry_segments($1) AS n", [body])[0].int("n")
+            #expect(n == expected, "\(body?.prefix(3) ?? "nil")… × \(body?.count ?? 0)")
+        }
+    }
+
+    @Test func theHealthCommandFollowsTheMonitoringConvention() async throws {
+        let empty = try await TestDatabase.make()
+        var r = try await runCLI(["health"], environment: ["DATABASE_URL": empty.conninfo])
+        #expect(r.code == 0 && r.out.hasPrefix("HEALTHY"))
+
+        let data = try await Self.build()
+        let env = ["DATABASE_URL": data.t.conninfo]
+        r = try await runCLI(["health"], environment: env)
+        #expect(r.code == 1 && r.out.hasPrefix("WARNING") && r.out.contains("- oldest due row has waited"))
+        r = try await runCLI(["health", "--crit-delay", "1m"], environment: env)
+        #expect(r.code == 2 && r.out.hasPrefix("CRITICAL"))
+        r = try await runCLI(["health", "--warn-delay", "1h"], environment: env)
+        #expect(r.code == 0)
+        r = try await runCLI(["health"], environment: ["DATABASE_URL": "postgresql://x@127.0.0.1:1/none"])
+        #expect(r.code == 3 && r.out.hasPrefix("UNKNOWN"))
+        r = try await runCLI(["health", "--warn-backlog", "lots"], environment: env)
+        #expect(r.code == 3, "a usage error is UNKNOWN for a monitoring check")
+    }
+
+    @Test func statsPrintsTablesAndJSON() async throws {
+        let data = try await Self.build()
+        let env = ["DATABASE_URL": data.t.conninfo]
+        var r = try await runCLI(["stats"], environment: env)
+        #expect(r.code == 0)
+        for view in Analytics.views { #expect(r.out.contains("== \(view)")) }
+        #expect(r.out.contains("retry_success_rate"))
+        r = try await runCLI(["stats", "--json", "--price-per-segment", "0.01"], environment: env)
+        #expect(r.code == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
+        let overview = (object?["overview"] as? [[String: Any]])?.first
+        #expect((overview?["recovered"] as? NSNumber)?.intValue == 2)
+        let daily = (object?["daily"] as? [[String: Any]])?.first
+        #expect((daily?["estimated_cost"] as? NSNumber)?.doubleValue == 0.02)
+    }
+}
