@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The retry core's two figures (issue: retry core): the claim query's plan on a 1M-row table,
-# and `sms-retry run` throughput over 10k due rows against the local stand-in.
+# The core figures: the claim query's plan on a 1M-row table, `sms-retry run` throughput over
+# 10k due rows against the local stand-in, and each analytics view's time after that run.
 #
 #   make measure                      (CONCURRENCY=16 BATCH=100 ROWS=1000000 DUE=10000)
 #
@@ -15,7 +15,8 @@ batch=${BATCH:-100}
 "$bin/sms-retry" migrate --log-level warning >/dev/null
 echo "== seeding $rows rows ($due due for a retry)"
 psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -v due="$due" <<'SQL'
--- A realistic mix: a third inbound, 3% failed, some NULL bodies, foreign metadata keys.
+-- A realistic mix over the last 30 days, ids rising with created_at as the router writes
+-- them: a third inbound, 3% failed, some NULL bodies, foreign metadata keys.
 INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
                             success, error_message, sms_metadata, created_at)
 SELECT g % 5000, '+1415' || lpad((g % 10000000)::text, 7, '0'),
@@ -23,13 +24,14 @@ SELECT g % 5000, '+1415' || lpad((g % 10000000)::text, 7, '0'),
        CASE WHEN g % 97 = 0 THEN NULL ELSE 'message number ' || g END,
        g % 100 >= 3, CASE WHEN g % 100 < 3 THEN 'Twilio 30003' END,
        CASE WHEN g % 4 = 0 THEN jsonb_build_object('campaign', 'c' || (g % 7)) END,
-       now() - (g || ' seconds')::interval
+       localtimestamp - (:rows - g) * interval '30 days' / :rows
 FROM generate_series(1, :rows) g;
 -- Most failures closed long ago; :due of them waiting for a retry and due now.
 UPDATE sms_usage_logs SET final_status = 'failed' WHERE success = false;
-UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 minute', final_status = 'unknown'
+UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 minute', final_status = 'unknown',
+       sms_metadata = coalesce(sms_metadata, '{}') || '{"retry": {"error_code": 30003, "strategy": "linear"}}'
 WHERE id IN (SELECT id FROM sms_usage_logs WHERE success = false AND message_direction = 'outbound'
-             AND message_content IS NOT NULL ORDER BY id LIMIT :due);
+             AND message_content IS NOT NULL ORDER BY id DESC LIMIT :due);
 VACUUM ANALYZE sms_usage_logs;
 SQL
 
@@ -57,6 +59,15 @@ export TWILIO_API_BASE_URL=$(head -n 1 "$url_file")
 
 echo "== sms-retry run over $due due rows: concurrency $concurrency, batch $batch, $(nproc) cores"
 /usr/bin/time -f "sms-retry: wall %e s, user %U s, sys %S s, peak RSS %M kB" \
-  "$bin/sms-retry" run --log-level warning --concurrency "$concurrency" --batch-size "$batch" --max-runtime 600 || true
+  "$bin/sms-retry" run --log-level warning --concurrency "$concurrency" --batch-size "$batch" --max-runtime 600 --max-age 60d || true
 echo "stand-in CPU: $(ps -o cputime= -p $standin)"
 psql -Atc "SELECT 'rows sent: ' || count(*) FROM sms_usage_logs WHERE final_status = 'sent' AND retry_count = 1"
+
+echo "== analytics views after the run ($rows rows; EXPLAIN ANALYZE execution time, best of 3)"
+psql -q -c "VACUUM ANALYZE sms_usage_logs"
+for view in sms_retry_overview sms_retry_by_attempt sms_retry_by_error_code sms_retry_queue sms_retry_daily sms_retry_health; do
+  best=$(for _ in 1 2 3; do
+    psql -AtX -c "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM $view" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Execution Time"])'
+  done | sort -g | head -n 1)
+  printf '%-24s %8.1f ms\n' "$view" "$best"
+done

@@ -20,17 +20,18 @@ SET statement_timeout = '30s';
 -- feed take two septets) or UCS-2 (70 / 67 UTF-16 units; characters beyond the BMP take two).
 CREATE OR REPLACE FUNCTION sms_retry_segments(body text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    -- One expression with constant patterns, so the planner inlines it and regexes are cached.
+    -- One expression, no sub-selects (they would stop the planner from inlining it), constant
+    -- patterns (cached once compiled); most bodies stop at the length test.
     SELECT CASE
         WHEN body IS NULL OR body = '' THEN 0
         WHEN length(body) <= 35 THEN 1               -- one segment in either encoding
         WHEN body ~ E'^[\n\r\f@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&''()*+,./0-9:;<=>?¡A-ZÄÖÑÜ§¿a-zäöñüà^{}\\\\\\[~\\]|€-]*$' THEN
             CASE WHEN length(body) <= 80 THEN 1      -- even if every character took two septets
-                 ELSE (SELECT CASE WHEN n <= 160 THEN 1 ELSE ceil(n / 153.0)::int END
-                       FROM (SELECT length(body) + length(regexp_replace(body, E'[^\f^{}\\\\\\[~\\]|€]', '', 'g')) AS n) septets)
+                 WHEN length(body) + length(regexp_replace(body, E'[^\f^{}\\\\\\[~\\]|€]', '', 'g')) <= 160 THEN 1
+                 ELSE ceil((length(body) + length(regexp_replace(body, E'[^\f^{}\\\\\\[~\\]|€]', '', 'g'))) / 153.0)::int
             END
-        ELSE (SELECT CASE WHEN n <= 70 THEN 1 ELSE ceil(n / 67.0)::int END
-              FROM (SELECT length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]', '', 'g')) AS n) units)
+        WHEN length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]', '', 'g')) <= 70 THEN 1
+        ELSE ceil((length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]', '', 'g'))) / 67.0)::int
     END
 $$;
 COMMENT ON FUNCTION sms_retry_segments(text) IS 'SMS segments a body takes: GSM-7 160/153 characters, else UCS-2 70/67 UTF-16 units.';
