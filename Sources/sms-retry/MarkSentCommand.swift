@@ -24,8 +24,8 @@ struct MarkSentCommand: AsyncParsableCommand {
         do {
             switch try await store.recordSent(logID: logId, messageSID: sid) {
             case .recorded: print("sent log_id=\(logId) sid=\(sid)")
-            case .rowNotFound: throw CLIFailure(code: Exit.partial, message: "no sms_usage_logs row with id \(logId)")
-            case .notOutbound: throw CLIFailure(code: Exit.partial, message: "row \(logId) is not an outbound message")
+            case .rowNotFound: throw CLIFailure.noRow(logId)
+            case .notOutbound: throw CLIFailure.notOutbound(logId)
             }
         } catch let error as DatabaseError {
             throw databaseFailure(error)

@@ -54,4 +54,12 @@ enum Exit {
 struct CLIFailure: Error {
     var code: Int32
     var message: String
+
+    // The row problems several commands report, worded once.
+    static func noRow(_ id: Int) -> CLIFailure { CLIFailure(code: Exit.partial, message: "no sms_usage_logs row with id \(id)") }
+    static func notOutbound(_ id: Int) -> CLIFailure { CLIFailure(code: Exit.partial, message: "row \(id) is not an outbound message") }
+    static func alreadySent(_ id: Int) -> CLIFailure { CLIFailure(code: Exit.partial, message: "row \(id) was already sent") }
+    static func inFlight(_ id: Int) -> CLIFailure {
+        CLIFailure(code: Exit.partial, message: "row \(id) is being sent by a run right now; try again when its lease ends")
+    }
 }

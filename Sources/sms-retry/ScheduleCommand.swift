@@ -36,9 +36,9 @@ struct ScheduleCommand: AsyncParsableCommand {
             case .exhausted(let attempts):
                 print("closed log_id=\(logId) reason=exhausted attempts=\(attempts)")
             case .rowNotFound:
-                throw CLIFailure(code: Exit.partial, message: "no sms_usage_logs row with id \(logId)")
+                throw CLIFailure.noRow(logId)
             case .notOutbound:
-                throw CLIFailure(code: Exit.partial, message: "row \(logId) is not an outbound message: nothing to retry")
+                throw CLIFailure.notOutbound(logId)
             }
         } catch let error as DatabaseError {
             throw databaseFailure(error)
