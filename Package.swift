@@ -37,6 +37,8 @@ let package = Package(
             dependencies: [.product(name: "FlyingFox", package: "FlyingFox")]
         ),
         .executableTarget(name: "twilio-standin", dependencies: ["TwilioStandIn"]),
+        // `make bench` only: the raw HTTP ceiling, through the library's own client.
+        .executableTarget(name: "sms-retry-bench", dependencies: ["SMSRetry"], path: "benchmarks/Sources/sms-retry-bench"),
         .testTarget(name: "SMSRetryTests", dependencies: ["SMSRetry"]),
         .testTarget(
             name: "IntegrationTests",

@@ -5,8 +5,8 @@ import Synchronization
 /// The cron job: claims due rows, resends them through Twilio, records each outcome.
 ///
 /// Claim protocol: each batch is claimed in one committed statement (`FOR UPDATE SKIP LOCKED`,
-/// lease = `next_retry_at` pushed forward) before anything is sent, so concurrent runs on any
-/// number of hosts take disjoint rows. A row is only sent while its lease has time left for the
+/// lease = `next_retry_at` pushed forward) before any of its rows is sent, so concurrent runs on
+/// any number of hosts take disjoint rows. A row is only sent while its lease has time left for the
 /// whole request, and its outcome is only written while the row still carries this run's lease.
 public final class RetryRunner: Sendable {
     let store: RetryStore
@@ -40,33 +40,54 @@ public final class RetryRunner: Sendable {
         var summary = RunSummary()
         logger.info("run started", metadata: ["run.id": "\(runID)", "run.batch_size": "\(options.batchSize)",
                                               "run.concurrency": "\(options.concurrency)"])
-        while clock.now < deadline, stop.withLock({ $0 }) == nil {
-            // A batch smaller than the concurrency would leave senders idle.
-            let want = min(max(options.batchSize, options.concurrency), options.limit.map { $0 - summary.claimed } ?? .max)
-            guard want > 0 else { break }
-            let rows = try await store.claim(limit: want, lease: options.lease, runID: runID)
-            guard !rows.isEmpty else { break }
-            let claimedAt = clock.now
-            summary.claimed += rows.count
-            let outcomes = await process(rows, claimedAt: claimedAt, deadline: deadline)
-            let written = Set(try await recordSurvivingReconnects(outcomes).map(\.id))
-            for outcome in outcomes {
-                guard written.contains(outcome.id) else { summary.lost += 1; continue }
-                switch outcome.kind {
-                case .sent: summary.sent += 1
-                case .retry: summary.rescheduled += 1
-                case .failed where outcome.outcome == "not_sent": summary.skipped += 1
-                case .failed where outcome.outcome == "expired": summary.expired += 1
-                case .failed: summary.failed += 1
-                case .release: summary.released += 1
+        // Pipelined: the next batch is claimed as soon as the current one has no row left to
+        // start, and a batch is recorded as soon as its last outcome is in, while later rows are
+        // still in flight. Senders only wait on the database for those two statements.
+        var open: [Int: (expected: Int, outcomes: [Outcome])] = [:]
+        var queue: [(batch: Int, row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant)] = []
+        var next = 0
+        var batchCount = 0
+        var claiming = true
+
+        func finish(_ batch: Int) async throws {
+            guard let entry = open[batch], entry.outcomes.count == entry.expected else { return }
+            open[batch] = nil
+            try await self.record(entry.outcomes, into: &summary)
+        }
+
+        try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
+            var inFlight = 0
+            while true {
+                while inFlight < max(1, options.concurrency) {
+                    if next == queue.count {
+                        guard claiming, clock.now < deadline, stop.withLock({ $0 }) == nil else { claiming = false; break }
+                        // A batch smaller than the concurrency would leave senders idle.
+                        let want = min(max(options.batchSize, options.concurrency), options.limit.map { $0 - summary.claimed } ?? .max)
+                        let rows = want > 0 ? try await store.claim(limit: want, lease: options.lease, runID: runID) : []
+                        guard !rows.isEmpty else { claiming = false; break }
+                        summary.claimed += rows.count
+                        let batch = batchCount
+                        batchCount += 1
+                        let (closed, sendable) = triage(rows)
+                        open[batch] = (rows.count, closed)
+                        // A request may only start while the lease outlives it, with a margin.
+                        let timeout = twilio.http.options.timeout + twilio.http.options.connectTimeout
+                        let sendBy = min(clock.now + .milliseconds(Int64(options.lease * 1000)) - timeout - .seconds(5), deadline)
+                        queue = sendable.map { (batch, $0, sendBy) }
+                        next = 0
+                        try await finish(batch)   // a batch of closed rows only
+                        continue
+                    }
+                    let item = queue[next]
+                    next += 1
+                    inFlight += 1
+                    group.addTask { (item.batch, await self.attempt(item.row, sendBy: item.sendBy)) }
                 }
+                guard inFlight > 0, let (batch, outcome) = try await group.next() else { break }
+                inFlight -= 1
+                open[batch]?.outcomes.append(outcome)
+                try await finish(batch)
             }
-            if summary.lost > 0 {
-                logger.warning("outcomes not written: the lease had passed to another run",
-                               metadata: ["run.lost": "\(summary.lost)"])
-            }
-            logger.info("batch done", metadata: ["run.claimed": "\(rows.count)", "run.sent": "\(summary.sent)",
-                                                 "run.total_claimed": "\(summary.claimed)"])
         }
         if let why = stop.withLock({ $0 }) {
             summary.stoppedBecause = why
@@ -77,6 +98,29 @@ public final class RetryRunner: Sendable {
         logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
                                                "run.sent": "\(summary.sent)", "run.failed": "\(summary.failed)"])
         return summary
+    }
+
+    /// Writes one batch's outcomes and counts them.
+    private func record(_ outcomes: [Outcome], into summary: inout RunSummary) async throws {
+        let written = Set(try await recordSurvivingReconnects(outcomes).map(\.id))
+        var lost = 0
+        for outcome in outcomes {
+            guard written.contains(outcome.id) else { lost += 1; continue }
+            switch outcome.kind {
+            case .sent: summary.sent += 1
+            case .retry: summary.rescheduled += 1
+            case .failed where outcome.outcome == "not_sent": summary.skipped += 1
+            case .failed where outcome.outcome == "expired": summary.expired += 1
+            case .failed: summary.failed += 1
+            case .release: summary.released += 1
+            }
+        }
+        if lost > 0 {
+            summary.lost += lost
+            logger.warning("outcomes not written: the lease had passed to another run", metadata: ["run.lost": "\(lost)"])
+        }
+        logger.info("batch recorded", metadata: ["run.rows": "\(outcomes.count)", "run.sent": "\(summary.sent)",
+                                                 "run.claimed": "\(summary.claimed)"])
     }
 
     /// Records a batch, reconnecting when the server went away: these rows were sent, and an
@@ -108,20 +152,19 @@ public final class RetryRunner: Sendable {
         }
     }
 
-    /// Sends the sendable rows of one claimed batch, `concurrency` at a time.
-    private func process(_ rows: [RetryStore.ClaimedRow], claimedAt: ContinuousClock.Instant,
-                         deadline: ContinuousClock.Instant) async -> [Outcome] {
-        var outcomes: [Outcome] = []
+    /// Splits a claimed batch into rows closed unsent (too old, bad input, inbound) and rows to send.
+    private func triage(_ rows: [RetryStore.ClaimedRow]) -> (closed: [Outcome], sendable: [RetryStore.ClaimedRow]) {
+        var closed: [Outcome] = []
         var sendable: [RetryStore.ClaimedRow] = []
         for row in rows {
             if let age = row.ageSeconds, age > options.maxAge {
                 logger.info("message too old to send; closed", metadata: ["sms.log_id": "\(row.id)", "sms.age_s": "\(Int(age))"])
                 var expired = Outcome.closed(id: row.id, reason: "expired", leaseUntil: row.leaseUntil)
                 expired.outcome = "expired"
-                outcomes.append(expired)
+                closed.append(expired)
             } else if let reason = Self.unsendableReason(row) {
                 logger.warning("row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.reason": "\(reason)"])
-                outcomes.append(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
+                closed.append(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
             } else {
                 if let previous = row.previousLease {
                     logger.warning("previous attempt's outcome unknown (its run stopped before recording it)",
@@ -130,21 +173,7 @@ public final class RetryRunner: Sendable {
                 sendable.append(row)
             }
         }
-        // A request may only start while the lease outlives it, with a margin.
-        let timeout = twilio.http.options.timeout + twilio.http.options.connectTimeout
-        let sendBy = min(claimedAt + .milliseconds(Int64(options.lease * 1000)) - timeout - .seconds(5), deadline)
-        await withTaskGroup(of: Outcome.self) { group in
-            var pending = sendable.makeIterator()
-            for _ in 0..<max(1, options.concurrency) {
-                guard let row = pending.next() else { break }
-                group.addTask { await self.attempt(row, sendBy: sendBy) }
-            }
-            while let outcome = await group.next() {
-                outcomes.append(outcome)
-                if let row = pending.next() { group.addTask { await self.attempt(row, sendBy: sendBy) } }
-            }
-        }
-        return outcomes
+        return (closed, sendable)
     }
 
     static func unsendableReason(_ row: RetryStore.ClaimedRow) -> String? {
