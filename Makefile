@@ -4,7 +4,7 @@ APT_PACKAGES := postgresql libpq-dev libcurl4-openssl-dev pkg-config
 SWIFT_BUILD := swift build
 BIN = $(shell swift build --show-bin-path)
 
-.PHONY: deps build test run measure lint clean
+.PHONY: deps build test run measure bench lint clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,6 +34,12 @@ measure: deps
 	swift build -c release
 	@data=$$(mktemp -d /tmp/sms-retry-measure-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" benchmarks/core.sh "$$(swift build -c release --show-bin-path)"; status=$$?; rm -rf "$$data"; exit $$status
+
+# The benchmarks (benchmarks/README.md): ~30 min, writes benchmarks/results.md. Not part of test.
+bench: deps
+	swift build -c release
+	@data=$$(mktemp -d /tmp/sms-retry-bench-pg.XXXXXX); \
+	  .ci/with-postgres "$$data" benchmarks/bench.sh "$$(swift build -c release --show-bin-path)"; status=$$?; rm -rf "$$data"; exit $$status
 
 lint:
 	@command -v squawk >/dev/null || pip install -q squawk-cli

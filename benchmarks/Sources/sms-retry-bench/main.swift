@@ -1,13 +1,47 @@
 import Foundation
 import SMSRetry
 
-// The raw HTTP ceiling for `make bench`: creates N messages through the same TwilioClient and
-// libcurl wrapper `sms-retry run` uses, C in flight, with no database, and prints requests/s.
+// Helpers for `make bench`:
 //
-//   sms-retry-bench http --requests N --concurrency C     (TWILIO_* from the environment)
+//   sms-retry-bench http --requests N --concurrency C
+//       The raw HTTP ceiling: N messages through the same TwilioClient and libcurl wrapper
+//       `sms-retry run` uses, C in flight, no database (TWILIO_* from the environment).
+//   sms-retry-bench writer --until-file PATH
+//       A live application's writes: insert a row and update it, again and again, until PATH
+//       exists; then prints how many writes were made and the longest one waited (PG* env).
 var args = CommandLine.arguments.dropFirst()
+if args.first == "writer" {
+    guard args.count == 3, args.dropFirst().first == "--until-file", let stopFile = args.last else {
+        FileHandle.standardError.write(Data("usage: sms-retry-bench writer --until-file PATH\n".utf8))
+        exit(2)
+    }
+    let db = try await Database.connect("")
+    var latencies: [Double] = []
+    var errors = 0
+    func timed(_ sql: String, _ params: [String?]) async -> PGRows? {
+        let t0 = ContinuousClock.now
+        defer {
+            let d = ContinuousClock.now - t0
+            latencies.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+        }
+        do { return try await db.query(sql, params) } catch { errors += 1; return nil }
+    }
+    while !FileManager.default.fileExists(atPath: stopFile) {
+        let row = await timed("""
+            INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, created_at)
+            VALUES (1, '+14155550123', 'outbound', 5, 'hello', true, localtimestamp) RETURNING id
+            """, [])
+        if let id = row?.first?.string("id") {
+            _ = await timed("UPDATE sms_usage_logs SET processing_time_ms = 42 WHERE id = $1", [id])
+        }
+    }
+    latencies.sort()
+    let p99 = latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
+    print(String(format: "writes=%d errors=%d max_ms=%.1f p99_ms=%.2f", latencies.count, errors, latencies.last ?? 0, p99))
+    exit(0)
+}
 guard args.first == "http" else {
-    FileHandle.standardError.write(Data("usage: sms-retry-bench http --requests N --concurrency C\n".utf8))
+    FileHandle.standardError.write(Data("usage: sms-retry-bench http --requests N --concurrency C | writer --until-file PATH\n".utf8))
     exit(2)
 }
 args = args.dropFirst()

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# make bench: every benchmark of benchmarks/README.md, results written to benchmarks/results.md.
+# Runs under .ci/with-postgres (PG* set); $1 = the release build folder.
+#   SECTIONS="throughput latency views1m migration claim memory views10m" REPS=3 make bench
+set -euo pipefail
+bin=$1
+here=$(cd "$(dirname "$0")" && pwd)
+out=${BENCH_OUT:-$here/results.md}
+reps=${REPS:-3}
+sections=${SECTIONS:-throughput latency views1m migration claim memory views10m}
+tmp=$(mktemp -d)
+standin=""
+cleanup() { [ -n "$standin" ] && kill "$standin" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token TWILIO_FROM_NUMBER=+15005550006
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+say() { echo "== $*" >&2; }
+emit() { echo "$*" >> "$out"; }
+
+standin_start() {   # latency in ms
+  [ -n "$standin" ] && standin_stop
+  "$bin/twilio-standin" --latency-ms "$1" > "$tmp/url" &
+  standin=$!
+  for _ in $(seq 100); do [ -s "$tmp/url" ] && break; sleep 0.1; done
+  export TWILIO_API_BASE_URL=$(head -n 1 "$tmp/url")
+}
+standin_stop() { kill "$standin" 2>/dev/null || true; wait "$standin" 2>/dev/null || true; standin=""; }
+
+fresh_db() {        # name: an empty database with the router's table only
+  psql -q -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
+  export PGDATABASE=$1
+  psql -q -v ON_ERROR_STOP=1 -f "$here/../migrations/001_baseline.up.sql"
+}
+seed() {            # rows fail_permille
+  say "seeding $1 rows into $PGDATABASE"
+  psql -q -v ON_ERROR_STOP=1 -v rows="$1" -v fail_permille="$2" -f "$here/seed.sql"
+}
+migrate() { "$bin/sms-retry" migrate --dir "$here/../migrations" --log-level warning >&2; }
+has_db() { [ "$(psql -AtX -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ]; }
+use_1m() {          # the 1M-row database of the throughput section, made here when missing
+  if has_db bench_1m; then export PGDATABASE=bench_1m; return; fi
+  fresh_db bench_1m; seed 1000000 160; migrate
+  set_due 10000; standin_start 0
+  "$bin/sms-retry" run --log-level warning --max-age 60d --max-runtime 600 >&2 || true   # some history for the views
+  standin_stop
+}
+use_10m() {         # the 10M-row database of the migration section, made here when missing
+  if has_db bench_10m; then export PGDATABASE=bench_10m; return; fi
+  fresh_db bench_10m; seed 10000000 30; migrate
+}
+set_due() {         # n: exactly n rows due now
+  psql -q -c "UPDATE sms_usage_logs SET next_retry_at = NULL WHERE next_retry_at IS NOT NULL"
+  psql -q -v due="$1" -f "$here/due.sql"
+  psql -q -c "VACUUM ANALYZE sms_usage_logs"
+}
+# Each measurement gets a fresh stand-in (it keeps every message it received), at $latency ms.
+run_rate() {        # concurrency batch → rows/s of one sms-retry run over the due rows
+  local line
+  standin_start "$latency"
+  line=$("$bin/sms-retry" run --log-level warning --concurrency "$1" --batch-size "$2" --max-age 60d --max-runtime 3600 || true)
+  echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } } END { printf "%.1f\n", f["sent"] / f["seconds"] }'
+}
+ceiling_rate() {    # requests concurrency → requests/s through the same client, no database
+  standin_start "$latency"
+  "$bin/sms-retry-bench" http --requests "$1" --concurrency "$2" | sed 's/.*rate=//'
+}
+view_times() {      # best of 3 EXPLAIN ANALYZE execution times, one line per view
+  for view in sms_retry_overview sms_retry_by_attempt sms_retry_by_error_code sms_retry_queue sms_retry_daily sms_retry_health; do
+    best=$(for _ in 1 2 3; do
+      psql -AtX -c "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM $view" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Execution Time"])'
+    done | sort -g | head -n 1)
+    printf '%s %.1f\n' "$view" "$best"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+cat > "$out" <<HEADER
+# Benchmark results
+
+Written by \`make bench\` (benchmarks/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown).
+
+| machine | |
+|---|---|
+| cores | $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')) |
+| memory | $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) |
+| PostgreSQL | $(psql -AtX -c 'SHOW server_version') (throwaway settings: fsync off, shared_buffers $(psql -AtX -c 'SHOW shared_buffers')) |
+| Swift | $(swift --version 2>/dev/null | head -n 1 | sed 's/^.*Swift version /Swift /') |
+
+Medians of $reps runs unless said otherwise. Everything (PostgreSQL, the stand-in, sms-retry)
+shares the same $(nproc) cores.
+HEADER
+
+for section in $sections; do
+case $section in
+throughput)
+  use_1m
+  latency=0
+  runs=(); ceilings=()
+  for rep in $(seq "$reps"); do
+    say "throughput rep $rep: 100k due rows, concurrency 16"
+    set_due 100000
+    runs+=("$(run_rate 16 100)")
+    ceilings+=("$(ceiling_rate 100000 16)")
+  done
+  run=$(printf '%s\n' "${runs[@]}" | median); ceiling=$(printf '%s\n' "${ceilings[@]}" | median)
+  emit ""
+  emit "## 1. Throughput: 1M-row table, 100k due rows, concurrency 16, no added latency"
+  emit ""
+  emit "| | rows/s (median) | runs |"
+  emit "|---|---|---|"
+  emit "| \`sms-retry run\` | $run | ${runs[*]} |"
+  emit "| raw HTTP ceiling (same stand-in and client, no database) | $ceiling | ${ceilings[*]} |"
+  emit "| ratio | $(awk -v a="$run" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }') | target ≥ 0.8 |"
+  ;;
+latency)
+  use_1m
+  latency=150
+  emit ""
+  emit "## 1b. With 150 ms stand-in latency (Twilio's real latency)"
+  emit ""
+  emit "| concurrency | due rows | \`run\` rows/s | ceiling rows/s | ratio | ideal (concurrency / 0.15 s) |"
+  emit "|---|---|---|---|---|---|"
+  for c in 16 64 256; do
+    rows=$((c * 25)); runs=(); ceilings=()
+    for rep in $(seq "$reps"); do
+      say "latency 150 ms, concurrency $c, rep $rep"
+      set_due "$rows"
+      runs+=("$(run_rate "$c" $((c > 100 ? c : 100)))")
+      ceilings+=("$(ceiling_rate "$rows" "$c")")
+    done
+    run=$(printf '%s\n' "${runs[@]}" | median); ceiling=$(printf '%s\n' "${ceilings[@]}" | median)
+    emit "| $c | $rows | $run | $ceiling | $(awk -v a="$run" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }') | $(awk -v c="$c" 'BEGIN { printf "%.0f", c / 0.15 }') |"
+  done
+  standin_stop
+  ;;
+views1m|views10m)
+  if [ "$section" = views1m ]; then use_1m; else use_10m; fi
+  psql -q -c "VACUUM ANALYZE sms_usage_logs"
+  emit ""
+  emit "## 5. Analytics views on $(psql -AtX -c 'SELECT count(*) FROM sms_usage_logs') rows ($PGDATABASE; EXPLAIN ANALYZE execution time, best of 3)"
+  emit ""
+  emit "| view | ms | target (1M rows) |"
+  emit "|---|---|---|"
+  view_times | while read -r view ms; do emit "| $view | $ms | < 100 |"; done
+  ;;
+migration)
+  fresh_db bench_10m; seed 10000000 30
+  psql -q -c "VACUUM ANALYZE sms_usage_logs"
+  say "writer alone for 10 s"
+  rm -f "$tmp/stop"
+  "$bin/sms-retry-bench" writer --until-file "$tmp/stop" > "$tmp/writer-alone" &
+  writer=$!; sleep 10; touch "$tmp/stop"; wait "$writer"
+  say "migrations 002-005 on 10M rows while the writer writes"
+  rm -f "$tmp/stop"
+  "$bin/sms-retry-bench" writer --until-file "$tmp/stop" > "$tmp/writer" &
+  writer=$!; sleep 3
+  start=$(date +%s.%N); migrate; end=$(date +%s.%N)
+  sleep 2; touch "$tmp/stop"; wait "$writer"
+  emit ""
+  emit "## 4. Migration on a live 10M-row table"
+  emit ""
+  emit "\`sms-retry migrate\` (002 columns + CHECK NOT VALID + VALIDATE, 003 and 004 indexes CONCURRENTLY, 005 views) while"
+  emit "another connection inserts a row and updates it, again and again. One run."
+  emit ""
+  emit "| | |"
+  emit "|---|---|"
+  emit "| migration wall time | $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f s", b - a }') |"
+  emit "| writer during the migration | $(cat "$tmp/writer") |"
+  emit "| writer alone, 10 s, for comparison | $(cat "$tmp/writer-alone") |"
+  emit "| target | longest write wait < 1000 ms |"
+  ;;
+claim)
+  emit ""
+  emit "## 2. Claim cost against table size (10k due rows, 100-row batch, pgbench, 300 claims rolled back)"
+  emit ""
+  emit "| table rows | p50 ms | p99 ms |"
+  emit "|---|---|---|"
+  declare -A p50s
+  for size in 100000 1000000 10000000; do
+    case $size in
+      100000) fresh_db bench_100k; seed 100000 30; migrate ;;
+      1000000) use_1m ;;
+      10000000) use_10m ;;
+    esac
+    set_due 10000
+    rm -f "$tmp"/claimlog*
+    (cd "$tmp" && pgbench -n -q -f "$here/claim.sql" -t 300 -c 1 --log --log-prefix=claimlog >/dev/null 2>&1)
+    read -r p50 p99 < <(cat "$tmp"/claimlog* | awk '{ print $3 / 1000 }' | sort -g |
+      awk '{ v[NR] = $1 } END { printf "%.2f %.2f\n", v[int(NR * 0.5)], v[int(NR * 0.99)] }')
+    p50s[$size]=$p50
+    emit "| $size | $p50 | $p99 |"
+  done
+  emit "| p50 at 10M / p50 at 100k | $(awk -v a="${p50s[10000000]}" -v b="${p50s[100000]}" 'BEGIN { printf "%.2f", a / b }') (target ≤ 1.5) | |"
+  ;;
+memory)
+  use_10m
+  say "1M due rows"
+  set_due 1000000
+  standin_start 0
+  /usr/bin/time -f "%M" -o "$tmp/rss" "$bin/sms-retry" run --log-level warning --max-age 60d --max-runtime 60 > "$tmp/mem-run" || true
+  standin_stop
+  emit ""
+  emit "## 3. Memory: \`sms-retry run\` with 1M due rows (10M-row table, 60 s run)"
+  emit ""
+  emit "| peak RSS | rows in that time | target |"
+  emit "|---|---|---|"
+  emit "| $(awk '{ printf "%.1f MB", $1 / 1024 }' "$tmp/rss") | $(cat "$tmp/mem-run") | < 64 MB |"
+  ;;
+esac
+done
+say "results in $out"
+cat "$out"
