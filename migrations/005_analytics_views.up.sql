@@ -21,17 +21,19 @@ SET statement_timeout = '30s';
 CREATE OR REPLACE FUNCTION sms_retry_segments(body text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     -- One expression, no sub-selects (they would stop the planner from inlining it), constant
-    -- patterns (cached once compiled); most bodies stop at the length test.
+    -- patterns (cached once compiled); most bodies stop at the length test. Two-unit characters
+    -- are counted by deleting them (translate, or a regex matching only them): a regex that
+    -- matched every other character cost ~0.3 ms per long message.
     SELECT CASE
         WHEN body IS NULL OR body = '' THEN 0
         WHEN length(body) <= 35 THEN 1               -- one segment in either encoding
         WHEN body ~ E'^[\n\r\f@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&''()*+,./0-9:;<=>?¡A-ZÄÖÑÜ§¿a-zäöñüà^{}\\\\\\[~\\]|€-]*$' THEN
             CASE WHEN length(body) <= 80 THEN 1      -- even if every character took two septets
-                 WHEN length(body) + length(regexp_replace(body, E'[^\f^{}\\\\\\[~\\]|€]', '', 'g')) <= 160 THEN 1
-                 ELSE ceil((length(body) + length(regexp_replace(body, E'[^\f^{}\\\\\\[~\\]|€]', '', 'g'))) / 153.0)::int
+                 WHEN 2 * length(body) - length(translate(body, E'\f^{}\\[~]|€', '')) <= 160 THEN 1
+                 ELSE ceil((2 * length(body) - length(translate(body, E'\f^{}\\[~]|€', ''))) / 153.0)::int
             END
-        WHEN length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]', '', 'g')) <= 70 THEN 1
-        ELSE ceil((length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]', '', 'g'))) / 67.0)::int
+        WHEN 2 * length(body) - length(regexp_replace(body, '[\U00010000-\U0010FFFF]', '', 'g')) <= 70 THEN 1
+        ELSE ceil((2 * length(body) - length(regexp_replace(body, '[\U00010000-\U0010FFFF]', '', 'g'))) / 67.0)::int
     END
 $$;
 COMMENT ON FUNCTION sms_retry_segments(text) IS 'SMS segments a body takes: GSM-7 160/153 characters, else UCS-2 70/67 UTF-16 units.';
@@ -164,16 +166,14 @@ WITH settings AS (
     SELECT coalesce(nullif(current_setting('sms_retry.days', true), ''), '30')::int AS days,
            coalesce(nullif(current_setting('sms_retry.price_per_segment', true), ''), '0.0079')::numeric AS price
 ), cohorts AS (
-    -- One pass over the failed rows of the period, grouped by the day the message was created:
-    -- no history is unpacked except to count the resends Twilio accepted.
+    -- One pass over the failed rows of the period, grouped by the day the message was created;
+    -- no history is unpacked (retry.accepted counts the resends Twilio accepted).
     SELECT s.created_at::date AS day,
            count(*) AS failures,
            sum(s.retry_count) AS retries_sent,
            count(*) FILTER (WHERE s.success AND s.retry_count > 0) AS recovered,
-           count(*) FILTER (WHERE s.sms_metadata -> 'retry' ->> 'reason' = 'exhausted') AS exhausted,
-           coalesce(sum(sms_retry_segments(s.message_content)
-                        * jsonb_array_length(jsonb_path_query_array(s.sms_metadata -> 'retry' -> 'history',
-                                                                    '$[*] ? (@.outcome == "sent" && @.attempt > 0)')))
+           count(*) FILTER (WHERE NOT s.success AND s.sms_metadata -> 'retry' ->> 'reason' = 'exhausted') AS exhausted,
+           coalesce(sum(sms_retry_segments(s.message_content) * (s.sms_metadata -> 'retry' ->> 'accepted')::int)
                     FILTER (WHERE s.retry_count > 0), 0) AS segments
     FROM sms_usage_logs s, settings
     WHERE (s.success = false OR s.retry_count > 0) AND s.message_direction = 'outbound'

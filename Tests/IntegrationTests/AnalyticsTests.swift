@@ -120,6 +120,8 @@ import Testing
             (String(repeating: "ж", count: 70), 1), (String(repeating: "ж", count: 71), 2),   // UCS-2
             (String(repeating: "😀", count: 35), 1), (String(repeating: "😀", count: 36), 2), // two UTF-16 units each
             ("", 0), (nil, 0),
+            (String(repeating: "a", count: 150) + "[]{}^~|€\\\u{0C}", 2),   // 160 characters, 170 septets
+            (String(repeating: "a", count: 145) + "[]{}^", 1),                // 150 characters, 155 septets
         ]
         for (body, expected) in cases {
             let n = try await t.query("SELECT sms_retry_segments($1) AS n", [body])[0].int("n")

@@ -121,7 +121,10 @@ enum Queries {
                 || jsonb_strip_nulls(jsonb_build_object(
                        'error_code', o.error_code, 'error_message', o.error_message,
                        'strategy', o.strategy, 'reason', o.reason, 'note', o.note,
-                       'updated_at', coalesce($14::timestamptz, now())))
+                       'updated_at', coalesce($14::timestamptz, now()),
+                       -- resends Twilio accepted (what they cost), kept as a count for the views
+                       'accepted', CASE WHEN o.kind = 'sent' AND o.counted
+                                        THEN coalesce((\(retry) ->> 'accepted')::int, 0) + 1 END))
                 || CASE WHEN o.outcome IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('history',
                        jsonb_path_query_array(
                            (CASE WHEN jsonb_typeof(\(retry) -> 'history') = 'array'
