@@ -9,6 +9,7 @@ out=${BENCH_OUT:-$here/results.md}
 reps=${REPS:-3}
 sections=${SECTIONS:-throughput latency views1m migration views10m claim memory}
 tmp=$(mktemp -d)
+. "$here/lib.sh"
 standin=""
 cleanup() { [ -n "$standin" ] && kill "$standin" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -71,14 +72,6 @@ run_rate() {        # concurrency batch → rows/s of one sms-retry run over the
 ceiling_rate() {    # requests concurrency → requests/s through the same client, no database
   standin_start "$latency"
   "$bin/sms-retry-bench" http --requests "$1" --concurrency "$2" | sed 's/.*rate=//'
-}
-view_times() {      # best of 3 EXPLAIN ANALYZE execution times, one line per view
-  for view in sms_retry_overview sms_retry_by_attempt sms_retry_by_error_code sms_retry_queue sms_retry_daily sms_retry_health; do
-    best=$(for _ in 1 2 3; do
-      psql -AtX -c "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM $view" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Execution Time"])'
-    done | sort -g | head -n 1)
-    printf '%s %.1f\n' "$view" "$best"
-  done
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 # Called by .ci/with-postgres (PG* set) with the release build folder as $1.
 set -euo pipefail
 bin=$1
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 rows=${ROWS:-1000000}
 due=${DUE:-10000}
 concurrency=${CONCURRENCY:-16}
@@ -14,26 +16,9 @@ batch=${BATCH:-100}
 
 "$bin/sms-retry" migrate --log-level warning >/dev/null
 echo "== seeding $rows rows ($due due for a retry)"
-psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -v due="$due" <<'SQL'
--- A realistic mix over the last 30 days, ids rising with created_at as the router writes
--- them: a third inbound, 3% failed, some NULL bodies, foreign metadata keys.
-INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
-                            success, error_message, sms_metadata, created_at)
-SELECT g % 5000, '+1415' || lpad((g % 10000000)::text, 7, '0'),
-       CASE WHEN g % 3 = 0 THEN 'inbound' ELSE 'outbound' END, 20,
-       CASE WHEN g % 97 = 0 THEN NULL ELSE 'message number ' || g END,
-       g % 100 >= 3, CASE WHEN g % 100 < 3 THEN 'Twilio 30003' END,
-       CASE WHEN g % 4 = 0 THEN jsonb_build_object('campaign', 'c' || (g % 7)) END,
-       localtimestamp - (:rows - g) * interval '30 days' / :rows
-FROM generate_series(1, :rows) g;
--- Most failures closed long ago; :due of them waiting for a retry and due now.
-UPDATE sms_usage_logs SET final_status = 'failed' WHERE success = false;
-UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 minute', final_status = 'unknown',
-       sms_metadata = coalesce(sms_metadata, '{}') || '{"retry": {"error_code": 30003, "strategy": "linear"}}'
-WHERE id IN (SELECT id FROM sms_usage_logs WHERE success = false AND message_direction = 'outbound'
-             AND message_content IS NOT NULL ORDER BY id DESC LIMIT :due);
-VACUUM ANALYZE sms_usage_logs;
-SQL
+psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -v fail_permille=30 -f "$here/seed.sql"
+psql -q -v ON_ERROR_STOP=1 -v due="$due" -f "$here/due.sql"
+psql -q -c "VACUUM ANALYZE sms_usage_logs"
 
 echo "== EXPLAIN ANALYZE of the claim (batch $batch), rolled back"
 psql -X -q <<SQL
@@ -65,9 +50,4 @@ psql -Atc "SELECT 'rows sent: ' || count(*) FROM sms_usage_logs WHERE final_stat
 
 echo "== analytics views after the run ($rows rows; EXPLAIN ANALYZE execution time, best of 3)"
 psql -q -c "VACUUM ANALYZE sms_usage_logs"
-for view in sms_retry_overview sms_retry_by_attempt sms_retry_by_error_code sms_retry_queue sms_retry_daily sms_retry_health; do
-  best=$(for _ in 1 2 3; do
-    psql -AtX -c "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM $view" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Execution Time"])'
-  done | sort -g | head -n 1)
-  printf '%-24s %8.1f ms\n' "$view" "$best"
-done
+view_times | while read -r view ms; do printf '%-24s %8s ms\n' "$view" "$ms"; done
