@@ -40,7 +40,6 @@ public actor TwilioStandIn {
     private var scripts: [String: [Reply]] = [:]
     private var defaultReply: Reply = .accept
     private var log: [Received] = []
-    private var messages: [String: (to: String, body: String, status: String)] = [:]
     private var server: HTTPServer?
     private var serverTask: Task<Void, Error>?
     private var counter = 0
@@ -79,12 +78,9 @@ public actor TwilioStandIn {
     /// Answers for messages to `number`, consumed in order; after them, the default.
     public func script(_ number: String, _ replies: [Reply]) { scripts[number, default: []] += replies }
     public func setDefault(_ reply: Reply) { defaultReply = reply }
-    public func setLatency(_ latency: Duration) { self.latency = latency }
 
     /// Every create request received, in order of arrival.
     public var received: [Received] { log }
-    /// How many messages were accepted for `number`.
-    public func acceptedCount(to number: String) -> Int { log.filter { $0.to == number && $0.sid != nil }.count }
     public var acceptedTotal: Int { log.filter { $0.sid != nil }.count }
 
     private func answer(_ request: HTTPRequest) async -> HTTPResponse {
@@ -138,7 +134,6 @@ public actor TwilioStandIn {
             let status = received!.messagingServiceSID != nil ? "accepted" : "queued"
             received!.sid = sid
             received!.status = 201
-            messages[sid] = (received!.to, received!.body, status)
             response = json(201, messageJSON(sid: sid, received: received!, status: status))
         case .accept:
             response = json(500, errorJSON(code: 20500, status: 500))

@@ -100,7 +100,6 @@ public final class HTTPClient: Sendable {
 public struct HTTPError: Error, CustomStringConvertible, Sendable {
     public var code: Int32
     public var message: String
-    public var isTimeout: Bool { code == Int32(CURLE_OPERATION_TIMEDOUT.rawValue) }
     public var description: String { "HTTP transport error (curl \(code)): \(message)" }
 }
 
