@@ -12,7 +12,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        // HTTP server for the Twilio stand-in (tests, demo, benchmarks).
+        // HMAC-SHA1 and SHA-256 for Twilio's callback signatures.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // HTTP server: serve-callbacks, and the Twilio stand-in (tests, demo, benchmarks).
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
@@ -22,7 +24,11 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(
             name: "SMSRetry",
-            dependencies: ["CLibPQ", "CCurl", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CLibPQ", "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .executableTarget(
             name: "sms-retry",
@@ -30,11 +36,16 @@ let package = Package(
                 "SMSRetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // serve-callbacks' HTTP server.
+                .product(name: "FlyingFox", package: "FlyingFox"),
             ]
         ),
         .target(
             name: "TwilioStandIn",
-            dependencies: [.product(name: "FlyingFox", package: "FlyingFox")]
+            dependencies: [
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .executableTarget(name: "twilio-standin", dependencies: ["TwilioStandIn"]),
         // `make bench` only: the raw HTTP ceiling, through the library's own client.
