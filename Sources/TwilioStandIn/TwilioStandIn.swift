@@ -1,10 +1,16 @@
+import Crypto
 import FlyingFox
 import FlyingSocks
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// A stand-in for Twilio's Messages API on loopback, speaking its wire format: form-encoded
 /// POSTs with HTTP Basic auth, `201` with the Message JSON, errors as `{"code", "message",
-/// "more_info", "status"}`. Tests, the demo and the benchmarks script it per destination number.
+/// "more_info", "status"}`; `GET …/Messages/{Sid}.json` and `GET …/Messages.json?To=…&DateSent>=…`
+/// for the messages it accepted; signed status callbacks (`X-Twilio-Signature`) to a message's
+/// `StatusCallback`. Tests, the demo and the benchmarks script it per destination number.
 public actor TwilioStandIn {
     /// One scripted answer.
     public enum Reply: Sendable, Equatable {
@@ -18,6 +24,31 @@ public actor TwilioStandIn {
         case throttle(retryAfter: Int? = nil)
         /// Wait this long, then answer as `then` (a hang, when longer than the client's timeout).
         indirect case delay(Duration, then: Reply)
+        /// Create the message (visible to GET, callbacks sent), but answer only after this long:
+        /// the client times out or dies without learning the SID.
+        case acceptThenHang(Duration)
+    }
+
+    /// A status change Twilio reports for a message: `MessageStatus` and `ErrorCode`.
+    public struct StatusEvent: Sendable, Equatable {
+        public var status: String
+        public var errorCode: Int?
+        public init(_ status: String, errorCode: Int? = nil) {
+            self.status = status
+            self.errorCode = errorCode
+        }
+    }
+
+    /// A message the stand-in created, as `GET` returns it.
+    struct Message {
+        var sid: String
+        var to: String
+        var from: String?
+        var messagingServiceSID: String?
+        var body: String
+        var status: String
+        var errorCode: Int?
+        var created: Date
     }
 
     /// A message the stand-in accepted or refused, as it arrived.
@@ -43,6 +74,12 @@ public actor TwilioStandIn {
     private var server: HTTPServer?
     private var serverTask: Task<Void, Error>?
     private var counter = 0
+    private var messages: [String: Message] = [:]
+    private var order: [String] = []
+    private var deliveries: [String: [[StatusEvent]]] = [:]
+    private var callbacks: [Task<Void, Never>] = []
+    /// Callbacks posted, with the HTTP status they got (0: no answer).
+    public private(set) var callbacksPosted: [(url: String, event: StatusEvent, status: Int)] = []
 
     public init(accountSID: String, credentials: [String: String], latency: Duration = .zero) {
         self.accountSID = accountSID
@@ -60,6 +97,10 @@ public actor TwilioStandIn {
             guard let self else { return HTTPResponse(statusCode: .serviceUnavailable) }
             return await self.answer(request)
         }
+        await server.appendRoute("GET /2010-04-01/Accounts/*") { [weak self] request in
+            guard let self else { return HTTPResponse(statusCode: .serviceUnavailable) }
+            return await self.lookup(request)
+        }
         self.server = server
         serverTask = Task { try await server.run() }
         try await server.waitUntilListening()
@@ -70,6 +111,7 @@ public actor TwilioStandIn {
     }
 
     public func stop() async {
+        for task in callbacks { await task.value }
         await server?.stop(timeout: 0)
         serverTask?.cancel()
         server = nil
@@ -78,6 +120,16 @@ public actor TwilioStandIn {
     /// Answers for messages to `number`, consumed in order; after them, the default.
     public func script(_ number: String, _ replies: [Reply]) { scripts[number, default: []] += replies }
     public func setDefault(_ reply: Reply) { defaultReply = reply }
+
+    /// What happens to the next accepted message to `number` after it was created: each event
+    /// becomes its status in turn (what GET shows) and is posted, signed, to its StatusCallback.
+    /// Without a script a message goes `sent` and stays there.
+    public func deliver(_ number: String, _ events: [StatusEvent]) { deliveries[number, default: []].append(events) }
+
+    /// Waits until every callback posted so far has had its answer.
+    public func callbacksSettled() async {
+        for task in callbacks { await task.value }
+    }
 
     /// Every create request received, in order of arrival.
     public var received: [Received] { log }
@@ -89,6 +141,11 @@ public actor TwilioStandIn {
         var wait = latency
         var final = reply
         while case .delay(let d, let then) = final { wait += d; final = then }
+        if case .acceptThenHang(let hang) = final {
+            let response = complete(.accept, received)
+            try? await Task.sleep(for: wait + hang)
+            return response
+        }
         if wait > .zero { try? await Task.sleep(for: wait) }
         return complete(final, received)
     }
@@ -134,8 +191,12 @@ public actor TwilioStandIn {
             let status = received!.messagingServiceSID != nil ? "accepted" : "queued"
             received!.sid = sid
             received!.status = 201
-            response = json(201, messageJSON(sid: sid, received: received!, status: status))
-        case .accept:
+            let message = Message(sid: sid, to: received!.to, from: received!.from,
+                                  messagingServiceSID: received!.messagingServiceSID, body: received!.body,
+                                  status: status, errorCode: nil, created: Date())
+            response = json(201, messageJSON(message))
+            created(message, callback: received!.statusCallback)
+        case .accept, .acceptThenHang:
             response = json(500, errorJSON(code: 20500, status: 500))
         case .fail(let code, let status):
             received?.status = status
@@ -163,17 +224,96 @@ public actor TwilioStandIn {
         return credentials[String(pair[..<colon])] == String(pair[pair.index(after: colon)...])
     }
 
-    private func messageJSON(sid: String, received: Received, status: String) -> [String: Any] {
-        let date = Self.rfc2822.string(from: Date())
-        let segments = max(1, (received.body.count + 152) / 153)
+    private func messageJSON(_ m: Message) -> [String: Any] {
+        let date = Self.rfc2822.string(from: m.created)
+        let segments = max(1, (m.body.count + 152) / 153)
+        let sent = ["queued", "accepted", "scheduled", "failed", "canceled"].contains(m.status) ? nil : date
         return [
-            "sid": sid, "account_sid": accountSID, "api_version": "2010-04-01", "body": received.body,
-            "date_created": date, "date_updated": date, "date_sent": NSNull(), "direction": "outbound-api",
-            "error_code": NSNull(), "error_message": NSNull(), "from": received.from ?? NSNull(),
-            "messaging_service_sid": received.messagingServiceSID ?? NSNull(), "num_media": "0",
-            "num_segments": String(segments), "price": NSNull(), "price_unit": "USD", "status": status,
-            "to": received.to, "uri": "/2010-04-01/Accounts/\(accountSID)/Messages/\(sid).json",
+            "sid": m.sid, "account_sid": accountSID, "api_version": "2010-04-01", "body": m.body,
+            "date_created": date, "date_updated": date, "date_sent": sent ?? NSNull(), "direction": "outbound-api",
+            "error_code": m.errorCode ?? NSNull(), "error_message": NSNull(), "from": m.from ?? NSNull(),
+            "messaging_service_sid": m.messagingServiceSID ?? NSNull(), "num_media": "0",
+            "num_segments": String(segments), "price": NSNull(), "price_unit": "USD", "status": m.status,
+            "to": m.to, "uri": "/2010-04-01/Accounts/\(accountSID)/Messages/\(m.sid).json",
         ]
+    }
+
+    /// A new message: its status moves through its delivery script (default: `sent`), and each
+    /// step is posted to its StatusCallback, in order.
+    private func created(_ message: Message, callback: String?) {
+        messages[message.sid] = message
+        order.append(message.sid)
+        var events = [StatusEvent("sent")]
+        if var queue = deliveries[message.to], !queue.isEmpty {
+            events = queue.removeFirst()
+            deliveries[message.to] = queue
+        }
+        if let last = events.last {
+            messages[message.sid]?.status = last.status
+            messages[message.sid]?.errorCode = last.errorCode
+        }
+        guard let callback, let token = credentials[accountSID] else { return }
+        let params = events.map { event in
+            var p = [("MessageSid", message.sid), ("SmsSid", message.sid), ("AccountSid", accountSID),
+                     ("From", message.from ?? ""), ("To", message.to), ("ApiVersion", "2010-04-01"),
+                     ("MessageStatus", event.status), ("SmsStatus", event.status)]
+            if let code = event.errorCode { p.append(("ErrorCode", String(code))) }
+            return (event, p)
+        }
+        callbacks.append(Task.detached { [weak self] in
+            for (event, p) in params {
+                let status = await Self.post(callback, params: p, token: token)
+                await self?.posted(callback, event, status)
+            }
+        })
+    }
+
+    private func posted(_ url: String, _ event: StatusEvent, _ status: Int) { callbacksPosted.append((url, event, status)) }
+
+    /// A form POST signed as Twilio signs it (written here apart from the library's validator).
+    static func post(_ url: String, params: [(String, String)], token: String) async -> Int {
+        guard let target = URL(string: url) else { return 0 }
+        var data = Data(url.utf8)
+        for (k, v) in params.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) { data.append(Data((k + v).utf8)) }
+        let signature = Data(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: SymmetricKey(data: Data(token.utf8))))
+            .base64EncodedString()
+        var request = URLRequest(url: target)
+        request.httpMethod = "POST"
+        request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+        request.setValue(signature, forHTTPHeaderField: "X-Twilio-Signature")
+        request.httpBody = Data(params.map { Form.escape($0.0) + "=" + Form.escape($0.1) }.joined(separator: "&").utf8)
+        let answer = try? await URLSession.shared.data(for: request)
+        return (answer?.1 as? HTTPURLResponse)?.statusCode ?? 0
+    }
+
+    /// `GET …/Messages/{Sid}.json` and `GET …/Messages.json?To=…&DateSent>=…`.
+    private func lookup(_ request: HTTPRequest) -> HTTPResponse {
+        guard authorized(request.headers[.authorization]) else { return json(401, errorJSON(code: 20003, status: 401)) }
+        let prefix = "/2010-04-01/Accounts/\(accountSID)/Messages"
+        if request.path == prefix + ".json" {
+            let to = request.query["To"]
+            let since = request.query["DateSent>"].flatMap(Self.parseDay)
+            let list = order.reversed().compactMap { messages[$0] }.filter { m in
+                (to == nil || m.to == to) && (since == nil || m.created >= since!)
+            }
+            return json(200, ["messages": list.prefix(50).map(messageJSON), "page": 0, "page_size": 50,
+                              "next_page_uri": NSNull(), "uri": request.path])
+        }
+        if request.path.hasPrefix(prefix + "/"), request.path.hasSuffix(".json") {
+            let sid = String(request.path.dropFirst(prefix.count + 1).dropLast(5))
+            if let m = messages[sid] { return json(200, messageJSON(m)) }
+        }
+        return json(404, errorJSON(code: 20404, status: 404))
+    }
+
+    /// `YYYY-MM-DD` (UTC) or an ISO 8601 date-time.
+    static func parseDay(_ s: String) -> Date? {
+        if let d = ISO8601DateFormatter().date(from: s) { return d }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd"
+        return f.date(from: s)
     }
 
     private func errorJSON(code: Int, status: Int) -> [String: Any] {
@@ -207,6 +347,10 @@ public enum StandInError: Error { case notListening }
 /// Form decoding for the stand-in (kept apart from the library, so the two sides of the wire
 /// are written independently).
 enum Form {
+    static func escape(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~")) ?? s
+    }
+
     static func decode(_ body: String) -> [(String, String)] {
         body.split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -107,7 +107,7 @@ import Testing
         try await t.query("ANALYZE sms_usage_logs")
         let plan = try await t.query("EXPLAIN " + Queries.claimDue.replacingOccurrences(of: "$1", with: "100")
             .replacingOccurrences(of: "$2::float8", with: "300").replacingOccurrences(of: "$3::timestamptz", with: "NULL::timestamptz")
-            .replacingOccurrences(of: "$4::text", with: "'r'"))
+            .replacingOccurrences(of: "$4::text", with: "'r'").replacingOccurrences(of: "$5::bool", with: "false"))
         let text = plan.rows.compactMap { $0.first ?? nil }.joined(separator: "\n")
         #expect(text.contains("sms_usage_logs_retry_due_idx"), "\(text)")
     }

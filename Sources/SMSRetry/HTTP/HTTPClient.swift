@@ -101,6 +101,12 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
     public var code: Int32
     public var message: String
     public var description: String { "HTTP transport error (curl \(code)): \(message)" }
+
+    /// False only when no connection was made (name not resolved, connection refused), so the
+    /// server cannot have seen the request; a timeout or a reset may come after it did.
+    public var requestMayHaveArrived: Bool {
+        ![CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT].map { Int32($0.rawValue) }.contains(code)
+    }
 }
 
 let curlGlobalInit: Void = {

@@ -107,7 +107,8 @@ public final class RetryRunner: Sendable {
         for outcome in outcomes {
             guard written.contains(outcome.id) else { lost += 1; continue }
             switch outcome.kind {
-            case .sent: summary.sent += 1
+            case _ where outcome.reconciled: summary.reconciled += 1
+            case .sent, .delivered, .progress: summary.sent += 1
             case .retry: summary.rescheduled += 1
             case .failed where outcome.outcome == "not_sent": summary.skipped += 1
             case .failed where outcome.outcome == "expired": summary.expired += 1
@@ -167,7 +168,7 @@ public final class RetryRunner: Sendable {
                 closed.append(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
             } else {
                 if let previous = row.previousLease {
-                    logger.warning("previous attempt's outcome unknown (its run stopped before recording it)",
+                    logger.warning("previous attempt's outcome unknown (its run stopped before recording it); asking Twilio before resending",
                                    metadata: ["sms.log_id": "\(row.id)", "sms.previous_lease": "\(previous)"])
                 }
                 sendable.append(row)
@@ -191,13 +192,37 @@ public final class RetryRunner: Sendable {
         guard stop.withLock({ $0 }) == nil, ContinuousClock.now < sendBy else {
             return .release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
         }
-        let result = await twilio.send(to: row.phoneNumber, body: row.content ?? "")
         let attemptsMade = row.retryCount + 1
+        // An earlier send may have created a message we were never told about: ask Twilio first.
+        if let since = row.uncertainSince {
+            switch await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: since, excluding: row.sid) {
+            case .success(let found?):
+                var outcome = Outcome.status(id: row.id, sid: found.sid, status: DeliveryStatus(rawValue: found.status) ?? .sent,
+                                             errorCode: found.errorCode, attemptsMade: attemptsMade, counted: true,
+                                             policy: store.policy)
+                outcome.reconciled = true
+                outcome.note = "found at Twilio (\(found.status)); not resent"
+                outcome.leaseUntil = row.leaseUntil
+                logger.info("earlier send found at Twilio; not resent",
+                            metadata: ["sms.log_id": "\(row.id)", "sms.sid": "\(found.sid)", "sms.status": "\(found.status)"])
+                return outcome
+            case .success(nil):
+                break
+            case .failure(let error):
+                if error.unauthorized { stop.withLock { $0 = $0 ?? "Twilio refused the credentials (\(error))" } }
+                logger.warning("could not ask Twilio about an earlier send; not resending yet",
+                               metadata: ["sms.log_id": "\(row.id)", "twilio.error": "\(error)"])
+                return .release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
+            }
+        }
+        let started = Date()
+        let result = await twilio.send(to: row.phoneNumber, body: row.content ?? "")
         var outcome: Outcome
         switch result {
-        case .accepted(let sid, _, let status, let seconds):
+        case .accepted(let sid, let twilioStatus, let status, let seconds):
             outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
                               durationMS: Int(seconds * 1000), outcome: "sent")
+            outcome.delivery = ["sid": sid, "status": twilioStatus, "at": ISO8601DateFormatter().string(from: Date())]
         case .rejected(let code, let message, let status, let seconds):
             let decision = store.policy.decide(.twilio(code: code), attemptsMade: attemptsMade)
             outcome = .failure(id: row.id, decision: decision, failure: .twilio(code: code),
@@ -205,6 +230,7 @@ public final class RetryRunner: Sendable {
             outcome.httpStatus = status
             outcome.durationMS = Int(seconds * 1000)
             outcome.outcome = "rejected"
+            outcome.uncertain = .clear
         case .throttled(let retryAfter, let status, let seconds):
             let wait = retryAfter ?? options.throttleDelay
             pause.withLock { $0 = max($0 ?? .now, .now + .milliseconds(Int64(wait * 1000))) }
@@ -224,12 +250,15 @@ public final class RetryRunner: Sendable {
             outcome.httpStatus = status
             outcome.durationMS = Int(seconds * 1000)
             outcome.outcome = "http_error"
+            // A 5xx may come after Twilio created the message: ask before resending.
+            outcome.uncertain = .since(started)
         case .transport(let error, let seconds):
             let decision = store.policy.decide(.transport, attemptsMade: attemptsMade)
             outcome = .failure(id: row.id, decision: decision, failure: .transport, message: error.description,
                                countedAttempt: true)
             outcome.durationMS = Int(seconds * 1000)
             outcome.outcome = "transport_error"
+            outcome.uncertain = error.requestMayHaveArrived ? .since(started) : .clear
         }
         outcome.leaseUntil = row.leaseUntil
         logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",

@@ -32,6 +32,8 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var skipped = 0
     /// Closed without sending because the message had grown older than the maximum age.
     public var expired = 0
+    /// Found at Twilio instead of resent: an earlier send whose answer was lost had created it.
+    public var reconciled = 0
     /// Handed back unsent (run stopping, throttling, lease running out): due again soon.
     public var released = 0
     /// Outcomes not written because the row's lease had passed to another run.
@@ -57,6 +59,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var description: String {
         var line = "claimed=\(claimed) sent=\(sent) rescheduled=\(rescheduled) failed=\(failed) skipped=\(skipped)"
         if expired > 0 { line += " expired=\(expired)" }
+        if reconciled > 0 { line += " reconciled=\(reconciled)" }
         if released > 0 { line += " released=\(released)" }
         if lost > 0 { line += " lost=\(lost)" }
         line += " seconds=" + String(format: "%.2f", seconds)

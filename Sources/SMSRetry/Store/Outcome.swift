@@ -1,7 +1,9 @@
+import Foundation
+
 /// What happened to one row, as `Queries.outcomesRecord` writes it. Every write path (the
 /// router's reports, a run's batch) goes through this one shape and that one statement.
 struct Outcome: Sendable {
-    enum Kind: String, Sendable { case sent, retry, failed, release }
+    enum Kind: String, Sendable { case sent, retry, failed, release, delivered, progress }
 
     var id: Int
     var kind: Kind
@@ -20,6 +22,38 @@ struct Outcome: Sendable {
     var outcome: String? = nil
     /// An operator's note (`cancel --reason`), kept in `retry.note` and the history entry.
     var note: String? = nil
+    /// Overrides the kind's `final_status` (e.g. `undelivered`).
+    var finalStatus: String? = nil
+    /// Merged into `retry.delivery`: the message's last known Twilio status.
+    var delivery: [String: String]? = nil
+    /// `retry.uncertain`: nil keeps it, `.clear` removes it, `.since(date)` sets it.
+    var uncertain: Uncertainty? = nil
+
+    enum Uncertainty: Sendable {
+        /// The send's fate is known (not accepted, or accepted with a SID).
+        case clear
+        /// A request that may or may not have created a message, started at this time.
+        case since(Date)
+    }
+
+    /// Not written: the run found this resend at Twilio instead of sending it (`reconciled`).
+    var reconciled = false
+
+    /// `uncertain` as the statement's text: NULL keep, '' clear, a timestamp set.
+    var uncertainParameter: String? {
+        switch uncertain {
+        case nil: nil
+        case .clear: ""
+        case .since(let date): ISO8601DateFormatter().string(from: date)
+        }
+    }
+
+    /// `delivery` as JSON text.
+    var deliveryParameter: String? {
+        guard let delivery else { return nil }
+        return (try? JSONSerialization.data(withJSONObject: delivery, options: [.sortedKeys]))
+            .map { String(decoding: $0, as: UTF8.self) }
+    }
 
     /// The outcome of a failure under `decision`.
     static func failure(id: Int, decision: Decision, failure: Failure, message: String?,

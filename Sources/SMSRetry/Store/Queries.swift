@@ -38,9 +38,11 @@ enum Queries {
     /// claimer knows the previous outcome is unknown (`previous_lease`).
     static let claimDue = """
         WITH due AS (
-            SELECT id, sms_metadata -> 'retry' -> 'lease' AS previous_lease
+            SELECT id, sms_metadata -> 'retry' -> 'lease' AS previous_lease,
+                   sms_metadata -> 'retry' -> 'uncertain' ->> 'since' AS uncertain_since
             FROM sms_usage_logs
             WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$3"))
+              AND (NOT $5::bool OR sms_metadata -> 'retry' ? 'uncertain' OR sms_metadata -> 'retry' ? 'lease')
             ORDER BY next_retry_at
             LIMIT $1
             FOR UPDATE SKIP LOCKED
@@ -55,6 +57,9 @@ enum Queries {
         RETURNING s.id, s.phone_number, s.message_direction, s.message_content, s.retry_count,
                   s.max_retries, s.next_retry_at::text AS lease_until,
                   due.previous_lease::text AS previous_lease,
+                  extract(epoch FROM coalesce(due.uncertain_since, due.previous_lease ->> 'claimed_at')::timestamptz)::float8
+                      AS uncertain_since_epoch,
+                  s.twilio_message_sid AS sid,
                   extract(epoch FROM localtimestamp - s.created_at)::float8 AS age_seconds
         """
 
@@ -97,33 +102,53 @@ enum Queries {
     /// Records a batch of outcomes in one statement: one array per column, one element per row.
     ///
     /// kind: `sent` (success, final_status 'sent', no retry pending), `retry` (scheduled after
-    /// `delay` seconds; a closed row is reopened), `failed` (closed: final_status 'failed', reason in metadata), `release`
-    /// (handed back unsent: due again after `delay`, nothing counted, no history).
+    /// `delay` seconds; a closed row is reopened), `failed` (closed: final_status 'failed', reason
+    /// in metadata), `release` (handed back unsent: due again after `delay`, nothing counted, no
+    /// history), `delivered` (Twilio confirmed delivery: success, `delivery_confirmed_at`, nothing
+    /// pending), `progress` (a delivery status on the way: metadata only).
     /// counted: whether this outcome used an attempt (`retry_count + 1`).
+    /// final_status: overrides the kind's (e.g. 'undelivered' from a callback).
+    /// delivery: merged into `retry.delivery` (the message's last known Twilio status) when set;
+    /// replaces it when it is about another SID.
+    /// uncertain: NULL keeps `retry.uncertain` (a send whose fate Twilio must be asked about), ''
+    /// removes it, a timestamp sets it; `sent`, `failed` and `delivered` always remove it.
     /// lease_until: when set, the row is only written while it still carries this run's lease,
     /// so a run that overstayed its lease cannot clobber a newer claimer's outcome.
     /// $14 = now, $15 = how many history entries to keep.
     static let outcomesRecord = """
         UPDATE sms_usage_logs AS s
-        SET success = CASE o.kind WHEN 'sent' THEN true WHEN 'release' THEN s.success ELSE false END,
-            final_status = CASE o.kind WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed'
+        SET success = CASE WHEN o.kind IN ('sent', 'delivered') THEN true WHEN o.kind IN ('release', 'progress') THEN s.success
+                           ELSE false END,
+            final_status = coalesce(o.final_status, CASE o.kind WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed'
+                                WHEN 'delivered' THEN 'delivered'
                                 WHEN 'retry' THEN (CASE WHEN s.final_status = 'failed' THEN 'unknown' ELSE s.final_status END)
-                                ELSE s.final_status END,
+                                ELSE s.final_status END),
+            delivery_confirmed_at = CASE WHEN o.kind = 'delivered'
+                                         THEN coalesce(s.delivery_confirmed_at, coalesce($14::timestamptz, now()))
+                                         ELSE s.delivery_confirmed_at END,
             twilio_message_sid = coalesce(o.sid, s.twilio_message_sid),
             retry_count = s.retry_count + o.counted::int,
             max_retries = coalesce(o.max_retries, s.max_retries),
             next_retry_at = CASE WHEN o.kind IN ('retry', 'release')
-                                 THEN coalesce($14::timestamptz, now()) + make_interval(secs => o.delay) END,
+                                 THEN coalesce($14::timestamptz, now()) + make_interval(secs => o.delay)
+                                 WHEN o.kind = 'progress' THEN s.next_retry_at END,
             error_message = CASE WHEN o.kind IN ('retry', 'failed') THEN coalesce(o.error_message, s.error_message)
                                  ELSE s.error_message END,
             sms_metadata = \(metadata) || jsonb_build_object('retry',
-                (\(retry) - 'lease' - (CASE WHEN o.kind IN ('retry', 'sent') THEN 'reason' ELSE '' END))
+                (\(retry) - 'lease' - (CASE WHEN o.kind IN ('retry', 'sent', 'delivered') THEN 'reason' ELSE '' END)
+                          - (CASE WHEN o.uncertain IS NOT NULL OR o.kind IN ('sent', 'failed', 'delivered')
+                                  THEN 'uncertain' ELSE '' END))
                 || jsonb_strip_nulls(jsonb_build_object(
                        'error_code', o.error_code, 'error_message', o.error_message,
                        'strategy', o.strategy, 'reason', o.reason, 'note', o.note,
                        'updated_at', coalesce($14::timestamptz, now()),
+                       -- the message's Twilio status; merged while it is about the same SID
+                       'delivery', (CASE WHEN jsonb_typeof(\(retry) -> 'delivery') = 'object'
+                                          AND \(retry) -> 'delivery' ->> 'sid' = o.delivery::jsonb ->> 'sid'
+                                         THEN \(retry) -> 'delivery' ELSE '{}'::jsonb END) || o.delivery::jsonb,
+                       'uncertain', CASE WHEN o.uncertain <> '' THEN jsonb_build_object('since', o.uncertain::timestamptz) END,
                        -- resends Twilio accepted (what they cost), kept as a count for the views
-                       'accepted', CASE WHEN o.kind = 'sent' AND o.counted
+                       'accepted', CASE WHEN o.counted AND o.sid IS NOT NULL
                                         THEN coalesce((\(retry) ->> 'accepted')::int, 0) + 1 END))
                 || CASE WHEN o.outcome IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('history',
                        jsonb_path_query_array(
@@ -139,11 +164,68 @@ enum Queries {
                    END)
         FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::float8[], $5::text[], $6::int[], $7::text[],
                     $8::int[], $9::int[], $10::text[], $11::text[], $12::int[], $13::timestamptz[],
-                    $16::text[], $17::text[])
+                    $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
              AS o(id, kind, counted, delay, sid, error_code, error_message, http_status, duration_ms,
-                  reason, strategy, max_retries, lease_until, outcome, note)
+                  reason, strategy, max_retries, lease_until, outcome, note, final_status, delivery, uncertain)
         WHERE s.id = o.id AND (o.lease_until IS NULL OR s.next_retry_at = o.lease_until)
         RETURNING s.id, s.retry_count, extract(epoch FROM s.next_retry_at)::float8 AS next_retry_epoch
+        """
+
+    /// Locks the row Twilio knows as message $1 (a status callback, a reconcile answer).
+    static let sidLock = """
+        SELECT id, message_direction, retry_count, success, final_status,
+               sms_metadata -> 'retry' -> 'delivery' ->> 'sid' AS delivery_sid,
+               sms_metadata -> 'retry' -> 'delivery' ->> 'status' AS delivery_status,
+               (sms_metadata -> 'retry' -> 'delivery' ->> 'checks')::int AS checks
+        FROM sms_usage_logs WHERE twilio_message_sid = $1
+        ORDER BY id DESC LIMIT 1 FOR UPDATE
+        """
+
+    /// The adoption index's predicate (migration 006), word for word so the planner uses it.
+    static let unadoptedPredicate = """
+        success = false AND message_direction = 'outbound' AND retry_count = 0 \
+        AND next_retry_at IS NULL AND (sms_metadata IS NULL OR NOT sms_metadata ? 'retry')
+        """
+
+    /// Locks up to $1 failed rows nobody has classified, written at least $2 seconds ago (so a
+    /// router that reports through the library gets there first).
+    static let unadoptedLock = """
+        SELECT id, error_message, sms_metadata::text AS metadata,
+               extract(epoch FROM localtimestamp - created_at)::float8 AS age_seconds
+        FROM sms_usage_logs
+        WHERE \(unadoptedPredicate)
+          AND created_at < localtimestamp - make_interval(secs => $2::float8)
+        ORDER BY id
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+        """
+
+    /// Resends sms-retry made that Twilio accepted but has not confirmed either way: last status
+    /// `sent` (or on its way), no word for $2 seconds (or past the `next_check` reconcile set),
+    /// message younger than $3 seconds. Reads the index of rows that ever failed (004).
+    /// Claimed like due rows (SKIP LOCKED, then `next_check` pushed $4 seconds on, committed
+    /// before Twilio is asked), so concurrent reconcilers ask about different rows and no lock is
+    /// held across the HTTP requests; $1 = limit.
+    static let unconfirmedClaim = """
+        WITH due AS (
+            SELECT id FROM sms_usage_logs
+            WHERE retry_count > 0 AND final_status = 'sent' AND twilio_message_sid IS NOT NULL
+              AND created_at >= localtimestamp - make_interval(secs => $3::float8)
+              AND coalesce((sms_metadata -> 'retry' -> 'delivery' ->> 'next_check')::timestamptz,
+                           (sms_metadata -> 'retry' ->> 'updated_at')::timestamptz + make_interval(secs => $2::float8))
+                  <= now()
+            ORDER BY id
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE sms_usage_logs AS s
+        SET sms_metadata = \(metadata) || jsonb_build_object('retry', \(retry) || jsonb_build_object('delivery',
+                (CASE WHEN jsonb_typeof(s.sms_metadata -> 'retry' -> 'delivery') = 'object'
+                      THEN s.sms_metadata -> 'retry' -> 'delivery' ELSE '{}'::jsonb END)
+                || jsonb_build_object('next_check', now() + make_interval(secs => $4::float8))))
+        FROM due
+        WHERE s.id = due.id
+        RETURNING s.id, s.twilio_message_sid AS sid
         """
 
     /// The analytics views (migration 005), in the order `stats` prints them.
@@ -169,6 +251,7 @@ enum Queries {
     static let all: [(name: String, sql: String)] = [
         ("claimDue", claimDue), ("dueList", dueList), ("rowLock", rowLock), ("outcomesRecord", outcomesRecord),
         ("staleLock", staleLock), ("dueCount", dueCount), ("statsJSON", statsJSON), ("health", health),
-        ("settingSet", settingSet),
+        ("settingSet", settingSet), ("sidLock", sidLock), ("unadoptedLock", unadoptedLock),
+        ("unconfirmedClaim", unconfirmedClaim),
     ]
 }

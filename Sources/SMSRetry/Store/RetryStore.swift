@@ -108,6 +108,11 @@ public final class RetryStore: Sendable {
         var maxRetries: Int
         var leaseUntil: String
         var previousLease: String?
+        /// When set, an earlier send may have created a message Twilio has not told us about
+        /// (a dead run's lease, a timeout, a 5xx): Twilio must be asked before resending.
+        var uncertainSince: Date?
+        /// The SID of the message last known for this row (excluded from the search).
+        var sid: String?
         /// Seconds since the router created the row (nil when created_at is NULL).
         var ageSeconds: Double?
     }
@@ -119,13 +124,18 @@ public final class RetryStore: Sendable {
     }
 
     /// Claims up to `limit` due rows for `lease` seconds; committed when this returns.
-    func claim(limit: Int, lease: Double, runID: String, now: String? = nil) async throws -> [ClaimedRow] {
-        let rows = try await database.query(Queries.claimDue, [String(limit), String(lease), now, runID])
+    /// `uncertainOnly`: only rows whose last send's fate is unknown (`reconcile`).
+    func claim(limit: Int, lease: Double, runID: String, now: String? = nil,
+               uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
+        let rows = try await database.query(Queries.claimDue, [String(limit), String(lease), now, runID,
+                                                               uncertainOnly ? "t" : "f"])
         return rows.all.map { r in
             ClaimedRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "",
                        direction: r.string("message_direction") ?? "", content: r.string("message_content"),
                        retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
                        leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"),
+                       uncertainSince: r.double("uncertain_since_epoch").map { Date(timeIntervalSince1970: $0) },
+                       sid: r.string("sid"),
                        ageSeconds: r.double("age_seconds"))
         }
     }
@@ -156,6 +166,9 @@ public final class RetryStore: Sendable {
             String(historyLimit),
             PGArray.literal(outcomes.map { $0.outcome }),
             PGArray.literal(outcomes.map { $0.note }),
+            PGArray.literal(outcomes.map { $0.finalStatus }),
+            PGArray.literal(outcomes.map { $0.deliveryParameter }),
+            PGArray.literal(outcomes.map { $0.uncertainParameter }),
         ]
         return try conn.execute(Queries.outcomesRecord, params).all.map { r in
             WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,

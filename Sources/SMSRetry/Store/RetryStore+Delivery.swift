@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+
+/// Twilio's delivery statuses (status callbacks, `GET …/Messages/{Sid}.json`), in lifecycle order.
+public enum DeliveryStatus: String, Sendable, CaseIterable {
+    case queued, accepted, scheduled, sending, sent, delivered, undelivered, failed, canceled, read
+
+    /// Later statuses win; equal ranks do not replace each other (a duplicate, or a second
+    /// final word), so callbacks can arrive in any order and more than once.
+    var rank: Int {
+        switch self {
+        case .queued, .accepted, .scheduled: 1
+        case .sending: 2
+        case .sent: 3
+        case .delivered, .undelivered, .failed, .canceled: 4
+        case .read: 5
+        }
+    }
+
+    /// Still on its way: Twilio will say more.
+    public var isProgress: Bool { rank < 4 }
+}
+
+extension RetryStore {
+    /// What `recordDeliveryStatus` did with a status.
+    public enum DeliveryOutcome: Sendable, Equatable {
+        /// Delivered (or read): `final_status = 'delivered'`, `delivery_confirmed_at` set, nothing pending.
+        case delivered(logID: Int)
+        /// A status on the way (`queued`…`sent`): recorded, nothing else changes.
+        case progress(logID: Int, status: String)
+        /// `undelivered`/`failed` with a retryable code: resend number `attempt` due at `at`.
+        case scheduled(logID: Int, attempt: Int, at: Date)
+        /// `undelivered`/`failed`/`canceled` and no resend: not retryable, or no attempts left.
+        case closed(logID: Int, reason: String)
+        /// Nothing changed: the same status again, or one older than what the row already knows.
+        case unchanged(logID: Int, current: String)
+        /// No row carries this SID (not ours, or not recorded yet).
+        case unknownMessage
+        /// Not a status Twilio sends for outbound messages; nothing was written.
+        case unknownStatus(String)
+        /// The row with this SID is not an outbound message.
+        case notOutbound(logID: Int)
+    }
+
+    /// Applies a Twilio status for message `messageSID` (a status callback's `MessageSid`,
+    /// `MessageStatus` and `ErrorCode`) to its row, in one transaction with the row locked.
+    /// Never throws for a status or SID it cannot use: the outcome says so.
+    public func recordDeliveryStatus(messageSID: String, status: String, errorCode: Int? = nil) async throws -> DeliveryOutcome {
+        let normalized = status.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let status = DeliveryStatus(rawValue: normalized) else {
+            logger.warning("unknown delivery status; nothing recorded",
+                           metadata: ["sms.sid": "\(messageSID)", "sms.status": "\(normalized.prefix(40))"])
+            return .unknownStatus(normalized)
+        }
+        let policy = self.policy
+        let result = try await database.transaction { conn -> DeliveryOutcome in
+            guard let row = try conn.execute(Queries.sidLock, [messageSID]).first else { return .unknownMessage }
+            let id = row.int("id")!
+            guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound(logID: id) }
+            let known = row.string("delivery_sid") == messageSID ? row.string("delivery_status").flatMap(DeliveryStatus.init) : nil
+            if let known, known.rank >= status.rank { return .unchanged(logID: id, current: known.rawValue) }
+
+            let made = row.int("retry_count") ?? 0
+            var outcome = Outcome.status(id: id, sid: messageSID, status: status, errorCode: errorCode,
+                                         attemptsMade: made, counted: false, policy: policy)
+            if status.isProgress && row.bool("success") == true && row.string("final_status") == "unknown" {
+                outcome.finalStatus = "sent"
+            }
+            var result: DeliveryOutcome = switch outcome.kind {
+            case .progress: .progress(logID: id, status: status.rawValue)
+            case .delivered: .delivered(logID: id)
+            case .retry: .scheduled(logID: id, attempt: made + 1, at: Date())
+            default: .closed(logID: id, reason: outcome.reason ?? status.rawValue)
+            }
+            let written = try Self.record([outcome], on: conn)
+            if case .scheduled(let id, let attempt, _) = result, let at = written.first?.nextRetryAt {
+                result = .scheduled(logID: id, attempt: attempt, at: at)
+            }
+            return result
+        }
+        var metadata: Logger.Metadata = ["sms.sid": "\(messageSID)", "sms.status": "\(status.rawValue)"]
+        if let errorCode { metadata["sms.error_code"] = "\(errorCode)" }
+        switch result {
+        case .unknownMessage:
+            logger.warning("delivery status for a SID no row carries; nothing recorded", metadata: metadata)
+        case .notOutbound:
+            logger.warning("delivery status for a row that is not outbound; ignored", metadata: metadata)
+        case .unchanged(let id, let current):
+            logger.debug("delivery status already known or older; unchanged",
+                         metadata: metadata.merging(["sms.log_id": "\(id)", "sms.current": "\(current)"]) { $1 })
+        case .scheduled(let id, let attempt, _):
+            logger.info("delivery failed; retry scheduled",
+                        metadata: metadata.merging(["sms.log_id": "\(id)", "sms.attempt": "\(attempt)"]) { $1 })
+        case .delivered(let id), .progress(let id, _), .closed(let id, _):
+            logger.info("delivery status recorded", metadata: metadata.merging(["sms.log_id": "\(id)"]) { $1 })
+        case .unknownStatus:
+            break
+        }
+        return result
+    }
+}
+
+extension Outcome {
+    /// What Twilio's `status` for message `sid` means for row `id`. `attemptsMade` counts the
+    /// resends made so far, this one included when `counted` (a run that finds its own resend
+    /// when reconciling: the attempt is counted and its status applied in one write).
+    static func status(id: Int, sid: String, status: DeliveryStatus, errorCode: Int?, attemptsMade: Int,
+                       counted: Bool, policy: RetryPolicy) -> Outcome {
+        var outcome: Outcome
+        switch status {
+        case _ where status.isProgress:
+            outcome = Outcome(id: id, kind: counted ? .sent : .progress, counted: counted, sid: sid)
+        case .delivered, .read:
+            outcome = Outcome(id: id, kind: .delivered, counted: counted, sid: sid, outcome: "delivered")
+        case .canceled:
+            outcome = Outcome(id: id, kind: .failed, counted: counted, sid: sid, reason: "canceled", outcome: "canceled")
+            outcome.finalStatus = "failed"
+        default:   // undelivered, failed
+            let failure: Failure = errorCode.map { .twilio(code: $0) } ?? .transport
+            let decision = policy.decide(failure, attemptsMade: attemptsMade)
+            let meaning = policy.rule(for: failure).rule.meaning
+            outcome = .failure(id: id, decision: decision, failure: failure,
+                               message: "Twilio: \(status.rawValue)\(errorCode.map { ", error \($0)" } ?? "") (\(meaning))",
+                               countedAttempt: counted)
+            outcome.sid = sid
+            outcome.finalStatus = status.rawValue
+            outcome.outcome = status.rawValue
+        }
+        if counted && outcome.outcome == nil { outcome.outcome = "sent" }
+        outcome.delivery = ["sid": sid, "status": status.rawValue, "at": ISO8601DateFormatter().string(from: Date())]
+            .merging(errorCode.map { ["error_code": String($0)] } ?? [:]) { $1 }
+        return outcome
+    }
+}
