@@ -123,14 +123,7 @@ func runOnce(_ t: TestDatabase, _ standIn: StandIn, policy: RetryPolicy = noJitt
 
 /// Runs the built `sms-retry` binary; returns its exit code and output.
 func runCLI(_ arguments: [String], environment: [String: String] = [:]) async throws -> (code: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Paths.binaries + "/sms-retry")
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
-    var env = ProcessInfo.processInfo.environment
-    for key in env.keys where key.hasPrefix("TWILIO_") || key == "DATABASE_URL" || key == "SMS_RETRY_POLICY" { env[key] = nil }
-    env.merge(environment) { $1 }
-    process.environment = env
+    let process = cliProcess(arguments, environment: environment)
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
@@ -143,6 +136,40 @@ func runCLI(_ arguments: [String], environment: [String: String] = [:]) async th
         do { try process.run() } catch { continuation.resume(throwing: error) }
     }
     return (code, String(decoding: await outData, as: UTF8.self), String(decoding: await errData, as: UTF8.self))
+}
+
+/// The `sms-retry` binary with this environment (the test's own Twilio and database settings removed).
+func cliProcess(_ arguments: [String], environment: [String: String]) -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Paths.binaries + "/sms-retry")
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
+    var env = ProcessInfo.processInfo.environment
+    for key in env.keys where key.hasPrefix("TWILIO_") || key == "DATABASE_URL" || key == "SMS_RETRY_POLICY" { env[key] = nil }
+    env.merge(environment) { $1 }
+    process.environment = env
+    return process
+}
+
+/// Starts a long-running `sms-retry` command and returns it with the first line it printed.
+func spawnCLI(_ arguments: [String], environment: [String: String] = [:]) async throws -> (process: Process, firstLine: String) {
+    let process = cliProcess(arguments, environment: environment)
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let line = await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            var bytes: [UInt8] = []
+            while true {
+                let chunk = out.fileHandleForReading.readData(ofLength: 1)
+                guard let byte = chunk.first, byte != 10 else { break }
+                bytes.append(byte)
+            }
+            continuation.resume(returning: String(decoding: bytes, as: UTF8.self))
+        }
+    }
+    return (process, line)
 }
 
 private func readAll(_ pipe: Pipe) async -> Data {
