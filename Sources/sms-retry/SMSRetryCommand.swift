@@ -13,7 +13,7 @@ struct SMSRetryCommand: AsyncParsableCommand {
         subcommands: [RunCommand.self, MigrateCommand.self, ScheduleCommand.self, MarkSentCommand.self,
                       StatsCommand.self, HealthCommand.self, RetryNowCommand.self, CancelCommand.self,
                       ExpireCommand.self, PolicyCommand.self, DeliveryStatusCommand.self,
-                      ServeCallbacksCommand.self])
+                      ServeCallbacksCommand.self, ReconcileCommand.self])
 
     /// Parses, runs, and maps every ending onto the documented exit codes (ArgumentParser's own
     /// usage errors would exit 64; cron users were promised 2).

@@ -151,13 +151,16 @@ func cliProcess(_ arguments: [String], environment: [String: String]) -> Process
     return process
 }
 
-/// Starts a long-running `sms-retry` command and returns it with the first line it printed.
-func spawnCLI(_ arguments: [String], environment: [String: String] = [:]) async throws -> (process: Process, firstLine: String) {
+/// Starts a long-running `sms-retry` command and returns it with the first line it printed
+/// (with `firstLine: false`, at once).
+func spawnCLI(_ arguments: [String], environment: [String: String] = [:],
+              firstLine: Bool = true) async throws -> (process: Process, firstLine: String) {
     let process = cliProcess(arguments, environment: environment)
     let out = Pipe()
-    process.standardOutput = out
+    process.standardOutput = firstLine ? out : FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()
+    guard firstLine else { return (process, "") }
     let line = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
             var bytes: [UInt8] = []

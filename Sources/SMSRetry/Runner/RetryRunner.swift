@@ -194,24 +194,14 @@ public final class RetryRunner: Sendable {
         }
         let attemptsMade = row.retryCount + 1
         // An earlier send may have created a message we were never told about: ask Twilio first.
-        if let since = row.uncertainSince {
-            switch await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: since, excluding: row.sid) {
-            case .success(let found?):
-                var outcome = Outcome.status(id: row.id, sid: found.sid, status: DeliveryStatus(rawValue: found.status) ?? .sent,
-                                             errorCode: found.errorCode, attemptsMade: attemptsMade, counted: true,
-                                             policy: store.policy)
-                outcome.reconciled = true
-                outcome.note = "found at Twilio (\(found.status)); not resent"
-                outcome.leaseUntil = row.leaseUntil
-                logger.info("earlier send found at Twilio; not resent",
-                            metadata: ["sms.log_id": "\(row.id)", "sms.sid": "\(found.sid)", "sms.status": "\(found.status)"])
+        if row.uncertainSince != nil {
+            switch await Reconciler.resolve(row, twilio: twilio, policy: store.policy, logger: logger) {
+            case .found(let outcome):
                 return outcome
-            case .success(nil):
+            case .notFound:
                 break
-            case .failure(let error):
+            case .failed(let error):
                 if error.unauthorized { stop.withLock { $0 = $0 ?? "Twilio refused the credentials (\(error))" } }
-                logger.warning("could not ask Twilio about an earlier send; not resending yet",
-                               metadata: ["sms.log_id": "\(row.id)", "twilio.error": "\(error)"])
                 return .release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
             }
         }

@@ -1,0 +1,167 @@
+import Foundation
+import Logging
+
+/// `sms-retry reconcile`: asks Twilio what became of messages whose fate the table does not know,
+/// and applies the answer through the same paths as callbacks and runs.
+///
+/// 1. Rows whose last send's fate is unknown (a run died between claim and record, a request
+///    timed out, a 5xx): claimed like due rows, then looked up in Twilio's message list (same
+///    number and body, created since that send). Found: recorded as sent with its SID and status,
+///    never resent. Not found: handed back due now, marked known, for the next run to send.
+/// 2. Resends Twilio accepted with no final word after `confirmAfter`: `GET …/Messages/{Sid}.json`,
+///    then `recordDeliveryStatus` — so a lost `undelivered` callback still gets its retry.
+public final class Reconciler: Sendable {
+    public struct Options: Sendable {
+        /// Ask about an accepted resend after this long without a final status (default 15 min);
+        /// then again every twice that, until the message is older than `maxAge`.
+        public var confirmAfter: Double = 900
+        public var maxAge: Double = 86_400
+        public var batchSize = 50
+        /// Requests to Twilio in flight at once.
+        public var concurrency = 8
+        /// How long a claim holds rows while Twilio is asked.
+        public var lease: Double = 300
+        public init() {}
+    }
+
+    public struct Summary: Sendable, CustomStringConvertible {
+        /// Unknown-fate rows found at Twilio (recorded, not resent) / not found (due for a resend).
+        public var found = 0
+        public var notFound = 0
+        /// Accepted resends whose status was asked, and how many of those changed the row.
+        public var checked = 0
+        public var updated = 0
+        /// Questions Twilio did not answer (the rows are asked about again later).
+        public var errors = 0
+        public var unauthorized = false
+
+        public var exitCode: Int32 { unauthorized ? 2 : errors > 0 ? 1 : 0 }
+        public var description: String {
+            "found=\(found) not_found=\(notFound) checked=\(checked) updated=\(updated) errors=\(errors)"
+        }
+    }
+
+    let store: RetryStore
+    let twilio: TwilioClient
+    let options: Options
+    let logger: Logger
+    let runID: String
+
+    public init(store: RetryStore, twilio: TwilioClient, options: Options = Options(),
+                logger: Logger = Logger(label: "sms-retry.reconcile")) {
+        self.store = store
+        self.twilio = twilio
+        self.options = options
+        self.logger = logger
+        runID = "reconcile:\(RetryRunner.hostname()):\(getpid())"
+    }
+
+    public func run() async throws -> Summary {
+        var summary = Summary()
+        while !summary.unauthorized {
+            let rows = try await store.claim(limit: options.batchSize, lease: options.lease, runID: runID, uncertainOnly: true)
+            guard !rows.isEmpty else { break }
+            let resolutions = await concurrently(rows) { row in
+                await Self.resolve(row, twilio: self.twilio, policy: self.store.policy, logger: self.logger)
+            }
+            var outcomes: [Outcome] = []
+            for (row, resolution) in zip(rows, resolutions) {
+                switch resolution {
+                case .found(let outcome):
+                    summary.found += 1
+                    outcomes.append(outcome)
+                case .notFound:
+                    summary.notFound += 1
+                    var outcome = Outcome.release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
+                    outcome.uncertain = .clear
+                    outcomes.append(outcome)
+                case .failed(let error):
+                    summary.errors += 1
+                    summary.unauthorized = summary.unauthorized || error.unauthorized
+                    outcomes.append(.release(id: row.id, delay: 60, leaseUntil: row.leaseUntil))
+                }
+            }
+            _ = try await store.record(outcomes)
+            if rows.count < options.batchSize { break }
+        }
+        while !summary.unauthorized {
+            let rows = try await store.database.query(Queries.unconfirmedClaim, [
+                String(options.batchSize), String(options.confirmAfter), String(options.maxAge), String(options.confirmAfter * 2),
+            ]).all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
+            guard !rows.isEmpty else { break }
+            let answers = await concurrently(rows) { row in (row, await self.twilio.message(sid: row.sid)) }
+            for (row, answer) in answers {
+                summary.checked += 1
+                switch answer {
+                case .success(let message?):
+                    let outcome = try await store.recordDeliveryStatus(messageSID: row.sid, status: message.status,
+                                                                       errorCode: message.errorCode)
+                    if case .unchanged = outcome {} else if case .progress = outcome {} else { summary.updated += 1 }
+                case .success(nil):
+                    logger.warning("Twilio does not know a message sms-retry recorded as accepted",
+                                   metadata: ["sms.log_id": "\(row.id)", "sms.sid": "\(row.sid)"])
+                case .failure(let error):
+                    summary.errors += 1
+                    if error.unauthorized { summary.unauthorized = true }
+                    logger.warning("could not ask Twilio about a message", metadata: ["sms.sid": "\(row.sid)", "twilio.error": "\(error)"])
+                }
+            }
+            if rows.count < options.batchSize { break }
+        }
+        logger.info("reconcile finished", metadata: ["reconcile.found": "\(summary.found)", "reconcile.checked": "\(summary.checked)",
+                                                     "reconcile.errors": "\(summary.errors)"])
+        return summary
+    }
+
+    /// What Twilio knows about an unknown-fate row's last send.
+    enum Resolution {
+        /// It created the message: this outcome records it (attempt counted, status applied).
+        case found(Outcome)
+        /// No such message: sending again cannot duplicate one.
+        case notFound
+        case failed(TwilioClient.LookupError)
+    }
+
+    /// Looks up the message an unknown-fate send may have created (same number and body,
+    /// created since the send started, not the row's known SID). Shared with `RetryRunner`.
+    static func resolve(_ row: RetryStore.ClaimedRow, twilio: TwilioClient, policy: RetryPolicy, logger: Logger) async -> Resolution {
+        let since = row.uncertainSince ?? Date()
+        switch await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: since, excluding: row.sid) {
+        case .success(let found?):
+            var outcome = Outcome.status(id: row.id, sid: found.sid, status: DeliveryStatus(rawValue: found.status) ?? .sent,
+                                         errorCode: found.errorCode, attemptsMade: row.retryCount + 1, counted: true,
+                                         policy: policy)
+            outcome.reconciled = true
+            outcome.note = "found at Twilio (\(found.status)); not resent"
+            outcome.leaseUntil = row.leaseUntil
+            logger.info("earlier send found at Twilio; not resent",
+                        metadata: ["sms.log_id": "\(row.id)", "sms.sid": "\(found.sid)", "sms.status": "\(found.status)"])
+            return .found(outcome)
+        case .success(nil):
+            return .notFound
+        case .failure(let error):
+            logger.warning("could not ask Twilio about an earlier send; not resending yet",
+                           metadata: ["sms.log_id": "\(row.id)", "twilio.error": "\(error)"])
+            return .failed(error)
+        }
+    }
+
+    /// `work` over `items`, at most `options.concurrency` at a time, results in input order.
+    private func concurrently<T: Sendable, R: Sendable>(_ items: [T], _ work: @escaping @Sendable (T) async -> R) async -> [R] {
+        await withTaskGroup(of: (Int, R).self) { group in
+            var results = [R?](repeating: nil, count: items.count)
+            var next = 0
+            func add() {
+                let i = next
+                next += 1
+                group.addTask { (i, await work(items[i])) }
+            }
+            while next < min(items.count, options.concurrency) { add() }
+            for await (i, r) in group {
+                results[i] = r
+                if next < items.count { add() }
+            }
+            return results.map { $0! }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import SMSRetry
+
+struct ReconcileCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reconcile",
+        abstract: "Ask Twilio what became of sends whose fate is unknown, and of resends with no final status.",
+        discussion: """
+            Rows whose last send may have reached Twilio unrecorded (a run killed between claim and \
+            record, a timeout, a 5xx) are looked up in Twilio's message list: found ones are recorded \
+            as sent, never resent; the rest are left due for the next run. Resends with no final status \
+            after --confirm-after are fetched by SID and their status applied as a callback would. \
+            Prints one summary line. Exit: 0 done, 1 some questions went unanswered (asked again \
+            later), 2 usage or configuration (Twilio refused the credentials), 3 database unreachable.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var policyOptions: PolicyOptions
+
+    @Option(help: "Ask about an accepted resend after this long without a final status (90s, 15m, 24h).")
+    var confirmAfter = DurationArgument(seconds: 900)
+    @Option(help: "Stop asking about messages older than this.") var maxAge = DurationArgument(seconds: 86_400)
+    @Option(help: "Requests to Twilio in flight at once.") var concurrency = 8
+
+    func validate() throws {
+        guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 256") }
+        guard confirmAfter.seconds >= 1 else { throw ValidationError("--confirm-after must be at least 1s") }
+    }
+
+    func run() async throws {
+        let logger = global.makeLogger("sms-retry.reconcile")
+        let policy = try policyOptions.load()
+        let config: TwilioConfig
+        do { config = try TwilioConfig.fromEnvironment() } catch {
+            throw CLIFailure(code: Exit.usage, message: error.description)
+        }
+        let db = try await global.connect()
+        var options = Reconciler.Options()
+        options.confirmAfter = confirmAfter.seconds
+        options.maxAge = maxAge.seconds
+        options.concurrency = concurrency
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let reconciler = Reconciler(store: RetryStore(database: db, policy: policy, logger: logger),
+                                    twilio: TwilioClient(config: config, http: http), options: options, logger: logger)
+        do {
+            let summary = try await reconciler.run()
+            print(summary.description)
+            if summary.unauthorized {
+                throw CLIFailure(code: Exit.usage, message: "Twilio refused the credentials; check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key")
+            }
+            if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
+        } catch let error as DatabaseError {
+            throw databaseFailure(error)
+        }
+    }
+}
