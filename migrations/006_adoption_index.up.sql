@@ -24,9 +24,10 @@ $$;
 -- classified. Adoption gives each one retry state (scheduled or closed), which takes it out of
 -- the index, so the index holds only the failures of the last few minutes (plus, once, the
 -- failures from before sms-retry was installed, closed by the first adopting run) and the
--- adoption query costs the same on any size of table. The predicate is written out again,
--- word for word, by the adoption query in Sources/SMSRetry/Store/Queries.swift.
+-- adoption query costs the same on any size of table (oldest first, by created_at). The
+-- predicate is written out again, word for word, by the adoption query in
+-- Sources/SMSRetry/Store/Queries.swift.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS sms_usage_logs_retry_adopt_idx
-    ON sms_usage_logs (id)
+    ON sms_usage_logs (created_at)
     WHERE success = false AND message_direction = 'outbound' AND retry_count = 0
       AND next_retry_at IS NULL AND (sms_metadata IS NULL OR NOT sms_metadata ? 'retry');

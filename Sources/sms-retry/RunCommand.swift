@@ -24,6 +24,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "List what would be sent; change nothing.") var dryRun = false
     @Option(help: "Close instead of sending messages older than this (90s, 15m, 24h, 7d).")
     var maxAge = DurationArgument(seconds: 86_400)
+    @Flag(help: "First classify failed outbound rows the router never reported (success = false, no retry state), by the Twilio code in sms_metadata or error_message. For routers that do not call the library.")
+    var adoptFailures = false
+    @Option(help: "With --adopt-failures: leave rows younger than this to the router's own report.")
+    var adoptGrace = DurationArgument(seconds: 30)
     @Option(help: "Write Prometheus metrics here for node_exporter's textfile collector (temp file + rename).")
     var metricsFile: String?
 
@@ -52,6 +56,8 @@ struct RunCommand: AsyncParsableCommand {
         options.maxRuntime = .milliseconds(Int64(maxRuntime * 1000))
         options.lease = lease
         options.maxAge = maxAge.seconds
+        options.adopt = adoptFailures
+        options.adoptGrace = adoptGrace.seconds
         var httpOptions = HTTPClient.Options()
         httpOptions.maxConnections = max(concurrency, 4)
         let http = HTTPClient(options: httpOptions)

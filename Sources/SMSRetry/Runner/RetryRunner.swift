@@ -43,6 +43,7 @@ public final class RetryRunner: Sendable {
         // Pipelined: the next batch is claimed as soon as the current one has no row left to
         // start, and a batch is recorded as soon as its last outcome is in, while later rows are
         // still in flight. Senders only wait on the database for those two statements.
+        if options.adopt { summary.adopted = try await adopt(until: deadline) }
         var open: [Int: (expected: Int, outcomes: [Outcome])] = [:]
         var queue: [(batch: Int, row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant)] = []
         var next = 0
@@ -98,6 +99,44 @@ public final class RetryRunner: Sendable {
         logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
                                                "run.sent": "\(summary.sent)", "run.failed": "\(summary.failed)"])
         return summary
+    }
+
+    /// Gives every failed outbound row without retry state (what a router that never calls the
+    /// library leaves) its classification: the Twilio code from `sms_metadata` or `error_message`,
+    /// through the policy; rows older than the maximum age are closed as expired. Each batch is
+    /// locked, classified and written in one transaction, so concurrent runs adopt disjoint rows.
+    /// Returns how many rows were adopted.
+    func adopt(until deadline: ContinuousClock.Instant, batch: Int = 500) async throws -> Int {
+        var adopted = 0
+        let policy = store.policy
+        let options = self.options
+        while ContinuousClock.now < deadline {
+            let count = try await store.database.transaction { conn -> Int in
+                let rows = try conn.execute(Queries.unadoptedLock, [String(batch), String(options.adoptGrace)]).all
+                let outcomes = rows.map { row -> Outcome in
+                    let id = row.int("id")!
+                    let message = row.string("error_message")
+                    let code = ErrorCodeParser.code(errorMessage: message, metadata: row.string("metadata"))
+                    let failure: Failure = code.map { .twilio(code: $0) } ?? .transport
+                    var outcome: Outcome
+                    if let age = row.double("age_seconds"), age > options.maxAge {
+                        outcome = Outcome(id: id, kind: .failed, errorCode: code, reason: "expired", outcome: "expired")
+                    } else {
+                        outcome = .failure(id: id, decision: policy.decide(failure, attemptsMade: 0), failure: failure,
+                                           message: message, countedAttempt: false)
+                        outcome.outcome = "failed"
+                    }
+                    outcome.note = "adopted: the router did not report this failure"
+                    return outcome
+                }
+                _ = try RetryStore.record(outcomes, on: conn)
+                return outcomes.count
+            }
+            adopted += count
+            if count < batch { break }
+        }
+        if adopted > 0 { logger.info("unreported failures adopted", metadata: ["run.adopted": "\(adopted)"]) }
+        return adopted
     }
 
     /// Writes one batch's outcomes and counts them.

@@ -15,6 +15,12 @@ public struct RunOptions: Sendable {
     /// Messages older than this (seconds since the router created the row) are closed with
     /// reason `expired` instead of being sent late. Default 24 h.
     public var maxAge: Double = 86_400
+    /// Classify failed outbound rows the router never reported (no retry state) before claiming:
+    /// for routers that only write `success = false` and an `error_message`. Off by default.
+    public var adopt = false
+    /// Adopt only rows written at least this long ago (seconds), so a router that reports
+    /// through the library right after writing its row is never raced.
+    public var adoptGrace: Double = 30
 
     public init() {}
 }
@@ -32,6 +38,8 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var skipped = 0
     /// Closed without sending because the message had grown older than the maximum age.
     public var expired = 0
+    /// Failed rows the router never reported, given retry state by this run (scheduled or closed).
+    public var adopted = 0
     /// Found at Twilio instead of resent: an earlier send whose answer was lost had created it.
     public var reconciled = 0
     /// Handed back unsent (run stopping, throttling, lease running out): due again soon.
@@ -60,6 +68,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         var line = "claimed=\(claimed) sent=\(sent) rescheduled=\(rescheduled) failed=\(failed) skipped=\(skipped)"
         if expired > 0 { line += " expired=\(expired)" }
         if reconciled > 0 { line += " reconciled=\(reconciled)" }
+        if adopted > 0 { line += " adopted=\(adopted)" }
         if released > 0 { line += " released=\(released)" }
         if lost > 0 { line += " lost=\(lost)" }
         line += " seconds=" + String(format: "%.2f", seconds)

@@ -195,7 +195,7 @@ enum Queries {
         FROM sms_usage_logs
         WHERE \(unadoptedPredicate)
           AND created_at < localtimestamp - make_interval(secs => $2::float8)
-        ORDER BY id
+        ORDER BY created_at
         LIMIT $1
         FOR UPDATE SKIP LOCKED
         """
