@@ -44,11 +44,26 @@ public struct StatusCallbackHandler: Sendable {
         let code = field("ErrorCode").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         do {
             let outcome = try await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: code)
+            if outcome == .unknownMessage { retryLater(sid: sid, status: status, code: code) }
             return Reply(status: 200, body: "\(outcome)")
         } catch {
             // Twilio does not resend a failed callback; `sms-retry reconcile` asks for the status later.
             store.logger.error("status callback not recorded", metadata: ["sms.sid": "\(sid)", "db.error": "\(error)"])
             return Reply(status: 503, body: "not recorded")
+        }
+    }
+
+    /// A callback can beat the run that sent the message to the database: the run records its
+    /// SIDs per batch, a second or so after Twilio answered. Such a callback is answered at once
+    /// and applied again after 0.5, 1, 2, 4, 8 and 16 s; after that `reconcile` asks Twilio.
+    private func retryLater(sid: String, status: String, code: Int?) {
+        let store = self.store
+        Task.detached {
+            for delay in [0.5, 1, 2, 4, 8, 16] {
+                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                guard let outcome = try? await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: code),
+                      outcome == .unknownMessage else { return }
+            }
         }
     }
 
