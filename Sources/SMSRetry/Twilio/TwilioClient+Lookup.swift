@@ -74,21 +74,16 @@ extension TwilioClient {
         }
     }
 
-    static let day: DateFormatter = {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd"
-        return f
-    }()
+    static let day = utcFormatter("yyyy-MM-dd")
+    static let rfc2822 = utcFormatter("EEE, dd MMM yyyy HH:mm:ss Z")
 
-    static let rfc2822: DateFormatter = {
+    static func utcFormatter(_ format: String) -> DateFormatter {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        f.dateFormat = format
         return f
-    }()
+    }
 }
 
 /// The Message resource's fields sms-retry reads (`error_code` is a number or null).
