@@ -64,6 +64,13 @@ struct PolicyOptions: ParsableArguments {
     }
 }
 
+/// The Twilio settings from the environment; a missing or malformed one is a usage error (2).
+func twilioConfig() throws -> TwilioConfig {
+    do { return try TwilioConfig.fromEnvironment() } catch {
+        throw CLIFailure(code: Exit.usage, message: error.description)
+    }
+}
+
 /// Maps a database error met while working: a lost server is 3, anything else 1.
 func databaseFailure(_ error: DatabaseError) -> CLIFailure {
     CLIFailure(code: error.isConnectionLoss ? Exit.database : Exit.partial, message: error.description)

@@ -31,10 +31,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = global.makeLogger("sms-retry.reconcile")
         let policy = try policyOptions.load()
-        let config: TwilioConfig
-        do { config = try TwilioConfig.fromEnvironment() } catch {
-            throw CLIFailure(code: Exit.usage, message: error.description)
-        }
+        let config = try twilioConfig()
         let db = try await global.connect()
         var options = Reconciler.Options()
         options.confirmAfter = confirmAfter.seconds

@@ -44,10 +44,7 @@ struct RunCommand: AsyncParsableCommand {
         let policy = try policyOptions.load()
         // Twilio settings are needed even for --dry-run: a dry run that passes should mean a
         // real run would start.
-        let config: TwilioConfig
-        do { config = try TwilioConfig.fromEnvironment() } catch {
-            throw CLIFailure(code: Exit.usage, message: error.description)
-        }
+        let config = try twilioConfig()
         let db = try await global.connect()
         var options = RunOptions()
         options.batchSize = batchSize
