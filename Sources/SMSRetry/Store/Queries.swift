@@ -60,7 +60,32 @@ enum Queries {
                   extract(epoch FROM coalesce(due.uncertain_since, due.previous_lease ->> 'claimed_at')::timestamptz)::float8
                       AS uncertain_since_epoch,
                   s.twilio_message_sid AS sid,
-                  extract(epoch FROM localtimestamp - s.created_at)::float8 AS age_seconds
+                  extract(epoch FROM localtimestamp - s.created_at)::float8 AS age_seconds,
+                  (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
+        """
+
+    /// The opt-out index's predicate (migration 007), word for word so the planner uses it:
+    /// inbound STOP-family / START-family keywords and outbound messages refused with 21610.
+    static let optOutPredicate = """
+        (o.message_direction = 'inbound' AND length(o.message_content) <= 40 \
+        AND upper(regexp_replace(o.message_content, '\\s', '', 'g')) \
+        IN ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'START', 'UNSTOP')) \
+        OR (o.message_direction = 'outbound' AND o.sms_metadata -> 'retry' ->> 'error_code' = '21610')
+        """
+
+    /// Whether the number $PHONE has opted out: its latest opt-out or opt-in event is an opt-out
+    /// (an inbound STOP-family keyword, or a 21610 Twilio gave for it, dated when it was
+    /// recorded). Returns the event ('STOP', '21610') or NULL. Reads migration 007's index.
+    static let optOutLatest = """
+        SELECT CASE WHEN e.kind IN ('START', 'UNSTOP') THEN NULL ELSE e.kind END FROM (
+            SELECT CASE WHEN o.message_direction = 'outbound' THEN '21610'
+                        ELSE upper(regexp_replace(o.message_content, '\\s', '', 'g')) END AS kind,
+                   CASE WHEN o.message_direction = 'outbound'
+                        THEN coalesce((o.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz::timestamp, o.created_at)
+                        ELSE o.created_at END AS at, o.id
+            FROM sms_usage_logs AS o
+            WHERE o.phone_number = $PHONE AND (\(optOutPredicate))
+        ) AS e ORDER BY e.at DESC NULLS LAST, e.id DESC LIMIT 1
         """
 
     /// The due rows a run would claim, without claiming them ($1 limit, $2 now): `--dry-run`.

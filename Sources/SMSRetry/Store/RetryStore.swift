@@ -115,6 +115,9 @@ public final class RetryStore: Sendable {
         var sid: String?
         /// Seconds since the router created the row (nil when created_at is NULL).
         var ageSeconds: Double?
+        /// The number's latest opt-out event ('STOP'-family keyword or '21610') when it has not
+        /// opted in again since: the row must not be sent.
+        var optOut: String? = nil
     }
 
     struct WrittenRow: Sendable {
@@ -136,7 +139,7 @@ public final class RetryStore: Sendable {
                        leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"),
                        uncertainSince: r.double("uncertain_since_epoch").map { Date(timeIntervalSince1970: $0) },
                        sid: r.string("sid"),
-                       ageSeconds: r.double("age_seconds"))
+                       ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"))
         }
     }
 
