@@ -10,7 +10,8 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Safe to run from several hosts at once: rows are claimed with FOR UPDATE SKIP LOCKED \
             and a lease. Prints one summary line. Exit: 0 all done, 1 some rows could not be \
-            processed, 2 usage or configuration error, 3 database unreachable.
+            processed, 2 usage or configuration error, 3 database unreachable, 4 Twilio outage \
+            (the breaker opened; unsent rows handed back without using an attempt).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -28,6 +29,13 @@ struct RunCommand: AsyncParsableCommand {
     var adoptFailures = false
     @Option(help: "With --adopt-failures: leave rows younger than this to the router's own report.")
     var adoptGrace = DurationArgument(seconds: 30)
+    @Option(help: "At most this many requests per second for the whole run, shared by all senders (10, 10/s, 600/m).")
+    var rate: RateArgument?
+    @Option(help: "Seconds a request to Twilio may take in all before it counts as a timeout.")
+    var timeout = 20.0
+    @Option(help: "Outage breaker: attempts looked at.") var breakerWindow = 20
+    @Option(help: "Outage breaker: stop sending when this many of them failed for reasons that are not the message's (5xx, timeouts, connection errors).")
+    var breakerFailures = 11
     @Option(help: "Write Prometheus metrics here for node_exporter's textfile collector (temp file + rename).")
     var metricsFile: String?
 
@@ -36,7 +44,14 @@ struct RunCommand: AsyncParsableCommand {
         guard (1...1_024).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 1024") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         guard maxRuntime > 0 else { throw ValidationError("--max-runtime must be positive") }
-        guard lease >= 60 else { throw ValidationError("--lease must be at least 60 seconds (a request may take 25)") }
+        guard (1...120).contains(timeout) else { throw ValidationError("--timeout must be 1 to 120 seconds") }
+        guard lease >= 60, lease >= timeout + 40 else {
+            throw ValidationError("--lease must be at least 60 seconds and 40 more than --timeout (a request may take timeout + 5 s to connect)")
+        }
+        guard breakerWindow >= 1 else { throw ValidationError("--breaker-window must be at least 1") }
+        guard (1...breakerWindow).contains(breakerFailures) else {
+            throw ValidationError("--breaker-failures must be 1 to --breaker-window (\(breakerWindow))")
+        }
     }
 
     func run() async throws {
@@ -55,7 +70,11 @@ struct RunCommand: AsyncParsableCommand {
         options.maxAge = maxAge.seconds
         options.adopt = adoptFailures
         options.adoptGrace = adoptGrace.seconds
+        options.rate = rate?.perSecond
+        options.breakerWindow = breakerWindow
+        options.breakerThreshold = breakerFailures
         var httpOptions = HTTPClient.Options()
+        httpOptions.timeout = .milliseconds(Int64(timeout * 1000))
         httpOptions.maxConnections = max(concurrency, 4)
         let http = HTTPClient(options: httpOptions)
         defer { http.shutdown() }
@@ -82,6 +101,19 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as DatabaseError {
             throw databaseFailure(error)
         }
+    }
+}
+
+/// A rate: `10`, `10/s`, `600/m`, `3600/h` (requests per second, minute, hour).
+struct RateArgument: ExpressibleByArgument, Sendable {
+    var perSecond: Double
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
+        let units: [String: Double] = ["s": 1, "m": 60, "h": 3600]
+        guard (1...2).contains(parts.count), let n = Double(parts[0]), n > 0, n.isFinite,
+              let per = parts.count == 2 ? units[String(parts[1])] : 1 else { return nil }
+        perSecond = n / per
     }
 }
 

@@ -8,7 +8,7 @@ struct SMSRetryCommand: AsyncParsableCommand {
         abstract: "Makes failed outbound SMS recover by themselves, in place on sms_usage_logs.",
         discussion: """
             Exit codes: 0 done; 1 some rows could not be processed; 2 usage or configuration \
-            error; 3 database unreachable.
+            error; 3 database unreachable; 4 (run) Twilio outage, sending stopped.
             """,
         subcommands: [RunCommand.self, MigrateCommand.self, ScheduleCommand.self, MarkSentCommand.self,
                       StatsCommand.self, HealthCommand.self, RetryNowCommand.self, CancelCommand.self,
@@ -49,6 +49,8 @@ enum Exit {
     static let partial: Int32 = 1
     static let usage: Int32 = 2
     static let database: Int32 = 3
+    /// `run` only: the outage breaker opened; unsent rows were handed back uncounted.
+    static let outage: Int32 = 4
 }
 
 /// An ending with a message for stderr and a documented exit code.

@@ -14,8 +14,24 @@ public final class RetryRunner: Sendable {
     let options: RunOptions
     let logger: Logger
     public let runID: String
-    private let stop = Mutex<String?>(nil)
-    private let pause = Mutex<ContinuousClock.Instant?>(nil)
+    /// Why the run stopped sending, once something made it stop.
+    private let stop = Mutex<Stop?>(nil)
+    private let gate: SendGate
+    private let breaker: CircuitBreaker
+    /// Numbers Twilio answered 21610 for during this run: their other rows are not sent.
+    private let unsubscribed = Mutex<Set<String>>([])
+    private let throttles = Atomic<Int>(0)
+
+    enum Stop: Sendable {
+        /// Twilio refused the credentials: exit 2.
+        case configuration(String)
+        /// The breaker opened: exit 4.
+        case outage(String)
+
+        var reason: String {
+            switch self { case .configuration(let why), .outage(let why): why }
+        }
+    }
 
     public init(store: RetryStore, twilio: TwilioClient, options: RunOptions = RunOptions(),
                 logger: Logger = Logger(label: "sms-retry.run"), runID: String? = nil) {
@@ -24,7 +40,13 @@ public final class RetryRunner: Sendable {
         self.options = options
         self.logger = logger
         self.runID = runID ?? "\(Self.hostname()):\(getpid()):\(UUID().uuidString.prefix(8))"
+        gate = SendGate(rate: options.rate, maxBackoff: .milliseconds(Int64(options.throttleDelay * 1000)))
+        breaker = CircuitBreaker(window: options.breakerWindow, threshold: options.breakerThreshold)
     }
+
+    private var stopped: Bool { stop.withLock { $0 != nil } }
+
+    private func halt(_ why: Stop) { stop.withLock { $0 = $0 ?? why } }
 
     /// gethostname(2) only: Foundation's hostName may wait on a DNS lookup.
     static func hostname() -> String {
@@ -49,11 +71,15 @@ public final class RetryRunner: Sendable {
         var next = 0
         var batchCount = 0
         var claiming = true
+        var claimFailure: DatabaseError? = nil
 
         func finish(_ batch: Int) async throws {
             guard let entry = open[batch], entry.outcomes.count == entry.expected else { return }
             open[batch] = nil
-            try await self.record(entry.outcomes, into: &summary)
+            // Once the breaker has opened, the outage's failures are not the messages' fault:
+            // they go back uncounted (still marked uncertain where Twilio may have taken them).
+            let outcomes = breaker.isOpen ? entry.outcomes.map(\.outageForgiven) : entry.outcomes
+            try await self.record(outcomes, into: &summary)
         }
 
         try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
@@ -61,10 +87,21 @@ public final class RetryRunner: Sendable {
             while true {
                 while inFlight < max(1, options.concurrency) {
                     if next == queue.count {
-                        guard claiming, clock.now < deadline, stop.withLock({ $0 }) == nil else { claiming = false; break }
+                        guard claiming, clock.now < deadline, !stopped else { claiming = false; break }
                         // A batch smaller than the concurrency would leave senders idle.
                         let want = min(max(options.batchSize, options.concurrency), options.limit.map { $0 - summary.claimed } ?? .max)
-                        let rows = want > 0 ? try await store.claim(limit: want, lease: options.lease, runID: runID) : []
+                        let rows: [RetryStore.ClaimedRow]
+                        do {
+                            rows = want > 0 ? try await store.claim(limit: want, lease: options.lease, runID: runID) : []
+                        } catch let error as DatabaseError where error.isConnectionLoss {
+                            // The rows in flight were sent: finish them and try to record them
+                            // (surviving a short restart) before exiting as "database unreachable".
+                            logger.error("database connection lost while claiming; finishing the rows in flight",
+                                         metadata: ["db.error": "\(error)"])
+                            claimFailure = error
+                            claiming = false
+                            break
+                        }
                         guard !rows.isEmpty else { claiming = false; break }
                         summary.claimed += rows.count
                         let batch = batchCount
@@ -90,10 +127,18 @@ public final class RetryRunner: Sendable {
                 try await finish(batch)
             }
         }
-        if let why = stop.withLock({ $0 }) {
+        if let claimFailure { throw claimFailure }
+        switch stop.withLock({ $0 }) {
+        case .configuration(let why)?:
             summary.stoppedBecause = why
             summary.configurationError = true
+        case .outage(let why)?:
+            summary.stoppedBecause = why
+            summary.providerOutage = true
+        case nil:
+            break
         }
+        summary.throttled = throttles.load(ordering: .relaxed)
         let d = clock.now - started
         summary.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
@@ -151,6 +196,7 @@ public final class RetryRunner: Sendable {
             case .retry: summary.rescheduled += 1
             case .failed where outcome.outcome == "not_sent": summary.skipped += 1
             case .failed where outcome.outcome == "expired": summary.expired += 1
+            case .failed where outcome.outcome == "opted_out": summary.optedOut += 1
             case .failed: summary.failed += 1
             case .release: summary.released += 1
             }
@@ -205,6 +251,9 @@ public final class RetryRunner: Sendable {
             } else if let reason = Self.unsendableReason(row) {
                 logger.warning("row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.reason": "\(reason)"])
                 closed.append(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
+            } else if let event = row.optOut {
+                logger.info("number opted out; row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.opt_out": "\(event)"])
+                closed.append(Self.optedOut(row, event: event))
             } else {
                 if let previous = row.previousLease {
                     logger.warning("previous attempt's outcome unknown (its run stopped before recording it); asking Twilio before resending",
@@ -219,40 +268,77 @@ public final class RetryRunner: Sendable {
     static func unsendableReason(_ row: RetryStore.ClaimedRow) -> String? {
         if !RetryStore.isOutbound(row.direction) { return "not_outbound" }
         if (row.content ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "empty_body" }
+        // Twilio refuses longer bodies (21617); no request is spent learning that.
+        if let body = row.content, body.unicodeScalars.count > 1600 { return "body_too_long" }
         if !PhoneNumber.isE164(row.phoneNumber) { return "invalid_phone_number" }
         return nil
     }
 
+    /// A row whose number opted out (`event`: the STOP-family keyword or "21610"): closed unsent.
+    static func optedOut(_ row: RetryStore.ClaimedRow, event: String) -> Outcome {
+        var outcome = Outcome.closed(id: row.id, reason: "opted_out", leaseUntil: row.leaseUntil)
+        outcome.outcome = "opted_out"
+        outcome.note = event == "21610" ? "Twilio answered 21610 (unsubscribed) for this number"
+                                        : "the number sent \(event) and has not sent START since"
+        return outcome
+    }
+
     /// One send and what it means for the row.
     private func attempt(_ row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant) async -> Outcome {
-        if let until = pause.withLock({ $0 }), until > .now {
-            try? await Task.sleep(until: min(until, sendBy), clock: .continuous)
-        }
-        guard stop.withLock({ $0 }) == nil, ContinuousClock.now < sendBy else {
-            return .release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
-        }
+        let release = Outcome.release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
+        if unsubscribed.withLock({ $0.contains(row.phoneNumber) }) { return Self.optedOut(row, event: "21610") }
+        guard !stopped, await gate.admit(before: sendBy), !stopped else { return release }
         let attemptsMade = row.retryCount + 1
         // An earlier send may have created a message we were never told about: ask Twilio first.
         if row.uncertainSince != nil {
             switch await Reconciler.resolve(row, twilio: twilio, policy: store.policy, logger: logger) {
             case .found(let outcome):
+                providerAnswered()
                 return outcome
             case .notFound:
-                break
+                providerAnswered()
             case .failed(let error):
-                if error.unauthorized { stop.withLock { $0 = $0 ?? "Twilio refused the credentials (\(error))" } }
-                return .release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
+                if error.unauthorized { halt(.configuration("Twilio refused the credentials (\(error))")) }
+                else { providerFailed("\(error)") }
+                var outcome = Outcome.release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
+                outcome.providerFailure = !error.unauthorized
+                return outcome
             }
         }
-        let started = Date()
-        let result = await twilio.send(to: row.phoneNumber, body: row.content ?? "")
+        var result: SendResult
+        var started: Date
+        // Throttled: every sender pauses, then this message goes again; nothing is counted.
+        while true {
+            started = Date()
+            result = await twilio.send(to: row.phoneNumber, body: row.content ?? "")
+            guard case .throttled(let retryAfter, _, _) = result else { break }
+            throttles.add(1, ordering: .relaxed)
+            let pause = gate.throttled(retryAfter: retryAfter)
+            if pause.extended {
+                logger.warning("Twilio is throttling (429); all senders pause",
+                               metadata: ["run.pause_s": "\(String(format: "%.1f", pause.seconds))",
+                                          "run.retry_after": "\(retryAfter.map { "\($0)" } ?? "-")"])
+            }
+            // A pause longer than this row's time left: back to the table, due when it ends.
+            guard !stopped, await gate.admit(before: sendBy), !stopped else {
+                var outcome = release
+                outcome.delay = max(pause.seconds, 1)
+                outcome.errorCode = RetryPolicy.throttledCode
+                outcome.outcome = "throttled"
+                return outcome
+            }
+        }
         var outcome: Outcome
         switch result {
         case .accepted(let sid, let twilioStatus, let status, let seconds):
+            gate.accepted()
+            providerAnswered()
             outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
                               durationMS: Int(seconds * 1000), outcome: "sent")
             outcome.delivery = ["sid": sid, "status": twilioStatus, "at": ISO8601DateFormatter().string(from: Date())]
         case .rejected(let code, let message, let status, let seconds):
+            providerAnswered()
+            if code == 21610 { unsubscribed.withLock { _ = $0.insert(row.phoneNumber) } }
             let decision = store.policy.decide(.twilio(code: code), attemptsMade: attemptsMade)
             outcome = .failure(id: row.id, decision: decision, failure: .twilio(code: code),
                                message: "Twilio error \(code): \(message)", countedAttempt: true)
@@ -260,17 +346,11 @@ public final class RetryRunner: Sendable {
             outcome.durationMS = Int(seconds * 1000)
             outcome.outcome = "rejected"
             outcome.uncertain = .clear
-        case .throttled(let retryAfter, let status, let seconds):
-            let wait = retryAfter ?? options.throttleDelay
-            pause.withLock { $0 = max($0 ?? .now, .now + .milliseconds(Int64(wait * 1000))) }
-            outcome = .release(id: row.id, delay: wait, leaseUntil: row.leaseUntil)
-            outcome.errorCode = RetryPolicy.throttledCode
-            outcome.httpStatus = status
-            outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "throttled"
+        case .throttled:
+            preconditionFailure("handled above")
         case .unauthorized(let code, let message, let status):
-            stop.withLock { $0 = $0 ?? "Twilio refused the credentials (HTTP \(status), code \(code.map(String.init) ?? "none"): \(message)); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key" }
-            outcome = .release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
+            halt(.configuration("Twilio refused the credentials (HTTP \(status), code \(code.map(String.init) ?? "none"): \(message)); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key"))
+            outcome = release
         case .unexpected(let status, let code, let message, let seconds):
             let decision = store.policy.decide(.transport, attemptsMade: attemptsMade)
             outcome = .failure(id: row.id, decision: decision, failure: .transport,
@@ -281,6 +361,12 @@ public final class RetryRunner: Sendable {
             outcome.outcome = "http_error"
             // A 5xx may come after Twilio created the message: ask before resending.
             outcome.uncertain = .since(started)
+            if status >= 500 {
+                outcome.providerFailure = true
+                providerFailed("HTTP \(status)")
+            } else {
+                providerAnswered()
+            }
         case .transport(let error, let seconds):
             let decision = store.policy.decide(.transport, attemptsMade: attemptsMade)
             outcome = .failure(id: row.id, decision: decision, failure: .transport, message: error.description,
@@ -288,12 +374,25 @@ public final class RetryRunner: Sendable {
             outcome.durationMS = Int(seconds * 1000)
             outcome.outcome = "transport_error"
             outcome.uncertain = error.requestMayHaveArrived ? .since(started) : .clear
+            outcome.providerFailure = true
+            providerFailed(error.description)
         }
         outcome.leaseUntil = row.leaseUntil
         logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
                                            "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome ?? outcome.kind.rawValue)",
                                            "sms.error_code": "\(outcome.errorCode.map(String.init) ?? "-")"])
         return outcome
+    }
+
+    /// An answer that shows Twilio is up (accepted, or refused for the message's own reasons).
+    private func providerAnswered() { _ = breaker.record(providerFailure: false) }
+
+    /// A failure that is not the message's: counts toward the breaker, which may open here.
+    private func providerFailed(_ what: String) {
+        guard breaker.record(providerFailure: true) else { return }
+        let why = "Twilio looks down: \(breaker.tally) failed for reasons not the messages' (last: \(what)); stopped sending, unsent rows handed back without using an attempt"
+        logger.error("outage breaker opened", metadata: ["run.id": "\(runID)", "run.breaker": "\(breaker.tally)"])
+        halt(.outage(why))
     }
 }
 

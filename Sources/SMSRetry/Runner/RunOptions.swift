@@ -10,8 +10,16 @@ public struct RunOptions: Sendable {
     public var maxRuntime: Duration = .seconds(110)
     /// How long a claim holds its rows (seconds). A run that dies leaves them due again after it.
     public var lease: Double = 300
-    /// Seconds before a throttled message is due again when Twilio gave no `Retry-After`.
+    /// Longest pause after a 429 without `Retry-After` (the backoff doubles from 1 s up to this),
+    /// and how long before a row handed back for throttling or an unreachable Twilio is due again.
     public var throttleDelay: Double = 30
+    /// Requests per second for the whole run, shared by all senders (nil: as fast as Twilio takes).
+    public var rate: Double? = nil
+    /// The outage breaker: the run stops sending when `breakerThreshold` of the last
+    /// `breakerWindow` attempts failed for reasons that are not the message's (5xx, timeouts,
+    /// connection errors).
+    public var breakerWindow = 20
+    public var breakerThreshold = 11
     /// Messages older than this (seconds since the router created the row) are closed with
     /// reason `expired` instead of being sent late. Default 24 h.
     public var maxAge: Double = 86_400
@@ -44,6 +52,10 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var reconciled = 0
     /// Handed back unsent (run stopping, throttling, lease running out): due again soon.
     public var released = 0
+    /// Closed unsent because the number opted out (STOP, or Twilio's 21610) and has not opted in again.
+    public var optedOut = 0
+    /// 429 answers from Twilio (each message was sent again after the pause; nothing counted).
+    public var throttled = 0
     /// Outcomes not written because the row's lease had passed to another run.
     public var lost = 0
     public var seconds = 0.0
@@ -51,16 +63,20 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var stoppedBecause: String? = nil
     /// True when the stop is a configuration problem (exit code 2).
     public var configurationError = false
+    /// True when the outage breaker stopped the run (exit code 4).
+    public var providerOutage = false
 
     public init() {}
 
     /// 0 all done; 1 some rows could not be processed and need a look (closed unsent as bad
     /// input, or an outcome refused because the lease had passed to another run); 2
-    /// configuration error (Twilio refused the credentials). Rows handed back at the runtime
-    /// limit or after throttling are flow control, not failures: they are due again and do not
-    /// change the exit code.
+    /// configuration error (Twilio refused the credentials); 4 Twilio outage (the breaker
+    /// opened: rows handed back uncounted). Rows handed back at the runtime limit or after
+    /// throttling, and opted-out numbers, are flow control, not failures: they do not change
+    /// the exit code.
     public var exitCode: Int32 {
         if configurationError { return 2 }
+        if providerOutage { return 4 }
         return skipped + lost > 0 ? 1 : 0
     }
 
@@ -69,6 +85,8 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         if expired > 0 { line += " expired=\(expired)" }
         if reconciled > 0 { line += " reconciled=\(reconciled)" }
         if adopted > 0 { line += " adopted=\(adopted)" }
+        if optedOut > 0 { line += " opted_out=\(optedOut)" }
+        if throttled > 0 { line += " throttled=\(throttled)" }
         if released > 0 { line += " released=\(released)" }
         if lost > 0 { line += " lost=\(lost)" }
         line += " seconds=" + String(format: "%.2f", seconds)

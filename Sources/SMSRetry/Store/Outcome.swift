@@ -38,6 +38,21 @@ struct Outcome: Sendable {
 
     /// Not written: the run found this resend at Twilio instead of sending it (`reconciled`).
     var reconciled = false
+    /// Not written: the attempt failed for a reason that is not the message's (5xx, timeout,
+    /// connection error), what the outage breaker counts.
+    var providerFailure = false
+
+    /// This outcome once the outage breaker has opened: a provider failure goes back due now,
+    /// uncounted, keeping its error, its history entry and its uncertainty marker.
+    var outageForgiven: Outcome {
+        guard providerFailure, kind != .release else { return self }
+        var o = Outcome(id: id, kind: .release, delay: 0, errorCode: errorCode, errorMessage: errorMessage,
+                        httpStatus: httpStatus, durationMS: durationMS, leaseUntil: leaseUntil)
+        o.outcome = "provider_outage"
+        o.uncertain = uncertain
+        o.providerFailure = true
+        return o
+    }
 
     /// `uncertain` as the statement's text: NULL keep, '' clear, a timestamp set.
     var uncertainParameter: String? {

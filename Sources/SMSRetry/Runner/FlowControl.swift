@@ -1,0 +1,100 @@
+import Synchronization
+
+/// The one gate every sender of a run passes before a request: it spaces requests at the
+/// configured rate (`--rate`, a token bucket of one token refilled every 1/rate seconds, so sends
+/// are evenly spaced and no burst exceeds the account's or sender's throughput) and holds all
+/// senders while Twilio is throttling (429 / 20429): for `Retry-After` when given, else for a
+/// backoff that doubles from 1 s up to `maxBackoff` and resets on the next accepted request.
+final class SendGate: Sendable {
+    private struct State {
+        var nextSlot: ContinuousClock.Instant
+        var pausedUntil: ContinuousClock.Instant
+        var backoff: Duration
+    }
+    private let interval: Duration?
+    private let maxBackoff: Duration
+    private let state: Mutex<State>
+
+    /// `rate`: requests per second for the whole run (nil: no limit).
+    init(rate: Double?, maxBackoff: Duration) {
+        interval = rate.map { .nanoseconds(Int64(1e9 / $0)) }
+        self.maxBackoff = maxBackoff
+        state = Mutex(State(nextSlot: .now, pausedUntil: .now, backoff: .seconds(1)))
+    }
+
+    /// Waits for this sender's turn. Returns false, without taking a turn, when the turn would
+    /// come after `deadline` (the caller hands its row back).
+    func admit(before deadline: ContinuousClock.Instant) async -> Bool {
+        let turn: ContinuousClock.Instant? = state.withLock { s in
+            let turn = max(.now, s.pausedUntil, s.nextSlot)
+            guard turn <= deadline else { return nil }
+            if let interval { s.nextSlot = turn + interval }
+            return turn
+        }
+        guard let turn else { return false }
+        if turn > .now { try? await Task.sleep(until: turn, clock: .continuous) }
+        return true
+    }
+
+    /// Twilio said 429: every sender pauses. Returns how long the pause still lasts (seconds) and
+    /// whether this answer lengthened it: answers to requests sent before the current pause began
+    /// do not lengthen it again.
+    func throttled(retryAfter: Double?) -> (seconds: Double, extended: Bool) {
+        state.withLock { s in
+            let now = ContinuousClock.now
+            var extended = false
+            if let retryAfter {
+                let until = now + .milliseconds(Int64(retryAfter * 1000))
+                extended = until > s.pausedUntil
+                s.pausedUntil = max(s.pausedUntil, until)
+            } else if s.pausedUntil <= now {
+                s.pausedUntil = now + s.backoff
+                s.backoff = min(s.backoff * 2, maxBackoff)
+                extended = true
+            }
+            let (seconds, atto) = (max(s.pausedUntil, now) - now).components
+            return (Double(seconds) + Double(atto) / 1e18, extended)
+        }
+    }
+
+    /// Twilio accepted a request: the next throttling starts its backoff from 1 s again.
+    func accepted() { state.withLock { $0.backoff = .seconds(1) } }
+}
+
+/// Watches a run's last `window` attempts. When `threshold` of them failed for reasons that are
+/// not the message's (HTTP 5xx, timeouts, refused or dropped connections), Twilio or the path to
+/// it is down: the breaker opens, and the run stops sending instead of spending every message's
+/// retry budget on an outage. It stays open for the rest of the run; the next run (cron) is the
+/// probe that finds Twilio back.
+final class CircuitBreaker: Sendable {
+    private struct State {
+        var recent: [Bool] = []
+        var failures = 0
+        var open = false
+    }
+    let window: Int
+    let threshold: Int
+    private let state = Mutex(State())
+
+    init(window: Int, threshold: Int) {
+        self.window = window
+        self.threshold = threshold
+    }
+
+    var isOpen: Bool { state.withLock { $0.open } }
+
+    /// Adds one attempt; returns true when this one opened the breaker.
+    func record(providerFailure: Bool) -> Bool {
+        state.withLock { s in
+            s.recent.append(providerFailure)
+            if providerFailure { s.failures += 1 }
+            if s.recent.count > window, s.recent.removeFirst() { s.failures -= 1 }
+            guard !s.open, s.failures >= threshold else { return false }
+            s.open = true
+            return true
+        }
+    }
+
+    /// "11 of the last 20 attempts"
+    var tally: String { state.withLock { "\($0.failures) of the last \($0.recent.count) attempts" } }
+}
