@@ -68,12 +68,20 @@ public actor TwilioStandIn {
     /// Added to every answer (Twilio's real latency is ~150 ms).
     public var latency: Duration
 
+    /// Twilio's throughput limit, as `setRateLimit` sets it: a token bucket per account.
+    private var rateLimit: (perSecond: Double, burst: Double, retryAfter: Int?)?
+    private var tokens = 0.0
+    private var refilled = ContinuousClock.now
+    /// 429 answers given for the rate limit.
+    public private(set) var throttledTotal = 0
     private var scripts: [String: [Reply]] = [:]
     private var defaultReply: Reply = .accept
     private var log: [Received] = []
     private var server: HTTPServer?
     private var serverTask: Task<Void, Error>?
     private var counter = 0
+    /// Create requests that reached the handler (answered or still waiting).
+    public private(set) var requestsTotal = 0
     private var messages: [String: Message] = [:]
     private var order: [String] = []
     private var deliveries: [String: [[StatusEvent]]] = [:]
@@ -121,6 +129,27 @@ public actor TwilioStandIn {
     public func script(_ number: String, _ replies: [Reply]) { scripts[number, default: []] += replies }
     public func setDefault(_ reply: Reply) { defaultReply = reply }
 
+    /// Accepts at most `perSecond` create requests per second (bursts of `burst`); the rest get
+    /// 429 / 20429, with `Retry-After` when given, as an account over its throughput would.
+    /// nil lifts the limit.
+    public func setRateLimit(perSecond: Double?, burst: Double = 1, retryAfter: Int? = nil) {
+        rateLimit = perSecond.map { ($0, max(1, burst), retryAfter) }
+        tokens = max(1, burst)
+        refilled = .now
+    }
+
+    /// Takes a token from the rate limit's bucket; false when it is empty.
+    private func withinRate() -> Bool {
+        guard let limit = rateLimit else { return true }
+        let now = ContinuousClock.now
+        let (s, atto) = (now - refilled).components
+        tokens = min(limit.burst, tokens + (Double(s) + Double(atto) / 1e18) * limit.perSecond)
+        refilled = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+
     /// What happens to the next accepted message to `number` after it was created: each event
     /// becomes its status in turn (what GET shows) and is posted, signed, to its StatusCallback.
     /// Without a script a message goes `sent` and stays there.
@@ -152,6 +181,7 @@ public actor TwilioStandIn {
 
     /// Checks auth and fields, and picks the scripted reply (synchronously, inside the actor).
     private func decide(_ request: HTTPRequest, body: String) -> (Reply?, Received?) {
+        requestsTotal += 1
         guard authorized(request.headers[.authorization]) else { return (.fail(code: 20003, status: 401), nil) }
         guard request.path == "/2010-04-01/Accounts/\(accountSID)/Messages.json" else { return (.fail(code: 20404, status: 404), nil) }
         guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else {
@@ -168,10 +198,10 @@ public actor TwilioStandIn {
             (fields["From"] == nil && fields["MessagingServiceSid"] == nil) ? 21603 :
             (fields["Body"] ?? "").isEmpty ? 21602 :
             (fields["Body"] ?? "").count > 1600 ? 21617 : nil
-        if let code = validation {
-            received.status = 400
-            log.append(received)
-            return (.fail(code: code), nil)
+        if let code = validation { return (.fail(code: code), received) }
+        guard withinRate() else {
+            throttledTotal += 1
+            return (.throttle(retryAfter: rateLimit?.retryAfter), received)
         }
         var reply = defaultReply
         if var queue = scripts[to], !queue.isEmpty {
@@ -200,7 +230,7 @@ public actor TwilioStandIn {
             response = json(500, errorJSON(code: 20500, status: 500))
         case .fail(let code, let status):
             received?.status = status
-            response = json(status, errorJSON(code: code, status: status))
+            response = json(status, errorJSON(code: code, status: status, to: received?.to))
         case .serverError(let status):
             received?.status = status
             response = json(status, ["code": NSNull(), "message": "Service Unavailable", "status": status])
@@ -316,8 +346,11 @@ public actor TwilioStandIn {
         return f.date(from: s)
     }
 
-    private func errorJSON(code: Int, status: Int) -> [String: Any] {
-        ["code": code, "message": Self.messages[code] ?? "Error \(code)",
+    /// Twilio's error body; like Twilio's, some messages name the number.
+    private func errorJSON(code: Int, status: Int, to: String? = nil) -> [String: Any] {
+        var message = Self.messages[code] ?? "Error \(code)"
+        if let to, [21211, 21610].contains(code) { message += " (To: \(to))" }
+        return ["code": code, "message": message,
          "more_info": "https://www.twilio.com/docs/errors/\(code)", "status": status]
     }
 
