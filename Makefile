@@ -4,7 +4,7 @@ APT_PACKAGES := postgresql libpq-dev libcurl4-openssl-dev pkg-config
 SWIFT_BUILD := swift build
 BIN = $(shell swift build --show-bin-path)
 
-.PHONY: deps build test run measure bench lint clean
+.PHONY: deps build test test-faults run measure bench lint clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -17,11 +17,20 @@ deps:
 build: deps
 	$(SWIFT_BUILD)
 
-# Starts a throwaway PostgreSQL under /tmp, runs the whole suite against it, stops it.
+# Starts a throwaway PostgreSQL under /tmp, runs the suite against it, stops it. The fault
+# drills (Tests/IntegrationTests/FaultDrills*.swift) are `make test-faults`.
 test: deps
 	$(SWIFT_BUILD) --build-tests
 	@data=$$(mktemp -d /tmp/sms-retry-test-pg.XXXXXX); \
-	  .ci/with-postgres "$$data" swift test --skip-build; status=$$?; rm -rf "$$data"; exit $$status
+	  .ci/with-postgres "$$data" swift test --skip-build --skip FaultDrills; status=$$?; rm -rf "$$data"; exit $$status
+
+# The fault drills, one at a time on a server of their own (one stops it mid-run): overlapping
+# runs, kill -9, PostgreSQL restart, Twilio outages, 429 storms, opt-outs, bad input, secrets.
+# Each prints a line starting FIGURE.
+test-faults: deps
+	$(SWIFT_BUILD) --build-tests
+	@data=$$(mktemp -d /tmp/sms-retry-faults-pg.XXXXXX); \
+	  .ci/with-postgres "$$data" swift test --skip-build --filter FaultDrills; status=$$?; rm -rf "$$data"; exit $$status
 
 # The demo: a throwaway PostgreSQL under .demo/, the migrations, a handful of failed messages,
 # a local Twilio stand-in, one `sms-retry run`, and the rows before and after.
