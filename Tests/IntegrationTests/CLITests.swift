@@ -23,6 +23,12 @@ import Testing
         #expect(r.code == 2)
         r = try await runCLI(["schedule", "--log-id", "1", "--error-code", "abc"])
         #expect(r.code == 2 && r.err.contains("--error-code must be"))
+        for (flag, value, message) in [("--rate", "fast", "--rate"), ("--rate", "0/s", "--rate"), ("--rate", "10/d", "--rate"),
+                                       ("--breaker-failures", "30", "--breaker-failures must be 1 to --breaker-window"),
+                                       ("--timeout", "0", "--timeout must be 1 to 120")] {
+            r = try await runCLI(["run", flag, value])
+            #expect(r.code == 2 && r.err.contains(message), "\(flag) \(value): \(r.err)")
+        }
         r = try await runCLI(["--help"])
         #expect(r.code == 0 && r.out.contains("Exit codes"))
     }

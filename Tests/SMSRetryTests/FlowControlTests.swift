@@ -1,0 +1,51 @@
+import Testing
+@testable import SMSRetry
+
+@Suite struct FlowControlTests {
+    @Test func theBreakerOpensAtItsThresholdWithinTheWindowOnly() {
+        let breaker = CircuitBreaker(window: 20, threshold: 11)
+        // Failures spread thinner than 11 in any 20 never open it.
+        for i in 0..<200 { #expect(breaker.record(providerFailure: i % 2 == 0) == false) }
+        #expect(!breaker.isOpen)
+        // Ten more in a row make 15 of the last 20: it opens once, on the 11th of the window.
+        var opened = 0
+        for _ in 0..<10 where breaker.record(providerFailure: true) { opened += 1 }
+        #expect(opened == 1 && breaker.isOpen)
+        #expect(breaker.tally.hasSuffix("of the last 20 attempts"))
+    }
+
+    @Test func successesKeepTheBreakerShut() {
+        let breaker = CircuitBreaker(window: 20, threshold: 11)
+        for _ in 0..<10 { _ = breaker.record(providerFailure: true) }
+        for _ in 0..<20 { _ = breaker.record(providerFailure: false) }
+        for _ in 0..<10 { _ = breaker.record(providerFailure: true) }
+        #expect(!breaker.isOpen, "10 failures in the window are not most of it")
+        _ = breaker.record(providerFailure: true)
+        #expect(breaker.isOpen)
+    }
+
+    @Test func aThrottlePausesEverySenderAndBacksOff() async {
+        let gate = SendGate(rate: nil, maxBackoff: .seconds(4))
+        let first = gate.throttled(retryAfter: nil)
+        #expect(first.extended && first.seconds > 0.9 && first.seconds <= 1)
+        // Answers to requests already in flight do not stack up the pause.
+        let echo = gate.throttled(retryAfter: nil)
+        #expect(!echo.extended && echo.seconds <= 1)
+        // Retry-After wins when longer; a shorter one does not cut the pause.
+        #expect(gate.throttled(retryAfter: 3).extended)
+        #expect(!gate.throttled(retryAfter: 0.5).extended)
+        // A sender whose row must be sent before the pause ends is turned away at once.
+        #expect(await gate.admit(before: .now + .milliseconds(100)) == false)
+    }
+
+    @Test func theRateSpacesTurns() async {
+        let gate = SendGate(rate: 50, maxBackoff: .seconds(30))
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<6 { #expect(await gate.admit(before: start + .seconds(10))) }
+        // Six turns at 50/s: the sixth comes 5 × 20 ms after the first, at the earliest.
+        #expect(clock.now - start >= .milliseconds(100))
+        // A turn beyond the deadline is refused without being taken.
+        #expect(await gate.admit(before: clock.now) == false)
+    }
+}
