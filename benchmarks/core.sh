@@ -18,9 +18,17 @@ batch=${BATCH:-100}
 echo "== seeding $rows rows ($due due for a retry)"
 psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -v fail_permille=30 -f "$here/seed.sql"
 psql -q -v ON_ERROR_STOP=1 -v due="$due" -f "$here/due.sql"
+# Opt-out history for half the due numbers (STOP, then START an hour ago: the lookup finds events
+# and still lets the row be sent) so the claim's per-row opt-out lookup does real work.
+psql -q -v ON_ERROR_STOP=1 -c "
+  INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, created_at)
+  SELECT 1, d.phone_number, 'inbound', length(v.word), v.word, true, localtimestamp - interval '2 hours' + v.k * interval '1 minute'
+  FROM (SELECT DISTINCT phone_number FROM sms_usage_logs WHERE success = false AND next_retry_at IS NOT NULL LIMIT $due / 2) AS d,
+       (VALUES (1, 'STOP'), (2, 'start ')) AS v(k, word)"
 psql -q -c "VACUUM ANALYZE sms_usage_logs"
 
 echo "== EXPLAIN ANALYZE of the claim (batch $batch), rolled back"
+# The shape of Queries.claimDue, with its per-row opt-out lookup (Queries.optOutLatest).
 psql -X -q <<SQL
 BEGIN;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
@@ -30,7 +38,20 @@ WITH due AS (
       AND next_retry_at <= coalesce(NULL::timestamptz, now()) AND retry_count < max_retries
     ORDER BY next_retry_at LIMIT $batch FOR UPDATE SKIP LOCKED)
 UPDATE sms_usage_logs AS s SET next_retry_at = now() + make_interval(secs => 300::float8)
-FROM due WHERE s.id = due.id RETURNING s.id;
+FROM due WHERE s.id = due.id
+RETURNING s.id, (
+    SELECT CASE WHEN e.kind IN ('START', 'UNSTOP') THEN NULL ELSE e.kind END FROM (
+        SELECT CASE WHEN o.message_direction = 'outbound' THEN '21610'
+                    ELSE upper(regexp_replace(o.message_content, '\s', '', 'g')) END AS kind,
+               CASE WHEN o.message_direction = 'outbound'
+                    THEN coalesce((o.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz::timestamp, o.created_at)
+                    ELSE o.created_at END AS at, o.id
+        FROM sms_usage_logs AS o
+        WHERE o.phone_number = s.phone_number AND ((o.message_direction = 'inbound' AND length(o.message_content) <= 40
+          AND upper(regexp_replace(o.message_content, '\s', '', 'g'))
+          IN ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'START', 'UNSTOP'))
+          OR (o.message_direction = 'outbound' AND o.sms_metadata -> 'retry' ->> 'error_code' = '21610'))
+    ) AS e ORDER BY e.at DESC NULLS LAST, e.id DESC LIMIT 1) AS opt_out;
 ROLLBACK;
 SQL
 
@@ -49,5 +70,12 @@ echo "stand-in CPU: $(ps -o cputime= -p $standin)"
 psql -Atc "SELECT 'rows sent: ' || count(*) FROM sms_usage_logs WHERE final_status = 'sent' AND retry_count = 1"
 
 echo "== analytics views after the run ($rows rows; EXPLAIN ANALYZE execution time, best of 3)"
+# Opt-out history for half the due numbers (STOP, then START an hour ago: the lookup finds events
+# and still lets the row be sent) so the claim's per-row opt-out lookup does real work.
+psql -q -v ON_ERROR_STOP=1 -c "
+  INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, created_at)
+  SELECT 1, d.phone_number, 'inbound', length(v.word), v.word, true, localtimestamp - interval '2 hours' + v.k * interval '1 minute'
+  FROM (SELECT DISTINCT phone_number FROM sms_usage_logs WHERE success = false AND next_retry_at IS NOT NULL LIMIT $due / 2) AS d,
+       (VALUES (1, 'STOP'), (2, 'start ')) AS v(k, word)"
 psql -q -c "VACUUM ANALYZE sms_usage_logs"
 view_times | while read -r view ms; do printf '%-24s %8s ms\n' "$view" "$ms"; done

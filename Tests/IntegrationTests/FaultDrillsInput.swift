@@ -109,7 +109,7 @@ extension FaultDrills {
             let r = try await runCLI(["run", "--policy", path], environment: env)
             #expect(r.code == 2 && r.err.contains(expected) && r.err.contains(name), "\(name): \(r.err)")
             #expect(try await t.row(id).string("metadata")?.contains("lease") == false, "nothing claimed")
-            report.append("policy \(name) → exit \(r.code) \"\(r.err.trimmingCharacters(in: .whitespacesAndNewlines).prefix(90))\"")
+            report.append("policy \(name) → exit \(r.code) \"\(r.err.replacingOccurrences(of: dir.path + "/", with: "").trimmingCharacters(in: .whitespacesAndNewlines))\"")
         }
         let missing = try await runCLI(["run", "--policy", dir.path + "/absent.json"], environment: env)
         #expect(missing.code == 2 && missing.err.contains("cannot read"))
@@ -140,7 +140,8 @@ extension FaultDrills {
             r = try await runCLI(["run"], environment: twilio.environment.merging(["DATABASE_URL": conninfo]) { $1 })
             #expect(r.code == 3 && !r.err.contains(password))
         }
-        report.append("wrong password (URI and key=value, flag and DATABASE_URL; run, stats, health) → exit 3 \"\(r.err.trimmingCharacters(in: .whitespacesAndNewlines).prefix(110))\", password absent")
+        report.append("wrong password (URI and key=value, flag and DATABASE_URL; run, stats, health) → exit 3, password absent")
+        _ = r.err.range(of: "FATAL:").map { report[report.count - 1] += " (libpq: \(r.err[$0.lowerBound...].trimmingCharacters(in: .whitespacesAndNewlines)))" }
         #expect(try await routerData(t) != "", "still readable")
         figure("badInput", report.joined(separator: "; "))
     }

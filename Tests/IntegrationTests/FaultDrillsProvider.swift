@@ -49,7 +49,7 @@ extension FaultDrills {
         let perNumber = await twilio.acceptedPerNumber()
         #expect(Set(perNumber.keys) == Set(numbers) && perNumber.values.allSatisfy { $0 == 1 })
         #expect(try await t.count("success AND retry_count = 1") == 300, "one attempt each: the one that worked")
-        figure("outageBreaker(\(outage.rawValue))", "300 due rows; breaker opened after \(requests) requests (\(down.err.components(separatedBy: "Twilio looks down: ").last?.prefix(40) ?? "")…), exit \(down.code), \(summaryValue(down.out, "released")) rows handed back, attempts used 0; recovery run: sent \(summaryValue(back.out, "sent")), exit \(back.code), duplicates 0")
+        figure("outageBreaker(\(outage.rawValue))", "300 due rows; breaker opened after \(requests) requests (\(down.err.components(separatedBy: "Twilio looks down: ").last?.components(separatedBy: "; stopped").first ?? "")), exit \(down.code), \(summaryValue(down.out, "released")) rows handed back, attempts used 0; recovery run: sent \(summaryValue(back.out, "sent")), exit \(back.code), duplicates 0")
     }
 
     @Test("429 storm: throughput falls to the allowed rate, nothing marked failed; --rate stays under it")

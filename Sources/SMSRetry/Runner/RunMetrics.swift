@@ -12,11 +12,14 @@ public enum RunMetrics {
             for v in values { out += "\(name)\(v.labels) \(format(v.value))\n" }
         }
         let outcomes: [(String, Int)] = [("sent", s.sent), ("rescheduled", s.rescheduled), ("failed", s.failed),
-                                         ("skipped", s.skipped), ("expired", s.expired), ("released", s.released),
-                                         ("lost", s.lost)]
+                                         ("skipped", s.skipped), ("expired", s.expired), ("reconciled", s.reconciled),
+                                         ("opted_out", s.optedOut), ("released", s.released), ("lost", s.lost)]
         metric("sms_retry_run_rows", "Rows of the last run by outcome.",
                outcomes.map { ("{outcome=\"\($0.0)\"}", Double($0.1)) })
         metric("sms_retry_run_claimed_rows", "Rows claimed by the last run.", [("", Double(s.claimed))])
+        metric("sms_retry_run_throttled_responses", "429 answers Twilio gave the last run.", [("", Double(s.throttled))])
+        metric("sms_retry_run_outage", "1 when the last run stopped because Twilio looked down (exit 4).",
+               [("", s.providerOutage ? 1 : 0)])
         metric("sms_retry_run_duration_seconds", "Wall time of the last run.", [("", s.seconds)])
         metric("sms_retry_run_exit_code", "Exit code of the last run (0 all done).", [("", Double(exitCode))])
         if let due { metric("sms_retry_due_backlog", "Rows due for a retry when the last run ended.", [("", Double(due))]) }
