@@ -149,7 +149,3 @@ extension FaultDrills {
         figure("optedOutNumbers", "\(blocked.count + 2) opted-out numbers (7 keyword spellings, a 21610) → 0 sends, closed opted_out; a 21610 met mid-run → its number's second row closed unsent; 3 numbers that opted in again or only used the word → sent once each; lookup plan over 20k rows: \(plan.split(separator: "\n").first { $0.contains("opt_out_idx") }?.trimmingCharacters(in: .whitespaces).prefix(70) ?? "?")")
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

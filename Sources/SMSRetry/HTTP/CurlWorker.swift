@@ -125,10 +125,7 @@ final class Transfer {
         self.continuation = continuation
     }
 
-    var elapsed: Double {
-        let d = ContinuousClock.now - started
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
+    var elapsed: Double { (ContinuousClock.now - started).seconds }
 
     func header(line: String) {
         if line.hasPrefix("HTTP/") { headers.removeAll(); return }  // a new response (100, redirect)

@@ -52,8 +52,7 @@ final class SendGate: Sendable {
                 s.backoff = min(s.backoff * 2, maxBackoff)
                 extended = true
             }
-            let (seconds, atto) = (max(s.pausedUntil, now) - now).components
-            return (Double(seconds) + Double(atto) / 1e18, extended)
+            return ((max(s.pausedUntil, now) - now).seconds, extended)
         }
     }
 

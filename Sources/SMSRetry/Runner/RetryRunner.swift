@@ -128,19 +128,15 @@ public final class RetryRunner: Sendable {
             }
         }
         if let claimFailure { throw claimFailure }
-        switch stop.withLock({ $0 }) {
-        case .configuration(let why)?:
-            summary.stoppedBecause = why
-            summary.configurationError = true
-        case .outage(let why)?:
-            summary.stoppedBecause = why
-            summary.providerOutage = true
-        case nil:
-            break
+        if let stop = stop.withLock({ $0 }) {
+            summary.stoppedBecause = stop.reason
+            switch stop {
+            case .configuration: summary.configurationError = true
+            case .outage: summary.providerOutage = true
+            }
         }
         summary.throttled = throttles.load(ordering: .relaxed)
-        let d = clock.now - started
-        summary.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        summary.seconds = (clock.now - started).seconds
         logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
                                                "run.sent": "\(summary.sent)", "run.failed": "\(summary.failed)"])
         return summary

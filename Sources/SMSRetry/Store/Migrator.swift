@@ -110,8 +110,7 @@ public struct Migrator: Sendable {
                 try await db.withConnection { conn in
                     for statement in statements { try conn.executeScript(statement) }
                 }
-                let d = ContinuousClock.now - start
-                return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+                return (ContinuousClock.now - start).seconds
             } catch let error as DatabaseError where error.isLockTimeout && attempt < lockRetries {
                 attempt += 1
                 logger.warning("lock timeout; retrying the file", metadata: ["migration.file": "\(name)", "migration.attempt": "\(attempt)"])

@@ -34,8 +34,7 @@ public struct TwilioClient: Sendable {
         let started = ContinuousClock.now
         switch await http.send(request) {
         case .failure(let error):
-            let d = ContinuousClock.now - started
-            return .transport(error, seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            return .transport(error, seconds: (ContinuousClock.now - started).seconds)
         case .success(let response):
             return SendResult(response: response)
         }
