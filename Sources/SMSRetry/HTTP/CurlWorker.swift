@@ -53,10 +53,25 @@ final class CurlWorker: @unchecked Sendable {
         _ = sr_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Self.milliseconds(options.timeout))
         _ = sr_easy_setopt_string(easy, CURLOPT_USERAGENT, "sms-retry/1")
         if request.method == "POST" {
-            let body = request.body ?? ""
-            _ = sr_easy_setopt_long(easy, CURLOPT_POSTFIELDSIZE, body.utf8.count)
-            // COPYPOSTFIELDS: curl keeps its own copy, so the Swift string may go.
-            _ = sr_easy_setopt_string(easy, CURLOPT_COPYPOSTFIELDS, body)
+            // The body goes through a read callback that cannot rewind, never CURLOPT_POSTFIELDS.
+            // When a reused connection dies before any answer byte, libcurl resends the request on
+            // a fresh connection by itself (lib/transfer.c, Curl_retry_request: "Retry the same
+            // request on a fresh connect!"); for a create, Twilio may already have taken the
+            // first one. Before resending a body it has started sending, libcurl rewinds it
+            // (lib/multi.c, readrewind): with a read callback whose seek callback says
+            // CURL_SEEKFUNC_CANTSEEK that "fail[s] the entire transfer" with
+            // CURLE_SEND_FAIL_REWIND, so the caller learns the fate is unknown instead of
+            // getting a second message. A retry before any body byte left is still made: the
+            // server cannot have acted on a request without its body.
+            transfer.requestBody = Array((request.body ?? "").utf8)
+            _ = sr_easy_setopt_long(easy, CURLOPT_POST, 1)
+            _ = sr_easy_setopt_long(easy, CURLOPT_POSTFIELDSIZE, transfer.requestBody.count)
+            _ = sr_easy_setopt_read(easy) { buffer, size, count, user in
+                let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+                return transfer.readBody(into: buffer!, capacity: size * count)
+            }
+            _ = sr_easy_setopt_pointer(easy, CURLOPT_READDATA, opaque)
+            _ = sr_easy_setopt_seek(easy) { _, _, _ in SR_CURL_SEEKFUNC_CANTSEEK }
         } else {
             _ = sr_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
         }
@@ -100,7 +115,8 @@ final class CurlWorker: @unchecked Sendable {
             result = .success(HTTPClient.Response(status: status, headers: transfer.headers, body: transfer.body,
                                                   seconds: transfer.elapsed, newConnections: connects))
         } else {
-            result = .failure(HTTPError(code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code))))
+            result = .failure(HTTPError(code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code)),
+                                        bodySent: transfer.bodyOffset > 0, hasBody: !transfer.requestBody.isEmpty))
         }
         curl_slist_free_all(transfer.headerList)
         curl_easy_reset(easy)
@@ -120,9 +136,23 @@ final class Transfer {
     var body: [UInt8] = []
     var headers: [String: String] = [:]
     var headerList: UnsafeMutablePointer<curl_slist>?
+    /// A POST's body, handed to libcurl by `readBody`; `bodyOffset` bytes of it so far.
+    var requestBody: [UInt8] = []
+    var bodyOffset = 0
 
     init(continuation: CheckedContinuation<Result<HTTPClient.Response, HTTPError>, Never>) {
         self.continuation = continuation
+    }
+
+    /// CURLOPT_READFUNCTION: the next part of the body (0 at its end).
+    func readBody(into buffer: UnsafeMutablePointer<CChar>, capacity: Int) -> Int {
+        let n = min(capacity, requestBody.count - bodyOffset)
+        guard n > 0 else { return 0 }
+        requestBody.withUnsafeBytes { bytes in
+            UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress! + bodyOffset, byteCount: n)
+        }
+        bodyOffset += n
+        return n
     }
 
     var elapsed: Double { (ContinuousClock.now - started).seconds }

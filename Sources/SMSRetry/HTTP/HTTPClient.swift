@@ -100,12 +100,41 @@ public final class HTTPClient: Sendable {
 public struct HTTPError: Error, CustomStringConvertible, Sendable {
     public var code: Int32
     public var message: String
-    public var description: String { "HTTP transport error (curl \(code)): \(message)" }
+    /// Whether any byte of the request's body was handed to the connection.
+    public var bodySent: Bool
+    /// Whether the request had a body (a POST's form).
+    public var hasBody: Bool
 
-    /// False only when no connection was made (name not resolved, connection refused), so the
-    /// server cannot have seen the request; a timeout or a reset may come after it did.
+    public init(code: Int32, message: String, bodySent: Bool = false, hasBody: Bool = false) {
+        self.code = code
+        self.message = message
+        self.bodySent = bodySent
+        self.hasBody = hasBody
+    }
+
+    public var description: String {
+        if code == Int32(CURLE_SEND_FAIL_REWIND.rawValue) {
+            return "HTTP transport error (curl \(code)): the connection closed after the request was sent, before any answer (not resent: the server may have acted on it)"
+        }
+        return "HTTP transport error (curl \(code)): \(message)"
+    }
+
+    /// Failures before a connection to the server existed: the name did not resolve, the
+    /// connection was refused or never completed, the TLS handshake failed.
+    static let beforeConnection: Set<Int32> = Set([
+        CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_SSL_CONNECT_ERROR,
+        CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE,
+        CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS, CURLE_UNSUPPORTED_PROTOCOL,
+        CURLE_URL_MALFORMAT,
+    ].map { Int32($0.rawValue) })
+
+    /// False when the server cannot have acted on the request: no connection was made, or
+    /// (for a request with a body) not one byte of the body was sent — a server does not act on
+    /// a form it never received. A timeout or a reset after the body left may come after the
+    /// server did.
     public var requestMayHaveArrived: Bool {
-        ![CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT].map { Int32($0.rawValue) }.contains(code)
+        if Self.beforeConnection.contains(code) { return false }
+        return hasBody ? bodySent : true
     }
 }
 
