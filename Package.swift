@@ -14,7 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // HMAC-SHA1 and SHA-256 for Twilio's callback signatures.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
-        // HTTP server: serve-callbacks, and the Twilio stand-in (tests, demo, benchmarks).
+        // HTTP server for serve-callbacks.
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
@@ -40,13 +40,8 @@ let package = Package(
                 .product(name: "FlyingFox", package: "FlyingFox"),
             ]
         ),
-        .target(
-            name: "TwilioStandIn",
-            dependencies: [
-                .product(name: "FlyingFox", package: "FlyingFox"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
-        ),
+        // Its own small HTTP/1.1 server (it must be able to drop a connection mid-request).
+        .target(name: "TwilioStandIn", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "twilio-standin", dependencies: ["TwilioStandIn"]),
         // `make bench` only: the raw HTTP ceiling, through the library's own client.
         .executableTarget(name: "sms-retry-bench", dependencies: ["SMSRetry"], path: "benchmarks/Sources/sms-retry-bench"),

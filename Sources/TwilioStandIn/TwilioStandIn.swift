@@ -1,6 +1,4 @@
 import Crypto
-import FlyingFox
-import FlyingSocks
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -27,6 +25,11 @@ public actor TwilioStandIn {
         /// Create the message (visible to GET, callbacks sent), but answer only after this long:
         /// the client times out or dies without learning the SID.
         case acceptThenHang(Duration)
+        /// Create the message, then end the connection without answering: closed (FIN) or reset
+        /// (RST). On a kept-alive connection, what a client that resends by itself gets wrong.
+        case acceptThenDrop(reset: Bool = false)
+        /// End the connection without answering and without creating anything.
+        case drop(reset: Bool = false)
     }
 
     /// A status change Twilio reports for a message: `MessageStatus` and `ErrorCode`.
@@ -59,7 +62,10 @@ public actor TwilioStandIn {
         public var body: String
         public var statusCallback: String?
         public var sid: String?
+        /// The HTTP status answered (0: none, the connection was ended or is still waiting).
         public var status: Int
+        /// When the request arrived.
+        public var at: Date
     }
 
     public let accountSID: String
@@ -77,8 +83,7 @@ public actor TwilioStandIn {
     private var scripts: [String: [Reply]] = [:]
     private var defaultReply: Reply = .accept
     private var log: [Received] = []
-    private var server: HTTPServer?
-    private var serverTask: Task<Void, Error>?
+    private var server: WireServer?
     private var counter = 0
     /// Create requests that reached the handler (answered or still waiting).
     public private(set) var requestsTotal = 0
@@ -99,29 +104,22 @@ public actor TwilioStandIn {
     /// `TWILIO_API_BASE_URL`.
     @discardableResult
     public func start(port: UInt16 = 0) async throws -> String {
-        let server = HTTPServer(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: port), timeout: 60,
-                                pool: NoDelayPool(base: HTTPServer.defaultPool()), logger: .disabled)
-        await server.appendRoute("POST /2010-04-01/Accounts/*") { [weak self] request in
-            guard let self else { return HTTPResponse(statusCode: .serviceUnavailable) }
-            return await self.answer(request)
-        }
-        await server.appendRoute("GET /2010-04-01/Accounts/*") { [weak self] request in
-            guard let self else { return HTTPResponse(statusCode: .serviceUnavailable) }
-            return await self.lookup(request)
+        let server = try WireServer(port: port) { [weak self] request in
+            guard let self else { return .response(status: 503, headers: [], body: []) }
+            let prefix = "/2010-04-01/Accounts/"
+            switch (request.method, request.path.hasPrefix(prefix)) {
+            case ("POST", true): return await self.answer(request)
+            case ("GET", true): return await self.lookup(request)
+            default: return .response(status: 404, headers: [], body: [])
+            }
         }
         self.server = server
-        serverTask = Task { try await server.run() }
-        try await server.waitUntilListening()
-        guard case .ip4(_, let boundPort) = await server.listeningAddress else {
-            throw StandInError.notListening
-        }
-        return "http://127.0.0.1:\(boundPort)"
+        return "http://127.0.0.1:\(server.port)"
     }
 
     public func stop() async {
         for task in callbacks { await task.value }
-        await server?.stop(timeout: 0)
-        serverTask?.cancel()
+        server?.stop()
         server = nil
     }
 
@@ -160,38 +158,50 @@ public actor TwilioStandIn {
         for task in callbacks { await task.value }
     }
 
-    /// Every create request received, in order of arrival.
+    /// Every create request received (its answer, its SID when a message was created, when it
+    /// arrived), in order of arrival.
     public var received: [Received] { log }
     public var acceptedTotal: Int { log.filter { $0.sid != nil }.count }
 
-    private func answer(_ request: HTTPRequest) async -> HTTPResponse {
-        let body = (try? await request.bodyData).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    private func answer(_ request: WireRequest) async -> WireAnswer {
+        let body = String(decoding: request.body, as: UTF8.self)
         let (reply, received) = decide(request, body: body)
         var wait = latency
         var final = reply
         while case .delay(let d, let then) = final { wait += d; final = then }
-        if case .acceptThenHang(let hang) = final {
+        switch final {
+        case .acceptThenHang(let hang):
             let response = complete(.accept, received)
             try? await Task.sleep(for: wait + hang)
             return response
+        case .acceptThenDrop(let reset):
+            _ = complete(.accept, received)
+            if wait > .zero { try? await Task.sleep(for: wait) }
+            return reset ? .reset : .close
+        case .drop(let reset):
+            if var r = received { r.status = 0; log.append(r) }
+            if wait > .zero { try? await Task.sleep(for: wait) }
+            return reset ? .reset : .close
+        default:
+            if wait > .zero { try? await Task.sleep(for: wait) }
+            return complete(final, received)
         }
-        if wait > .zero { try? await Task.sleep(for: wait) }
-        return complete(final, received)
     }
 
     /// Checks auth and fields, and picks the scripted reply (synchronously, inside the actor).
-    private func decide(_ request: HTTPRequest, body: String) -> (Reply?, Received?) {
+    private func decide(_ request: WireRequest, body: String) -> (Reply?, Received?) {
         requestsTotal += 1
-        guard authorized(request.headers[.authorization]) else { return (.fail(code: 20003, status: 401), nil) }
+        guard authorized(request.headers["authorization"]) else { return (.fail(code: 20003, status: 401), nil) }
         guard request.path == "/2010-04-01/Accounts/\(accountSID)/Messages.json" else { return (.fail(code: 20404, status: 404), nil) }
-        guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else {
+        guard request.headers["content-type"]?.hasPrefix("application/x-www-form-urlencoded") == true else {
             return (.fail(code: 21604, status: 400), nil)
         }
         var fields: [String: String] = [:]
         for (k, v) in Form.decode(body) { fields[k] = v }
         let to = fields["To"] ?? ""
         var received = Received(to: to, from: fields["From"], messagingServiceSID: fields["MessagingServiceSid"],
-                                body: fields["Body"] ?? "", statusCallback: fields["StatusCallback"], sid: nil, status: 0)
+                                body: fields["Body"] ?? "", statusCallback: fields["StatusCallback"], sid: nil, status: 0,
+                                at: Date())
         let validation: Int? =
             to.isEmpty ? 21604 :
             !to.hasPrefix("+") ? 21211 :
@@ -211,9 +221,9 @@ public actor TwilioStandIn {
         return (reply, received)
     }
 
-    private func complete(_ reply: Reply?, _ incoming: Received?) -> HTTPResponse {
+    private func complete(_ reply: Reply?, _ incoming: Received?) -> WireAnswer {
         var received = incoming
-        let response: HTTPResponse
+        let response: WireAnswer
         switch reply ?? .fail(code: 20003, status: 401) {
         case .accept where received != nil:
             counter += 1
@@ -226,7 +236,7 @@ public actor TwilioStandIn {
                                   status: status, errorCode: nil, created: Date())
             response = json(201, messageJSON(message))
             created(message, callback: received!.statusCallback)
-        case .accept, .acceptThenHang:
+        case .accept, .acceptThenHang, .acceptThenDrop, .drop:
             response = json(500, errorJSON(code: 20500, status: 500))
         case .fail(let code, let status):
             received?.status = status
@@ -236,9 +246,7 @@ public actor TwilioStandIn {
             response = json(status, ["code": NSNull(), "message": "Service Unavailable", "status": status])
         case .throttle(let retryAfter):
             received?.status = 429
-            var r = json(429, errorJSON(code: 20429, status: 429))
-            if let retryAfter { r.headers[HTTPHeader("Retry-After")] = String(retryAfter) }
-            response = r
+            response = json(429, errorJSON(code: 20429, status: 429), headers: retryAfter.map { [("Retry-After", String($0))] } ?? [])
         case .delay(_, let then):
             return complete(then, incoming)
         }
@@ -317,8 +325,8 @@ public actor TwilioStandIn {
     }
 
     /// `GET …/Messages/{Sid}.json` and `GET …/Messages.json?To=…&DateSent>=…`.
-    private func lookup(_ request: HTTPRequest) -> HTTPResponse {
-        guard authorized(request.headers[.authorization]) else { return json(401, errorJSON(code: 20003, status: 401)) }
+    private func lookup(_ request: WireRequest) -> WireAnswer {
+        guard authorized(request.headers["authorization"]) else { return json(401, errorJSON(code: 20003, status: 401)) }
         let prefix = "/2010-04-01/Accounts/\(accountSID)/Messages"
         if request.path == prefix + ".json" {
             let to = request.query["To"]
@@ -354,9 +362,9 @@ public actor TwilioStandIn {
          "more_info": "https://www.twilio.com/docs/errors/\(code)", "status": status]
     }
 
-    private func json(_ status: Int, _ object: [String: Any]) -> HTTPResponse {
+    private func json(_ status: Int, _ object: [String: Any], headers: [(String, String)] = []) -> WireAnswer {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return HTTPResponse(statusCode: HTTPStatusCode(status, phrase: ""), headers: [.contentType: "application/json"], body: data)
+        return .response(status: status, headers: [("Content-Type", "application/json")] + headers, body: Array(data))
     }
 
     static let messages: [Int: String] = [

@@ -18,20 +18,14 @@ extension FaultDrills {
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
         let numbers = try await t.seedDue(300, prefix: "+1415603")
-        var environment = twilio.environment
-        var arguments = ["run", "--database-url", t.conninfo, "--timeout", "2"]
-        var closer: ClosingListener? = nil
+        let arguments = ["run", "--database-url", t.conninfo, "--timeout", "2", "--concurrency", "16"]
         switch outage {
         case .serverErrors: await twilio.server.setDefault(.serverError(status: 503))
         case .hanging: await twilio.server.setDefault(.delay(.seconds(20), then: .serverError(status: 503)))
-        case .closingConnections:
-            closer = try ClosingListener()
-            environment["TWILIO_API_BASE_URL"] = closer!.baseURL
+        case .closingConnections: await twilio.server.setDefault(.drop())
         }
-        defer { closer?.stop() }
-        arguments += ["--concurrency", "16"]
-        let down = try await runCLI(arguments, environment: environment)
-        let requests = await twilio.server.requestsTotal + (closer?.closed ?? 0)
+        let down = try await runCLI(arguments, environment: twilio.environment)
+        let requests = await twilio.server.requestsTotal
         #expect(down.code == 4, "the outage exit code: \(down)")
         #expect(down.err.contains("Twilio looks down"), "\(down.err.suffix(500))")
         #expect(requests >= 11 && requests <= 20 + 16, "stopped after about the breaker's window: \(requests)")
