@@ -1,4 +1,5 @@
 import Dispatch
+import Logging
 import Synchronization
 
 /// The thread-safe door to one PostgreSQL connection.
@@ -6,14 +7,27 @@ import Synchronization
 /// libpq calls block, and Swift's cooperative pool has one thread per core (two here), so every
 /// round trip runs on this object's own serial dispatch queue; only `Sendable` values cross back
 /// into async code.
+///
+/// A connection the server dropped (a restart, a failover, a network cut) is re-established on
+/// the next use, with the same parameters: the statement that met the loss fails with a
+/// connection error (whether it took effect is unknown, so it is never re-run here), and later
+/// ones reconnect first, at most once per backoff step (0.1 s doubling to 2 s) while the server
+/// stays away. Long-lived users (`serve-callbacks`, a run, `reconcile`) so recover by
+/// themselves; `surviving` retries work that is safe to repeat.
 public final class Database: Sendable {
-    private let connection: Mutex<PGConnection>
+    private struct Link {
+        var connection: PGConnection
+        /// No reconnect attempt before this moment (the backoff after a failed one).
+        var nextReset = ContinuousClock.now
+        var backoff = Duration.milliseconds(100)
+    }
+    private let link: Mutex<Link>
     private let queue = DispatchQueue(label: "sms-retry.database")
 
     /// Opens a connection. `conninfo` as for psql: `""` uses `PGHOST`, `PGPORT`, `PGUSER`,
     /// `PGDATABASE`, `PGPASSWORD`, `.pgpass` and service files.
     public init(conninfo: String) throws(DatabaseError) {
-        connection = Mutex(try PGConnection(conninfo: conninfo))
+        link = Mutex(Link(connection: try PGConnection(conninfo: conninfo)))
     }
 
     /// Opens a connection off the cooperative pool (a connect can take a while).
@@ -29,16 +43,66 @@ public final class Database: Sendable {
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result { try self.connection.withLock { try body($0) } })
+                continuation.resume(with: Result {
+                    try self.link.withLock { link in
+                        if !link.connection.isOK { try Self.reestablish(&link, force: false) }
+                        return try body(link.connection)
+                    }
+                })
             }
         }
     }
 
-    /// Reconnects with the same parameters after the server went away. Returns whether the
+    /// `PQreset` when the backoff allows (or `force`); throws a connection error while the
+    /// server is still away.
+    private static func reestablish(_ link: inout Link, force: Bool) throws(DatabaseError) {
+        let now = ContinuousClock.now
+        guard force || now >= link.nextReset else {
+            throw DatabaseError(kind: .connection, message: "the connection to the database was lost; reconnecting")
+        }
+        if link.connection.reset() {
+            link.backoff = .milliseconds(100)
+            link.nextReset = now
+            return
+        }
+        link.nextReset = now + link.backoff
+        link.backoff = min(link.backoff * 2, .seconds(2))
+        throw DatabaseError(kind: .connection, message: link.connection.errorMessage)
+    }
+
+    /// Reconnects with the same parameters now, whatever the backoff. Returns whether the
     /// connection is up again.
     @discardableResult
     public func reconnect() async -> Bool {
-        (try? await withConnection { $0.reset() }) ?? false
+        await withCheckedContinuation { continuation in
+            queue.async {
+                continuation.resume(returning: self.link.withLock { link in
+                    (try? Self.reestablish(&link, force: true)) != nil
+                })
+            }
+        }
+    }
+
+    /// Runs `work`, and again after a reconnect when it failed because the connection was lost,
+    /// for up to `budget` (waiting 0.5 s, doubling to 4 s, between tries). Only for work that is
+    /// safe to repeat: a statement whose effect did commit must be a no-op the second time (a
+    /// lease-guarded record, a claim that takes other rows, a rank-guarded status).
+    public func surviving<T: Sendable>(budget: Duration = .seconds(15), logger: Logger? = nil, _ what: String,
+                                       _ work: () async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let giveUp = clock.now + budget
+        var wait = Duration.milliseconds(500)
+        while true {
+            do {
+                return try await work()
+            } catch let error as DatabaseError where error.isConnectionLoss && clock.now + wait < giveUp {
+                logger?.warning("database connection lost; reconnecting",
+                                metadata: ["db.error": "\(error)", "db.work": "\(what)", "db.retry_in_s": "\(wait.seconds)"])
+                try await Task.sleep(for: wait)
+                wait = min(wait * 2, .seconds(4))
+                await reconnect()
+            }
+        }
     }
 
     /// One parameterized statement.

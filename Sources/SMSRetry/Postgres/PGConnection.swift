@@ -12,7 +12,23 @@ final class PGConnection {
     /// `conninfo` is anything `PQconnectdb` takes: `""` (the `PG*` environment, `.pgpass` and
     /// service files, as psql), `key=value` pairs, or a `postgresql://` URI.
     init(conninfo: String) throws(DatabaseError) {
-        guard let conn = PQconnectdb(conninfo) else {
+        // Defaults that the conninfo (a URI, key=value pairs, a service) and PG* variables
+        // override: "when key words are repeated, the last processed value is retained", and the
+        // conninfo is expanded from `dbname`, which comes last. Without a connect_timeout libpq
+        // waits on an unreachable server for as long as TCP does; the keepalives notice a server
+        // that vanished mid-query within a minute instead of the kernel's two hours.
+        var defaults: [(String, String)] = [("fallback_application_name", "sms-retry"), ("keepalives_idle", "30"),
+                                            ("keepalives_interval", "10"), ("keepalives_count", "3")]
+        if ProcessInfo.processInfo.environment["PGCONNECT_TIMEOUT"] == nil { defaults.append(("connect_timeout", "10")) }
+        let keywords = defaults.map { strdup($0.0) } + [strdup("dbname"), nil]
+        let values = defaults.map { strdup($0.1) } + [strdup(conninfo), nil]
+        defer { (keywords + values).forEach { free($0) } }
+        let connection = keywords.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { k in
+            values.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { v in
+                PQconnectdbParams(k.baseAddress, v.baseAddress, 1)
+            }
+        }
+        guard let conn = connection else {
             throw DatabaseError(kind: .connection, message: "out of memory while connecting")
         }
         guard PQstatus(conn) == CONNECTION_OK else {
@@ -28,6 +44,9 @@ final class PGConnection {
     deinit { PQfinish(handle) }
 
     var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// libpq's last error text for this connection (never the password).
+    var errorMessage: String { String(cString: PQerrorMessage(handle)) }
 
     /// "PQreset: Resets the communication channel to the server ... closes the connection to the
     /// server and attempts to establish a new connection, using all the same parameters
