@@ -36,6 +36,12 @@ final class SendGate: Sendable {
         return true
     }
 
+    /// When the next sender could start at the earliest (now, or the end of a pause or of the
+    /// rate's spacing).
+    func earliestTurn() -> ContinuousClock.Instant {
+        state.withLock { max(.now, $0.pausedUntil, $0.nextSlot) }
+    }
+
     /// Twilio said 429: every sender pauses. Returns how long the pause still lasts (seconds) and
     /// whether this answer lengthened it: answers to requests sent before the current pause began
     /// do not lengthen it again.

@@ -58,8 +58,14 @@ public final class Reconciler: Sendable {
 
     public func run() async throws -> Summary {
         var summary = Summary()
+        let db = store.database
         while !summary.unauthorized {
-            let rows = try await store.claim(limit: options.batchSize, lease: options.lease, runID: runID, uncertainOnly: true)
+            // Every statement here is safe to repeat after a lost connection: a claim takes other
+            // rows, a record is guarded by the lease, a status by its rank.
+            let rows = try await db.surviving(logger: logger, "claim unknown-fate rows") {
+                try await self.store.claim(limit: self.options.batchSize, lease: self.options.lease, runID: self.runID,
+                                           uncertainOnly: true)
+            }
             guard !rows.isEmpty else { break }
             let resolutions = await concurrently(rows) { row in
                 await Self.resolve(row, twilio: self.twilio, policy: self.store.policy, logger: self.logger)
@@ -81,21 +87,25 @@ public final class Reconciler: Sendable {
                     outcomes.append(.release(id: row.id, delay: 60, leaseUntil: row.leaseUntil))
                 }
             }
-            _ = try await store.record(outcomes)
+            _ = try await db.surviving(logger: logger, "record outcomes") { try await self.store.record(outcomes) }
             if rows.count < options.batchSize { break }
         }
         while !summary.unauthorized {
-            let rows = try await store.database.query(Queries.unconfirmedClaim, [
-                String(options.batchSize), String(options.confirmAfter), String(options.maxAge), String(options.confirmAfter * 2),
-            ]).all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
+            let parameters = [String(options.batchSize), String(options.confirmAfter), String(options.maxAge),
+                              String(options.confirmAfter * 2)]
+            let rows = try await db.surviving(logger: logger, "claim unconfirmed resends") {
+                try await db.query(Queries.unconfirmedClaim, parameters).all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
+            }
             guard !rows.isEmpty else { break }
             let answers = await concurrently(rows) { row in (row, await self.twilio.message(sid: row.sid)) }
             for (row, answer) in answers {
                 summary.checked += 1
                 switch answer {
                 case .success(let message?):
-                    let outcome = try await store.recordDeliveryStatus(messageSID: row.sid, status: message.status,
-                                                                       errorCode: message.errorCode)
+                    let outcome = try await db.surviving(logger: logger, "record a delivery status") {
+                        try await self.store.recordDeliveryStatus(messageSID: row.sid, status: message.status,
+                                                                  errorCode: message.errorCode)
+                    }
                     if case .unchanged = outcome {} else if case .progress = outcome {} else { summary.updated += 1 }
                 case .success(nil):
                     logger.warning("Twilio does not know a message sms-retry recorded as accepted",
@@ -124,13 +134,18 @@ public final class Reconciler: Sendable {
 
     /// Looks up the message an unknown-fate send may have created (same number and body,
     /// created since the send started, not the row's known SID). Shared with `RetryRunner`.
+    /// The message found is that uncertain attempt: counted once in all (completing the
+    /// attempt's history entry when it was already counted, adding one when a dead run made it).
     static func resolve(_ row: RetryStore.ClaimedRow, twilio: TwilioClient, policy: RetryPolicy, logger: Logger) async -> Resolution {
-        let since = row.uncertainSince ?? Date()
-        switch await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: since, excluding: row.sid) {
+        let doubt = row.doubt ?? Doubt(since: Date(), counted: false)
+        switch await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: doubt.since, excluding: row.sid) {
         case .success(let found?):
+            let alreadyCounted = doubt.isCountedAttempt(created: found.dateCreated)
             var outcome = Outcome.status(id: row.id, sid: found.sid, status: DeliveryStatus(rawValue: found.status) ?? .sent,
-                                         errorCode: found.errorCode, attemptsMade: row.retryCount + 1, counted: true,
-                                         policy: policy)
+                                         errorCode: found.errorCode, attemptsMade: row.retryCount + (alreadyCounted ? 0 : 1),
+                                         counted: !alreadyCounted, found: true, policy: policy)
+            outcome.amend = alreadyCounted
+            outcome.uncertain = .clear
             outcome.reconciled = true
             outcome.note = "found at Twilio (\(found.status)); not resent"
             outcome.leaseUntil = row.leaseUntil

@@ -21,6 +21,12 @@ public final class RetryRunner: Sendable {
     /// Numbers Twilio answered 21610 for during this run: their other rows are not sent.
     private let unsubscribed = Mutex<Set<String>>([])
     private let throttles = Atomic<Int>(0)
+    /// Requests to Twilio (creates and lookups), and how many of them never reached it.
+    private let requests = Atomic<Int>(0)
+    private let unreachable = Atomic<Int>(0)
+    private let lastUnreachable = Mutex<String>("")
+    /// A row was handed back because its turn would have come after the deadline: claim no more.
+    private let outOfTime = Atomic<Bool>(false)
 
     enum Stop: Sendable {
         /// Twilio refused the credentials: exit 2.
@@ -87,12 +93,22 @@ public final class RetryRunner: Sendable {
             while true {
                 while inFlight < max(1, options.concurrency) {
                     if next == queue.count {
-                        guard claiming, clock.now < deadline, !stopped else { claiming = false; break }
+                        // No claim for rows that could not start before the deadline (a 429
+                        // pause or the rate's spacing included): they would only be handed back.
+                        guard claiming, clock.now < deadline, !stopped, !outOfTime.load(ordering: .relaxed),
+                              gate.earliestTurn() < deadline else { claiming = false; break }
                         // A batch smaller than the concurrency would leave senders idle.
-                        let want = min(max(options.batchSize, options.concurrency), options.limit.map { $0 - summary.claimed } ?? .max)
+                        var want = min(max(options.batchSize, options.concurrency), options.limit.map { $0 - summary.claimed } ?? .max)
+                        if let rate = options.rate { want = min(want, Int(rate * (deadline - clock.now).seconds) + 1) }
                         let rows: [RetryStore.ClaimedRow]
                         do {
-                            rows = want > 0 ? try await store.claim(limit: want, lease: options.lease, runID: runID) : []
+                            // A claim is safe to repeat after a lost connection: one that did
+                            // commit leaves its rows leased to this run until the lease ends,
+                            // and they are then treated as a dead run's (asked about first).
+                            let budget = min(Duration.seconds(15), deadline - clock.now)
+                            rows = want > 0 ? try await store.database.surviving(budget: budget, logger: logger, "claim due rows") {
+                                try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID)
+                            } : []
                         } catch let error as DatabaseError where error.isConnectionLoss {
                             // The rows in flight were sent: finish them and try to record them
                             // (surviving a short restart) before exiting as "database unreachable".
@@ -128,6 +144,12 @@ public final class RetryRunner: Sendable {
             }
         }
         if let claimFailure { throw claimFailure }
+        let made = requests.load(ordering: .relaxed)
+        if made > 0 && unreachable.load(ordering: .relaxed) == made {
+            // Not one request got to Twilio: a wrong URL, DNS, a firewall, a TLS problem.
+            let why = "Twilio unreachable: none of the \(made) requests to \(twilio.messagesURL) reached it (last: \(lastUnreachable.withLock { $0 })); rows handed back without using an attempt"
+            stop.withLock { $0 = .outage(why) }
+        }
         if let stop = stop.withLock({ $0 }) {
             summary.stoppedBecause = stop.reason
             switch stop {
@@ -136,6 +158,7 @@ public final class RetryRunner: Sendable {
             }
         }
         summary.throttled = throttles.load(ordering: .relaxed)
+        summary.unreachable = unreachable.load(ordering: .relaxed)
         summary.seconds = (clock.now - started).seconds
         logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
                                                "run.sent": "\(summary.sent)", "run.failed": "\(summary.failed)"])
@@ -188,6 +211,7 @@ public final class RetryRunner: Sendable {
             guard written.contains(outcome.id) else { lost += 1; continue }
             switch outcome.kind {
             case _ where outcome.reconciled: summary.reconciled += 1
+            case _ where outcome.unreachable: summary.released += 1
             case .sent, .delivered, .progress: summary.sent += 1
             case .retry: summary.rescheduled += 1
             case .failed where outcome.outcome == "not_sent": summary.skipped += 1
@@ -210,19 +234,7 @@ public final class RetryRunner: Sendable {
     /// is safe: a row whose outcome did commit no longer carries this lease and is not written
     /// twice. Gives up (the run then exits as "database unreachable") after about 15 s.
     private func recordSurvivingReconnects(_ outcomes: [Outcome]) async throws -> [RetryStore.WrittenRow] {
-        var wait = Duration.milliseconds(500)
-        for attempt in 1... {
-            do {
-                return try await store.record(outcomes)
-            } catch let error as DatabaseError where error.isConnectionLoss && attempt < 6 {
-                logger.warning("database connection lost while recording outcomes; reconnecting",
-                               metadata: ["db.error": "\(error)", "run.rows": "\(outcomes.count)", "db.attempt": "\(attempt)"])
-                try await Task.sleep(for: wait)
-                wait *= 2
-                await store.database.reconnect()
-            }
-        }
-        fatalError("unreachable")
+        try await store.database.surviving(logger: logger, "record outcomes") { try await self.store.record(outcomes) }
     }
 
     /// The due rows a run would claim now, without claiming them.
@@ -283,10 +295,12 @@ public final class RetryRunner: Sendable {
     private func attempt(_ row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant) async -> Outcome {
         let release = Outcome.release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
         if unsubscribed.withLock({ $0.contains(row.phoneNumber) }) { return Self.optedOut(row, event: "21610") }
-        guard !stopped, await gate.admit(before: sendBy), !stopped else { return release }
+        guard await admit(before: sendBy) else { return release }
         let attemptsMade = row.retryCount + 1
         // An earlier send may have created a message we were never told about: ask Twilio first.
-        if row.uncertainSince != nil {
+        // Until it has answered, the doubt stays on the row (a hand-back keeps `retry.uncertain`).
+        if row.doubt != nil {
+            requests.add(1, ordering: .relaxed)
             switch await Reconciler.resolve(row, twilio: twilio, policy: store.policy, logger: logger) {
             case .found(let outcome):
                 providerAnswered()
@@ -296,6 +310,7 @@ public final class RetryRunner: Sendable {
             case .failed(let error):
                 if error.unauthorized { halt(.configuration("Twilio refused the credentials (\(error))")) }
                 else { providerFailed("\(error)") }
+                if error.notReached { noteUnreachable(error.description) }
                 var outcome = Outcome.release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
                 outcome.providerFailure = !error.unauthorized
                 return outcome
@@ -306,6 +321,7 @@ public final class RetryRunner: Sendable {
         // Throttled: every sender pauses, then this message goes again; nothing is counted.
         while true {
             started = Date()
+            requests.add(1, ordering: .relaxed)
             result = await twilio.send(to: row.phoneNumber, body: row.content ?? "")
             guard case .throttled(let retryAfter, _, _) = result else { break }
             throttles.add(1, ordering: .relaxed)
@@ -316,7 +332,7 @@ public final class RetryRunner: Sendable {
                                           "run.retry_after": "\(retryAfter.map { "\($0)" } ?? "-")"])
             }
             // A pause longer than this row's time left: back to the table, due when it ends.
-            guard !stopped, await gate.admit(before: sendBy), !stopped else {
+            guard await admit(before: sendBy) else {
                 var outcome = release
                 outcome.delay = max(pause.seconds, 1)
                 outcome.errorCode = RetryPolicy.throttledCode
@@ -356,20 +372,32 @@ public final class RetryRunner: Sendable {
             outcome.durationMS = Int(seconds * 1000)
             outcome.outcome = "http_error"
             // A 5xx may come after Twilio created the message: ask before resending.
-            outcome.uncertain = .since(started)
+            outcome.uncertain = .since(started, counted: outcome.counted)
             if status >= 500 {
                 outcome.providerFailure = true
                 providerFailed("HTTP \(status)")
             } else {
                 providerAnswered()
             }
+        case .transport(let error, let seconds) where !error.requestMayHaveArrived:
+            // Refused, DNS, TLS, or no byte of the form sent: Twilio cannot have seen it. Not an
+            // attempt: back to the table uncounted (any earlier doubt kept), later.
+            outcome = .release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
+            outcome.errorMessage = error.description
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "not_sent"
+            outcome.unreachable = true
+            outcome.providerFailure = true
+            noteUnreachable(error.description)
+            providerFailed(error.description)
         case .transport(let error, let seconds):
+            // Timed out waiting, reset or closed after the request left: Twilio may have taken it.
             let decision = store.policy.decide(.transport, attemptsMade: attemptsMade)
             outcome = .failure(id: row.id, decision: decision, failure: .transport, message: error.description,
                                countedAttempt: true)
             outcome.durationMS = Int(seconds * 1000)
             outcome.outcome = "transport_error"
-            outcome.uncertain = error.requestMayHaveArrived ? .since(started) : .clear
+            outcome.uncertain = .since(started, counted: outcome.counted)
             outcome.providerFailure = true
             providerFailed(error.description)
         }
@@ -378,6 +406,22 @@ public final class RetryRunner: Sendable {
                                            "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome ?? outcome.kind.rawValue)",
                                            "sms.error_code": "\(outcome.errorCode.map(String.init) ?? "-")"])
         return outcome
+    }
+
+    /// Waits for this sender's turn at the gate; false (the row goes back) when the run is
+    /// stopping or the turn would come after `sendBy`, which also ends claiming.
+    private func admit(before sendBy: ContinuousClock.Instant) async -> Bool {
+        guard !stopped else { return false }
+        guard await gate.admit(before: sendBy) else {
+            outOfTime.store(true, ordering: .relaxed)
+            return false
+        }
+        return !stopped
+    }
+
+    private func noteUnreachable(_ what: String) {
+        unreachable.add(1, ordering: .relaxed)
+        lastUnreachable.withLock { $0 = what }
     }
 
     /// An answer that shows Twilio is up (accepted, or refused for the message's own reasons).

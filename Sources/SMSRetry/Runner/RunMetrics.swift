@@ -18,6 +18,8 @@ public enum RunMetrics {
                outcomes.map { ("{outcome=\"\($0.0)\"}", Double($0.1)) })
         metric("sms_retry_run_claimed_rows", "Rows claimed by the last run.", [("", Double(s.claimed))])
         metric("sms_retry_run_throttled_responses", "429 answers Twilio gave the last run.", [("", Double(s.throttled))])
+        metric("sms_retry_run_unreachable_requests", "Requests of the last run that never reached Twilio (refused, DNS, TLS).",
+               [("", Double(s.unreachable))])
         metric("sms_retry_run_outage", "1 when the last run stopped because Twilio looked down (exit 4).",
                [("", s.providerOutage ? 1 : 0)])
         metric("sms_retry_run_duration_seconds", "Wall time of the last run.", [("", s.seconds)])

@@ -50,12 +50,15 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var adopted = 0
     /// Found at Twilio instead of resent: an earlier send whose answer was lost had created it.
     public var reconciled = 0
-    /// Handed back unsent (run stopping, throttling, lease running out): due again soon.
+    /// Handed back unsent (run stopping, throttling, lease running out, Twilio unreachable): due again soon.
     public var released = 0
     /// Closed unsent because the number opted out (STOP, or Twilio's 21610) and has not opted in again.
     public var optedOut = 0
     /// 429 answers from Twilio (each message was sent again after the pause; nothing counted).
     public var throttled = 0
+    /// Requests that never reached Twilio (refused, DNS, TLS): their rows were handed back
+    /// uncounted (also in `released`).
+    public var unreachable = 0
     /// Outcomes not written because the row's lease had passed to another run.
     public var lost = 0
     public var seconds = 0.0
@@ -88,6 +91,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         if optedOut > 0 { line += " opted_out=\(optedOut)" }
         if throttled > 0 { line += " throttled=\(throttled)" }
         if released > 0 { line += " released=\(released)" }
+        if unreachable > 0 { line += " unreachable=\(unreachable)" }
         if lost > 0 { line += " lost=\(lost)" }
         line += " seconds=" + String(format: "%.2f", seconds)
         if let why = stoppedBecause { line += " stopped=\"\(why)\"" }

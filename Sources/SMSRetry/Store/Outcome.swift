@@ -26,14 +26,18 @@ struct Outcome: Sendable {
     var finalStatus: String? = nil
     /// Merged into `retry.delivery`: the message's last known Twilio status.
     var delivery: [String: String]? = nil
-    /// `retry.uncertain`: nil keeps it, `.clear` removes it, `.since(date)` sets it.
+    /// `retry.uncertain`: nil keeps it, `.clear` removes it, `.since` sets it.
     var uncertain: Uncertainty? = nil
+    /// What became of the last uncertain attempt, which `retry_count` already counts: its history
+    /// entry is completed instead of a new one added (`counted` is then false).
+    var amend = false
 
     enum Uncertainty: Sendable {
         /// The send's fate is known (not accepted, or accepted with a SID).
         case clear
-        /// A request that may or may not have created a message, started at this time.
-        case since(Date)
+        /// A request that may or may not have created a message, started at this time;
+        /// `counted`: whether this outcome counts it in `retry_count`.
+        case since(Date, counted: Bool)
     }
 
     /// Not written: the run found this resend at Twilio instead of sending it (`reconciled`).
@@ -41,6 +45,8 @@ struct Outcome: Sendable {
     /// Not written: the attempt failed for a reason that is not the message's (5xx, timeout,
     /// connection error), what the outage breaker counts.
     var providerFailure = false
+    /// Not written: the request never reached Twilio (refused, DNS, TLS): handed back uncounted.
+    var unreachable = false
 
     /// This outcome once the outage breaker has opened: a provider failure goes back due now,
     /// uncounted, keeping its error, its history entry and its uncertainty marker.
@@ -49,17 +55,19 @@ struct Outcome: Sendable {
         var o = Outcome(id: id, kind: .release, delay: 0, errorCode: errorCode, errorMessage: errorMessage,
                         httpStatus: httpStatus, durationMS: durationMS, leaseUntil: leaseUntil)
         o.outcome = "provider_outage"
-        o.uncertain = uncertain
+        // Forgiven: the attempt no longer counts, so a message found for it later will.
+        if case .since(let date, _) = uncertain { o.uncertain = .since(date, counted: false) } else { o.uncertain = uncertain }
         o.providerFailure = true
         return o
     }
 
-    /// `uncertain` as the statement's text: NULL keep, '' clear, a timestamp set.
+    /// `uncertain` as the statement's text: NULL keep, '' clear, a JSON object set.
     var uncertainParameter: String? {
         switch uncertain {
         case nil: nil
         case .clear: ""
-        case .since(let date): ISO8601DateFormatter().string(from: date)
+        case .since(let date, let counted):
+            #"{"since": "\#(ISO8601DateFormatter().string(from: date))", "counted": \#(counted)}"#
         }
     }
 
@@ -100,5 +108,29 @@ struct Outcome: Sendable {
     /// A claimed row handed back unsent: due again after `delay`, nothing counted.
     static func release(id: Int, delay: Double, leaseUntil: String?) -> Outcome {
         Outcome(id: id, kind: .release, delay: delay, leaseUntil: leaseUntil)
+    }
+}
+
+/// What is known of a row whose last send's fate is unknown (`retry.uncertain`): Twilio must be
+/// asked before it is sent again.
+struct Doubt: Sendable, Equatable {
+    /// The earliest send that may have created a message: the lookup window starts here.
+    var since: Date
+    /// Whether the last uncertain send that was recorded (a timeout, a reset, a 5xx) is counted
+    /// in `retry_count`.
+    var counted: Bool
+    /// When a run that then died without recording anything last claimed the row: a send it may
+    /// have made is counted nowhere.
+    var leaseAt: Date?
+
+    /// Whether a message Twilio created at `created` (for this row, since `since`) is the
+    /// recorded, counted attempt rather than a dead run's uncounted one. A message created after
+    /// the dead run's claim (less `slack` for clocks and Twilio's whole-second dates), or of
+    /// unknown date while a dead run is in the picture, is the dead run's.
+    func isCountedAttempt(created: Date?, slack: TimeInterval = 2) -> Bool {
+        guard counted else { return false }
+        guard let leaseAt else { return true }
+        guard let created else { return false }
+        return created < leaseAt.addingTimeInterval(-slack)
     }
 }

@@ -21,6 +21,11 @@ enum Queries {
         ELSE jsonb_build_object('original', s.sms_metadata -> 'retry') END)
         """
 
+    /// `retry.history` as an array.
+    static let history = """
+        (CASE WHEN jsonb_typeof(\(retry) -> 'history') = 'array' THEN \(retry) -> 'history' ELSE '[]'::jsonb END)
+        """
+
     /// Rows waiting for a retry whose time has come. The partial index
     /// `sms_usage_logs_retry_due_idx` holds exactly the rows with `success = false AND
     /// next_retry_at IS NOT NULL`, in `next_retry_at` order.
@@ -34,12 +39,15 @@ enum Queries {
     /// `FOR UPDATE SKIP LOCKED` lets concurrent runs take disjoint rows; pushing `next_retry_at`
     /// to the end of the lease takes the row out of the due set once this statement commits,
     /// which happens before anything is sent. A run that dies leaves its rows due again when the
-    /// lease ends; `retry.lease` records who claimed the row and for which attempt, so the next
-    /// claimer knows the previous outcome is unknown (`previous_lease`).
+    /// lease ends; `retry.lease` records who claimed the row and for which attempt. A claim that
+    /// finds such a lease (`previous_lease`: its run stopped before recording anything) turns it
+    /// into `retry.uncertain` in the same write, so the doubt outlives this claim whatever
+    /// becomes of it (a hand-back, a release, another dead run): `since` stays the earliest
+    /// send that may have created a message, `counted` whether the last uncertain send recorded
+    /// was counted in `retry_count`, `lease_at` when the last dead run claimed the row.
     static let claimDue = """
         WITH due AS (
-            SELECT id, sms_metadata -> 'retry' -> 'lease' AS previous_lease,
-                   sms_metadata -> 'retry' -> 'uncertain' ->> 'since' AS uncertain_since
+            SELECT id, sms_metadata -> 'retry' -> 'lease' AS previous_lease
             FROM sms_usage_logs
             WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$3"))
               AND (NOT $5::bool OR sms_metadata -> 'retry' ? 'uncertain' OR sms_metadata -> 'retry' ? 'lease')
@@ -49,7 +57,16 @@ enum Queries {
         )
         UPDATE sms_usage_logs AS s
         SET next_retry_at = coalesce($3::timestamptz, now()) + make_interval(secs => $2::float8),
-            sms_metadata = \(metadata) || jsonb_build_object('retry', \(retry) || jsonb_build_object('lease',
+            sms_metadata = \(metadata) || jsonb_build_object('retry', \(retry)
+                || CASE WHEN jsonb_typeof(due.previous_lease) = 'object' THEN jsonb_build_object('uncertain', jsonb_strip_nulls(
+                       jsonb_build_object(
+                           'since', least((\(retry) -> 'uncertain' ->> 'since')::timestamptz,
+                                          (due.previous_lease ->> 'claimed_at')::timestamptz),
+                           -- written before `counted` existed, a doubt was always a counted send
+                           'counted', coalesce((\(retry) -> 'uncertain' ->> 'counted')::bool, \(retry) ? 'uncertain'),
+                           'lease_at', (due.previous_lease ->> 'claimed_at')::timestamptz)))
+                   ELSE '{}'::jsonb END
+                || jsonb_build_object('lease',
                 jsonb_build_object('run', $4::text, 'claimed_at', coalesce($3::timestamptz, now()),
                                    'attempt', s.retry_count + 1)))
         FROM due
@@ -57,8 +74,11 @@ enum Queries {
         RETURNING s.id, s.phone_number, s.message_direction, s.message_content, s.retry_count,
                   s.max_retries, s.next_retry_at::text AS lease_until,
                   due.previous_lease::text AS previous_lease,
-                  extract(epoch FROM coalesce(due.uncertain_since, due.previous_lease ->> 'claimed_at')::timestamptz)::float8
+                  extract(epoch FROM (s.sms_metadata -> 'retry' -> 'uncertain' ->> 'since')::timestamptz)::float8
                       AS uncertain_since_epoch,
+                  coalesce((s.sms_metadata -> 'retry' -> 'uncertain' ->> 'counted')::bool, true) AS uncertain_counted,
+                  extract(epoch FROM (s.sms_metadata -> 'retry' -> 'uncertain' ->> 'lease_at')::timestamptz)::float8
+                      AS uncertain_lease_epoch,
                   s.twilio_message_sid AS sid,
                   extract(epoch FROM localtimestamp - s.created_at)::float8 AS age_seconds,
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
@@ -136,7 +156,10 @@ enum Queries {
     /// delivery: merged into `retry.delivery` (the message's last known Twilio status) when set;
     /// replaces it when it is about another SID.
     /// uncertain: NULL keeps `retry.uncertain` (a send whose fate Twilio must be asked about), ''
-    /// removes it, a timestamp sets it; `sent`, `failed` and `delivered` always remove it.
+    /// removes it, a JSON object (`since`, `counted`) sets it and marks the history entry
+    /// `uncertain`; `sent`, `failed` and `delivered` always remove it.
+    /// amend: this outcome is what became of the last uncertain attempt, already counted: its
+    /// history entry is completed (outcome, SID, code) instead of a new one being added.
     /// lease_until: when set, the row is only written while it still carries this run's lease,
     /// so a run that overstayed its lease cannot clobber a newer claimer's outcome.
     /// $14 = now, $15 = how many history entries to keep.
@@ -171,27 +194,35 @@ enum Queries {
                        'delivery', (CASE WHEN jsonb_typeof(\(retry) -> 'delivery') = 'object'
                                           AND \(retry) -> 'delivery' ->> 'sid' = o.delivery::jsonb ->> 'sid'
                                          THEN \(retry) -> 'delivery' ELSE '{}'::jsonb END) || o.delivery::jsonb,
-                       'uncertain', CASE WHEN o.uncertain <> '' THEN jsonb_build_object('since', o.uncertain::timestamptz) END,
+                       'uncertain', CASE WHEN o.uncertain <> '' THEN o.uncertain::jsonb END,
                        -- resends Twilio accepted (what they cost), kept as a count for the views
-                       'accepted', CASE WHEN o.counted AND o.sid IS NOT NULL
+                       'accepted', CASE WHEN (o.counted OR o.amend) AND o.sid IS NOT NULL
                                         THEN coalesce((\(retry) ->> 'accepted')::int, 0) + 1 END))
                 || CASE WHEN o.outcome IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('history',
                        jsonb_path_query_array(
-                           (CASE WHEN jsonb_typeof(\(retry) -> 'history') = 'array'
-                                 THEN \(retry) -> 'history' ELSE '[]'::jsonb END)
-                           || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                           CASE WHEN o.amend AND \(history) @? '$[*] ? (@.uncertain == true)' THEN (
+                               SELECT jsonb_agg(CASE WHEN h.i = m.i
+                                                     THEN (h.e - 'uncertain') || jsonb_strip_nulls(jsonb_build_object(
+                                                         'outcome', o.outcome, 'code', o.error_code, 'sid', o.sid,
+                                                         'note', o.note, 'found_at', coalesce($14::timestamptz, now())))
+                                                     ELSE h.e END ORDER BY h.i)
+                               FROM jsonb_array_elements(\(history)) WITH ORDINALITY AS h(e, i),
+                                    (SELECT max(x.i) AS i FROM jsonb_array_elements(\(history)) WITH ORDINALITY AS x(e, i)
+                                     WHERE x.e @> '{"uncertain": true}') AS m)
+                           ELSE \(history) || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
                                'at', coalesce($14::timestamptz, now()),
                                'attempt', s.retry_count + o.counted::int,
                                'outcome', o.outcome, 'code', o.error_code, 'error', o.error_message,
                                'sid', o.sid, 'http_status', o.http_status, 'duration_ms', o.duration_ms,
-                               'note', o.note))),
+                               'note', o.note, 'uncertain', CASE WHEN o.uncertain <> '' THEN true END)))
+                           END,
                            '$[last - $keep + 1 to last]', jsonb_build_object('keep', $15::int)))
                    END)
         FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::float8[], $5::text[], $6::int[], $7::text[],
                     $8::int[], $9::int[], $10::text[], $11::text[], $12::int[], $13::timestamptz[],
-                    $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
+                    $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bool[])
              AS o(id, kind, counted, delay, sid, error_code, error_message, http_status, duration_ms,
-                  reason, strategy, max_retries, lease_until, outcome, note, final_status, delivery, uncertain)
+                  reason, strategy, max_retries, lease_until, outcome, note, final_status, delivery, uncertain, amend)
         WHERE s.id = o.id AND (o.lease_until IS NULL OR s.next_retry_at = o.lease_until)
         RETURNING s.id, s.retry_count, extract(epoch FROM s.next_retry_at)::float8 AS next_retry_epoch
         """

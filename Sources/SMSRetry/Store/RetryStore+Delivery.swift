@@ -102,14 +102,15 @@ extension RetryStore {
 
 extension Outcome {
     /// What Twilio's `status` for message `sid` means for row `id`. `attemptsMade` counts the
-    /// resends made so far, this one included when `counted` (a run that finds its own resend
-    /// when reconciling: the attempt is counted and its status applied in one write).
+    /// resends made so far, this one included when `counted`. `found`: the message is one an
+    /// uncertain send created (a run or reconcile found it at Twilio), so the row is sent even
+    /// while Twilio still reports progress, and counted when the attempt was not already.
     static func status(id: Int, sid: String, status: DeliveryStatus, errorCode: Int?, attemptsMade: Int,
-                       counted: Bool, policy: RetryPolicy) -> Outcome {
+                       counted: Bool, found: Bool = false, policy: RetryPolicy) -> Outcome {
         var outcome: Outcome
         switch status {
         case _ where status.isProgress:
-            outcome = Outcome(id: id, kind: counted ? .sent : .progress, counted: counted, sid: sid)
+            outcome = Outcome(id: id, kind: counted || found ? .sent : .progress, counted: counted, sid: sid)
         case .delivered, .read:
             outcome = Outcome(id: id, kind: .delivered, counted: counted, sid: sid, outcome: "delivered")
         case .canceled:
@@ -126,7 +127,7 @@ extension Outcome {
             outcome.finalStatus = status.rawValue
             outcome.outcome = status.rawValue
         }
-        if counted && outcome.outcome == nil { outcome.outcome = "sent" }
+        if (counted || found) && outcome.outcome == nil { outcome.outcome = "sent" }
         outcome.delivery = ["sid": sid, "status": status.rawValue, "at": ISO8601DateFormatter().string(from: Date())]
             .merging(errorCode.map { ["error_code": String($0)] } ?? [:]) { $1 }
         return outcome

@@ -109,8 +109,8 @@ public final class RetryStore: Sendable {
         var leaseUntil: String
         var previousLease: String?
         /// When set, an earlier send may have created a message Twilio has not told us about
-        /// (a dead run's lease, a timeout, a 5xx): Twilio must be asked before resending.
-        var uncertainSince: Date?
+        /// (a dead run's lease, a timeout, a reset, a 5xx): Twilio must be asked before resending.
+        var doubt: Doubt?
         /// The SID of the message last known for this row (excluded from the search).
         var sid: String?
         /// Seconds since the router created the row (nil when created_at is NULL).
@@ -137,7 +137,10 @@ public final class RetryStore: Sendable {
                        direction: r.string("message_direction") ?? "", content: r.string("message_content"),
                        retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
                        leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"),
-                       uncertainSince: r.double("uncertain_since_epoch").map { Date(timeIntervalSince1970: $0) },
+                       doubt: r.double("uncertain_since_epoch").map {
+                           Doubt(since: Date(timeIntervalSince1970: $0), counted: r.bool("uncertain_counted") ?? true,
+                                 leaseAt: r.double("uncertain_lease_epoch").map { Date(timeIntervalSince1970: $0) })
+                       },
                        sid: r.string("sid"),
                        ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"))
         }
@@ -172,6 +175,7 @@ public final class RetryStore: Sendable {
             PGArray.literal(outcomes.map { $0.finalStatus }),
             PGArray.literal(outcomes.map { $0.deliveryParameter }),
             PGArray.literal(outcomes.map { $0.uncertainParameter }),
+            PGArray.literal(outcomes.map { $0.amend ? "t" : "f" }),
         ]
         return try conn.execute(Queries.outcomesRecord, params).all.map { r in
             WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,

@@ -18,6 +18,8 @@ extension TwilioClient {
         public var description: String
         /// HTTP 401/20003: the credentials were refused.
         public var unauthorized = false
+        /// The request never reached Twilio (refused, DNS, TLS).
+        public var notReached = false
     }
 
     /// `GET …/Messages/{sid}.json`; nil when Twilio has no such message (404).
@@ -63,7 +65,7 @@ extension TwilioClient {
                                          basicAuth: (config.username, config.password))
         switch await http.send(request) {
         case .failure(let error):
-            return .failure(LookupError(description: error.description))
+            return .failure(LookupError(description: error.description, notReached: !error.requestMayHaveArrived))
         case .success(let response) where response.status == 401:
             return .failure(LookupError(description: "HTTP 401: Twilio refused the credentials", unauthorized: true))
         case .success(let response) where response.status >= 300 && response.status != 404:
