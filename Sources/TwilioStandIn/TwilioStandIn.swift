@@ -126,6 +126,10 @@ public actor TwilioStandIn {
     /// Answers for messages to `number`, consumed in order; after them, the default.
     public func script(_ number: String, _ replies: [Reply]) { scripts[number, default: []] += replies }
     public func setDefault(_ reply: Reply) { defaultReply = reply }
+    /// Picks the reply for every create request without a script: called with the request's
+    /// number (1, 2, …) and its `To`. nil goes back to the default.
+    public func setChooser(_ choose: (@Sendable (Int, String) -> Reply)?) { chooser = choose }
+    private var chooser: (@Sendable (Int, String) -> Reply)?
 
     /// Accepts at most `perSecond` create requests per second (bursts of `burst`); the rest get
     /// 429 / 20429, with `Retry-After` when given, as an account over its throughput would.
@@ -213,7 +217,7 @@ public actor TwilioStandIn {
             throttledTotal += 1
             return (.throttle(retryAfter: rateLimit?.retryAfter), received)
         }
-        var reply = defaultReply
+        var reply = chooser?(requestsTotal, to) ?? defaultReply
         if var queue = scripts[to], !queue.isEmpty {
             reply = queue.removeFirst()
             scripts[to] = queue
@@ -308,10 +312,12 @@ public actor TwilioStandIn {
 
     private func posted(_ url: String, _ event: StatusEvent, _ status: Int) { callbacksPosted.append((url, event, status)) }
 
-    /// A form POST signed as Twilio signs it (written here apart from the library's validator).
-    static func post(_ url: String, params: [(String, String)], token: String) async -> Int {
+    /// A form POST signed as Twilio signs it (written here apart from the library's validator),
+    /// for `signedFor` (the public URL Twilio was given) when it is not `url` itself. Returns the
+    /// HTTP status (0: no answer).
+    public static func post(_ url: String, signedFor: String? = nil, params: [(String, String)], token: String) async -> Int {
         guard let target = URL(string: url) else { return 0 }
-        var data = Data(url.utf8)
+        var data = Data((signedFor ?? url).utf8)
         for (k, v) in params.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) { data.append(Data((k + v).utf8)) }
         let signature = Data(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: SymmetricKey(data: Data(token.utf8))))
             .base64EncodedString()

@@ -14,8 +14,11 @@ struct ServeCallbacksCommand: AsyncParsableCommand {
             exactly as given to Twilio, typically behind a TLS-terminating proxy) plus the request's query \
             string; signed with TWILIO_AUTH_TOKEN. Answers 403 for a missing or wrong signature, 400 \
             without MessageSid/MessageStatus, 200 once the status is applied (or known to be unusable: \
-            an unknown SID is logged), 503 when the database is unreachable. Prints the address it \
-            listens on, then serves until stopped. Exit: 2 usage or configuration, 3 database unreachable.
+            an unknown SID is logged), 503 when the database is unreachable or does not answer within \
+            10 s (Twilio retries a callback once; the connection is re-established by itself once the \
+            server is back). GET /health answers 200 when the database answers, else 503, with a JSON \
+            body. Prints the address it listens on, then serves until stopped. Exit: 2 usage or \
+            configuration, 3 database unreachable at start.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -52,6 +55,11 @@ struct ServeCallbacksCommand: AsyncParsableCommand {
                                              signatureHeader: request.headers[HTTPHeader("X-Twilio-Signature")],
                                              body: Array(body))
             return HTTPResponse(statusCode: .init(reply.status, phrase: ""), headers: [.contentType: "text/plain"],
+                                body: Data((reply.body + "\n").utf8))
+        }
+        await server.appendRoute("GET /health") { _ in
+            let reply = await handler.health()
+            return HTTPResponse(statusCode: .init(reply.status, phrase: ""), headers: [.contentType: "application/json"],
                                 body: Data((reply.body + "\n").utf8))
         }
         await server.appendRoute("*") { _ in HTTPResponse(statusCode: .methodNotAllowed) }

@@ -75,6 +75,37 @@ extension FaultDrills {
         figure("killedMidBatch", "2000 rows; killed after \(acceptedBeforeKill) accepted, \(recordedBeforeKill) recorded, \(leased) rows under the dead run's lease; next run: reconciled \(reconciled) (found at Twilio, not resent), sent \(summaryValue(result.out, "sent")); create requests \(await twilio.server.requestsTotal) for 2000 rows; duplicates \(duplicates); lost 0; stuck 0")
     }
 
+    @Test("PostgreSQL restarted for 2 s during a run: the run reconnects and finishes; nothing sent twice")
+    func databaseBlipMidRun() async throws {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start(latency: .milliseconds(10))
+        defer { Task { await twilio.stop() } }
+        let numbers = try await t.seedDue(1_500, prefix: "+1415608")
+        async let run = runCLI(["run", "--database-url", t.conninfo, "--batch-size", "100", "--concurrency", "8"],
+                               environment: twilio.environment)
+        var waited = 0
+        while await twilio.server.acceptedTotal < 300 && waited < 600 {
+            try await Task.sleep(for: .milliseconds(20))
+            waited += 1
+        }
+        let clock = ContinuousClock()
+        let stopped = clock.now
+        try PostgresServer.stop()
+        try await Task.sleep(for: .seconds(2))
+        try PostgresServer.start()
+        let down = clock.now - stopped
+        let result = try await run
+        let db = try await Database.connect(t.conninfo)
+        let after = TestDatabase(name: t.name, db: db)
+        let perNumber = await twilio.acceptedPerNumber()
+        let duplicates = perNumber.values.reduce(0) { $0 + max(0, $1 - 1) }
+        #expect(result.code == 0, "\(result.code) \(result.err.suffix(600))")
+        #expect(Set(perNumber.keys) == Set(numbers) && duplicates == 0)
+        #expect(try await after.count("success AND retry_count = 1") == 1_500)
+        #expect(try await after.halfUpdated() == 0)
+        figure("databaseBlipMidRun", "1500 rows; PostgreSQL down \(down.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) mid-run: the same run reconnected and exited \(result.code): \(result.out.trimmingCharacters(in: .whitespacesAndNewlines)); duplicates \(duplicates)")
+    }
+
     @Test("PostgreSQL stopped during a run: exit 3, no half-updated row; the next run finishes without duplicates")
     func databaseRestartedMidRun() async throws {
         let t = try await TestDatabase.make()

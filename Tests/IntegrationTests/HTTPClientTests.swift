@@ -51,6 +51,48 @@ import Testing
         #expect(connects.reduce(0, +) == 1, "one connection for 20 sequential requests, got \(connects)")
     }
 
+    @Test("a kept-alive connection that dies after the server took a create: one request on the wire, an unknown-fate error")
+    func aCreateIsNeverResentByTheHTTPLayer() async throws {
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        let client = twilio.client()
+        // The first message opens the connection; the second reuses it, and the stand-in creates
+        // that message, then closes (or resets) the connection without answering. libcurl's own
+        // "retry the same request on a fresh connect" would send it again.
+        for (i, reset) in [false, true].enumerated() {
+            let warm = "+1415555046\(i)", dropped = "+1415555047\(i)"
+            await twilio.server.script(dropped, [.acceptThenDrop(reset: reset)])
+            guard case .accepted = await client.send(to: warm, body: "warm") else { Issue.record("warm-up failed"); return }
+            let result = await client.send(to: dropped, body: "once")
+            let arrived = await twilio.server.received.filter { $0.to == dropped }
+            #expect(arrived.count == 1 && arrived.first?.sid != nil, "exactly one create reached the server: \(arrived.count)")
+            guard case .transport(let error, _) = result else { Issue.record("expected a transport error, got \(result)"); continue }
+            #expect(error.requestMayHaveArrived, "the fate is unknown: \(error)")
+            #expect(error.bodySent)
+        }
+        // A lookup (GET, no body) may be retried by libcurl: it changes nothing at Twilio.
+        guard case .success = await client.messages(to: "+14155550460", since: Date().addingTimeInterval(-60)) else {
+            Issue.record("lookup failed"); return
+        }
+    }
+
+    @Test("a request that never reached the server is reported as such: refused, or nothing of the body sent")
+    func unreachableIsKnownNotSent() async throws {
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let result = await http.send(.init(method: "POST", url: "http://127.0.0.1:1/x", body: "a=b"))
+        guard case .failure(let error) = result else { Issue.record("expected a transport error"); return }
+        #expect(!error.requestMayHaveArrived && !error.bodySent, "\(error)")
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        await twilio.server.script("+14155550480", [.acceptThenDrop()])
+        // A fresh connection dropped after the request: sent, fate unknown (libcurl does not retry).
+        guard case .transport(let dropped, _) = await twilio.client().send(to: "+14155550480", body: "x") else {
+            Issue.record("expected a transport error"); return
+        }
+        #expect(dropped.requestMayHaveArrived && dropped.code == 52, "\(dropped)")
+    }
+
     @Test func manyConcurrentRequestsAllComplete() async throws {
         let twilio = try await StandIn.start(latency: .milliseconds(20))
         defer { Task { await twilio.stop() } }

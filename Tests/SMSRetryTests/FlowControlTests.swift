@@ -48,4 +48,15 @@ import Testing
         // A turn beyond the deadline is refused without being taken.
         #expect(await gate.admit(before: clock.now) == false)
     }
+
+    @Test("the earliest turn, read before claiming, includes a 429 pause and the rate's spacing")
+    func theEarliestTurnShowsWhatAClaimWouldWaitFor() async {
+        let gate = SendGate(rate: nil, maxBackoff: .seconds(30))
+        #expect(gate.earliestTurn() <= .now)
+        _ = gate.throttled(retryAfter: 5)
+        #expect(gate.earliestTurn() > .now + .seconds(4), "a run 1 s before its deadline claims nothing during this pause")
+        let paced = SendGate(rate: 1, maxBackoff: .seconds(30))
+        #expect(await paced.admit(before: .now + .seconds(1)))
+        #expect(paced.earliestTurn() > .now + .milliseconds(900))
+    }
 }

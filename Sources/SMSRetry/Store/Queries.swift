@@ -47,7 +47,7 @@ enum Queries {
     /// was counted in `retry_count`, `lease_at` when the last dead run claimed the row.
     static let claimDue = """
         WITH due AS (
-            SELECT id, sms_metadata -> 'retry' -> 'lease' AS previous_lease
+            SELECT id, next_retry_at AS due_at, sms_metadata -> 'retry' -> 'lease' AS previous_lease
             FROM sms_usage_logs
             WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$3"))
               AND (NOT $5::bool OR sms_metadata -> 'retry' ? 'uncertain' OR sms_metadata -> 'retry' ? 'lease')
@@ -73,7 +73,7 @@ enum Queries {
         WHERE s.id = due.id
         RETURNING s.id, s.phone_number, s.message_direction, s.message_content, s.retry_count,
                   s.max_retries, s.next_retry_at::text AS lease_until,
-                  due.previous_lease::text AS previous_lease,
+                  due.previous_lease::text AS previous_lease, extract(epoch FROM due.due_at)::float8 AS due_epoch,
                   extract(epoch FROM (s.sms_metadata -> 'retry' -> 'uncertain' ->> 'since')::timestamptz)::float8
                       AS uncertain_since_epoch,
                   coalesce((s.sms_metadata -> 'retry' -> 'uncertain' ->> 'counted')::bool, true) AS uncertain_counted,

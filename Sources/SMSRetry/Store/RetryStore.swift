@@ -132,7 +132,8 @@ public final class RetryStore: Sendable {
                uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
         let rows = try await database.query(Queries.claimDue, [String(limit), String(lease), now, runID,
                                                                uncertainOnly ? "t" : "f"])
-        return rows.all.map { r in
+        // RETURNING comes in no particular order: sent in the order they fell due.
+        return rows.all.sorted { ($0.double("due_epoch") ?? 0, $0.int("id") ?? 0) < ($1.double("due_epoch") ?? 0, $1.int("id") ?? 0) }.map { r in
             ClaimedRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "",
                        direction: r.string("message_direction") ?? "", content: r.string("message_content"),
                        retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,

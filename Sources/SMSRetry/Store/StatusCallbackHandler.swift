@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Turns one status-callback request from Twilio into a delivery status on its row: checks
 /// `X-Twilio-Signature` against the public URL Twilio was given, then `recordDeliveryStatus`.
@@ -42,14 +43,52 @@ public struct StatusCallbackHandler: Sendable {
             return Reply(status: 400, body: "MessageSid and MessageStatus are required")
         }
         let code = field("ErrorCode").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        do {
-            let outcome = try await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: code)
+        let store = self.store
+        switch await Self.within(Self.databaseTimeout, { try await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: code) }) {
+        case .success(let outcome)?:
             if outcome == .unknownMessage { retryLater(sid: sid, status: status, code: code) }
             return Reply(status: 200, body: "\(outcome)")
-        } catch {
-            // Twilio does not resend a failed callback; `sms-retry reconcile` asks for the status later.
+        case .failure(let error)?:
+            // A 503 lets Twilio's retry of the callback (one, by default) land once the database
+            // is back: the connection is re-established on the next request. A callback whose
+            // retry also fails is not lost for good: `sms-retry reconcile` asks Twilio later.
             store.logger.error("status callback not recorded", metadata: ["sms.sid": "\(sid)", "db.error": "\(error)"])
-            return Reply(status: 503, body: "not recorded")
+            return Reply(status: 503, body: "not recorded: database unavailable")
+        case nil:
+            store.logger.error("status callback not recorded in time", metadata: ["sms.sid": "\(sid)"])
+            return Reply(status: 503, body: "not recorded: database too slow")
+        }
+    }
+
+    /// `GET /health`: 200 when the database answers a query within 3 s, else 503, with the
+    /// database's state in the body (for a load balancer, a Kubernetes probe, a watchdog).
+    public func health() async -> Reply {
+        let db = store.database
+        switch await Self.within(.seconds(3), { try await db.query("SELECT 1") }) {
+        case .success?: return Reply(status: 200, body: #"{"status": "ok", "database": "up"}"#)
+        case .failure(let error)?:
+            let why = "\(error)".replacingOccurrences(of: "\"", with: "'").replacingOccurrences(of: "\n", with: " ")
+            return Reply(status: 503, body: #"{"status": "unavailable", "database": "down", "error": "\#(why)"}"#)
+        case nil: return Reply(status: 503, body: #"{"status": "unavailable", "database": "not answering"}"#)
+        }
+    }
+
+    /// How long a callback waits for the database before answering 503 (Twilio gives up on a
+    /// callback after 15 s).
+    static let databaseTimeout = Duration.seconds(10)
+
+    /// `work`'s result, or nil when it takes longer than `limit` (it then goes on alone: a
+    /// blocked database call cannot be cancelled, and an answer must not wait for it).
+    static func within<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async -> Result<T, any Error>? {
+        await withCheckedContinuation { continuation in
+            let once = ResumeOnce(continuation)
+            Task {
+                do { once.resume(.success(try await work())) } catch { once.resume(.failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                once.resume(nil)
+            }
         }
     }
 
@@ -73,4 +112,11 @@ public struct StatusCallbackHandler: Sendable {
         let base = publicURL.split(separator: "?", maxSplits: 1).first.map(String.init) ?? publicURL
         return base + "?" + query
     }
+}
+
+/// A continuation resumed by whichever of two tasks finishes first.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Never>?>
+    init(_ c: CheckedContinuation<T, Never>) { continuation = Mutex(c) }
+    func resume(_ value: T) { continuation.withLock { $0?.resume(returning: value); $0 = nil } }
 }
