@@ -45,11 +45,7 @@ extension FaultDrills {
         let numbers = try await t.seedDue(2_000, prefix: "+1415601")
         let (process, _) = try await spawnCLI(["run", "--database-url", t.conninfo, "--batch-size", "100", "--concurrency", "8"],
                                               environment: twilio.environment, firstLine: false)
-        var waited = 0
-        while await twilio.server.acceptedTotal < 500 && waited < 600 {
-            try await Task.sleep(for: .milliseconds(20))
-            waited += 1
-        }
+        try await twilio.waitForAccepted(500)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         // Requests that reached the stand-in before the kill are still being answered (its 5 ms).
@@ -83,11 +79,7 @@ extension FaultDrills {
         let numbers = try await t.seedDue(1_500, prefix: "+1415608")
         async let run = runCLI(["run", "--database-url", t.conninfo, "--batch-size", "100", "--concurrency", "8"],
                                environment: twilio.environment)
-        var waited = 0
-        while await twilio.server.acceptedTotal < 300 && waited < 600 {
-            try await Task.sleep(for: .milliseconds(20))
-            waited += 1
-        }
+        try await twilio.waitForAccepted(300)
         let clock = ContinuousClock()
         let stopped = clock.now
         try PostgresServer.stop()
@@ -115,11 +107,7 @@ extension FaultDrills {
         let clock = ContinuousClock()
         async let firstRun = runCLI(["run", "--database-url", t.conninfo, "--batch-size", "100", "--concurrency", "8"],
                                     environment: twilio.environment)
-        var waited = 0
-        while await twilio.server.acceptedTotal < 300 && waited < 600 {
-            try await Task.sleep(for: .milliseconds(20))
-            waited += 1
-        }
+        try await twilio.waitForAccepted(300)
         try PostgresServer.stop()
         let stopped = clock.now
         let acceptedAtStop = await twilio.server.acceptedTotal

@@ -54,7 +54,7 @@ extension FaultDrills {
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
         var environment = twilio.environment
-        let url = "http://127.0.0.1:\(try closedPort())"
+        let url = "http://127.0.0.1:\(try freePort())"   // bound, then closed: nothing listens
         environment["TWILIO_API_BASE_URL"] = url
         // A small backlog (the breaker's 11 failures never come) three runs in a row, then a large one.
         try await t.seedDue(3, prefix: "+1415611")
@@ -205,21 +205,6 @@ extension FaultDrills {
                                                       count, stoppedAt, startedAt, unavailable, slowest, firstOK ?? -1, healthDown, healthUp, retried.count,
                                                       applied.int("delivered") ?? -1, count))
     }
-}
-
-/// A port on 127.0.0.1 nothing listens on (bound, then closed).
-func closedPort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard ok else { throw TestSetupError(description: "no free port") }
-    return UInt16(bigEndian: address.sin_port)
 }
 
 /// One due row that a run claimed and sent (the stand-in created the message), then died

@@ -180,3 +180,29 @@ private func readAll(_ pipe: Pipe) async -> Data {
         DispatchQueue.global().async { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }
     }
 }
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then closed).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { throw TestSetupError(description: "no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+extension StandIn {
+    /// Waits (up to 12 s) until the stand-in has accepted `count` messages.
+    func waitForAccepted(_ count: Int) async throws {
+        var waited = 0
+        while await server.acceptedTotal < count && waited < 600 {
+            try await Task.sleep(for: .milliseconds(20))
+            waited += 1
+        }
+    }
+}
