@@ -151,6 +151,29 @@ import Testing
         #expect(abs((row.double("due_in") ?? 0) - 120) < 5, "transport rule: 60·2^1")
     }
 
+    @Test("a 429 pause that outlasts --max-runtime: the run stops claiming instead of handing the backlog back batch after batch")
+    func noChurnAtTheDeadline() async throws {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        await twilio.server.setDefault(.throttle(retryAfter: 30))
+        try await t.query("""
+            INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
+                                        success, retry_count, next_retry_at)
+            SELECT g, '+1415580' || lpad(g::text, 4, '0'), 'outbound', 5, 'hello', false, 0, now() - interval '1 second'
+            FROM generate_series(1, 1000) AS g
+            """)
+        let summary = try await runOnce(t, twilio) {
+            $0.batchSize = 50
+            $0.concurrency = 4
+            $0.maxRuntime = .seconds(3)
+        }
+        #expect(summary.throttled >= 1 && summary.sent == 0)
+        #expect(summary.claimed <= 50, "one batch claimed, not the backlog: \(summary)")
+        #expect(summary.released == summary.claimed)
+        #expect(try await t.count("retry_count > 0") == 0)
+    }
+
     @Test func badCredentialsStopTheRunAndCountNothing() async throws {
         let t = try await TestDatabase.make()
         let twilio = try await StandIn.start()
