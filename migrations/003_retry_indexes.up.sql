@@ -1,36 +1,102 @@
--- sms-retry 003 up: two small partial indexes, built without blocking writes.
+-- sms-retry 003 up: two small partial indexes, built without blocking writes, on a plain or a
+-- partitioned table; and the two functions that plan every index sms-retry builds or drops.
 -- CREATE INDEX CONCURRENTLY cannot run inside a transaction: run this file with psql -f (which
 -- autocommits each statement) or sms-retry migrate, never inside BEGIN/COMMIT.
 -- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_due_idx'), to_regclass('sms_usage_logs_twilio_sid_idx'))) = 2
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 
--- A failed concurrent build leaves an INVALID index behind, which IF NOT EXISTS would then
--- accept as done. Drop such a leftover first, waiting at most 500 ms for the lock so writers
--- never queue behind it for longer.
-DO $$
+-- The statements that build index `index_name` on `tbl` with `definition` (columns and
+-- predicate) without blocking writes, in order, for psql's \gexec (or sms-retry migrate, which
+-- runs them the same way). Rerunnable: what exists and is valid is left alone.
+-- A plain table: drop a leftover INVALID index of a failed concurrent build (IF NOT EXISTS would
+-- accept it as done), then CREATE INDEX CONCURRENTLY. A partitioned table (any scheme, any
+-- depth), where CONCURRENTLY is refused: the index ON ONLY each partitioned table (invalid
+-- until complete), each leaf partition's index CONCURRENTLY, then each attached to its
+-- parent's, bottom up; partitions created later get the index from PostgreSQL itself.
+-- A partition's index is named after the partition: <partition>_<index_name less the table's name>.
+CREATE OR REPLACE FUNCTION sms_retry_index_statements(tbl regclass, index_name text, definition text)
+RETURNS SETOF text LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
-    leftover regclass;
+    node record;
+    suffix text := regexp_replace(index_name, '^' || (SELECT relname FROM pg_class WHERE oid = tbl) || '_', '');
 BEGIN
-    PERFORM set_config('lock_timeout', '500ms', true);
-    FOR leftover IN
-        SELECT indexrelid::regclass FROM pg_index
-        WHERE NOT indisvalid
-          AND indexrelid IN (to_regclass('sms_usage_logs_retry_due_idx'), to_regclass('sms_usage_logs_twilio_sid_idx'))
+    FOR node IN
+        WITH RECURSIVE tree AS (
+            SELECT c.oid, NULL::oid AS parent, 0 AS depth FROM pg_class c WHERE c.oid = tbl
+            UNION ALL
+            SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
+        )
+        SELECT t.oid, t.parent, t.depth, c.relkind, n.nspname, c.relname,
+               CASE WHEN t.parent IS NULL THEN index_name
+                    ELSE left(c.relname || '_' || suffix, 63) END AS idx,
+               pn.nspname AS parent_nsp,
+               CASE WHEN pt.parent IS NULL THEN index_name ELSE left(pc.relname || '_' || suffix, 63) END AS parent_idx
+        FROM tree t
+        JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN tree pt ON pt.oid = t.parent
+        LEFT JOIN pg_class pc ON pc.oid = t.parent LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+        WHERE c.relkind IN ('r', 'p')
+        ORDER BY t.depth, c.relname
     LOOP
-        RAISE NOTICE 'dropping invalid index % left by a failed build', leftover;
-        EXECUTE format('DROP INDEX %s', leftover);
+        IF EXISTS (SELECT 1 FROM pg_index x JOIN pg_class xc ON xc.oid = x.indexrelid
+                   WHERE xc.relname = node.idx AND xc.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = node.oid)
+                     AND NOT x.indisvalid AND node.relkind = 'r') THEN
+            RETURN NEXT format('DROP INDEX CONCURRENTLY IF EXISTS %I.%I', node.nspname, node.idx);
+        END IF;
+        IF node.relkind = 'p' THEN
+            RETURN NEXT format('CREATE INDEX IF NOT EXISTS %I ON ONLY %I.%I %s', node.idx, node.nspname, node.relname, definition);
+        ELSE
+            RETURN NEXT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %I.%I %s', node.idx, node.nspname, node.relname, definition);
+        END IF;
+    END LOOP;
+    -- Attach, deepest first, each partition's index to its parent's (once).
+    FOR node IN
+        WITH RECURSIVE tree AS (
+            SELECT c.oid, NULL::oid AS parent, 0 AS depth FROM pg_class c WHERE c.oid = tbl
+            UNION ALL
+            SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
+        )
+        SELECT n.nspname, left(c.relname || '_' || suffix, 63) AS idx, pn.nspname AS parent_nsp,
+               CASE WHEN pt.parent IS NULL THEN index_name ELSE left(pc.relname || '_' || suffix, 63) END AS parent_idx
+        FROM tree t
+        JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN tree pt ON pt.oid = t.parent
+        JOIN pg_class pc ON pc.oid = t.parent JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+        WHERE c.relkind IN ('r', 'p')
+        ORDER BY t.depth DESC, c.relname
+    LOOP
+        RETURN NEXT format($attach$DO $do$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = %L::regclass AND inhparent = %L::regclass) THEN
+                ALTER INDEX %I.%I ATTACH PARTITION %I.%I;
+            END IF;
+        END $do$$attach$, quote_ident(node.nspname) || '.' || quote_ident(node.idx),
+            quote_ident(node.parent_nsp) || '.' || quote_ident(node.parent_idx),
+            node.parent_nsp, node.parent_idx, node.nspname, node.idx);
     END LOOP;
 END
-$$;
+$fn$;
+COMMENT ON FUNCTION sms_retry_index_statements(regclass, text, text) IS 'sms-retry: plans a non-blocking index build (migration 003)';
+
+-- The statement that drops index `index_name` (of `tbl`) with the least locking: CONCURRENTLY
+-- on a plain table; on a partitioned one, where CONCURRENTLY is refused, a plain DROP INDEX of
+-- the partitioned index (its partitions' indexes go with it), which waits at most lock_timeout.
+CREATE OR REPLACE FUNCTION sms_retry_index_drop_statements(tbl regclass, index_name text)
+RETURNS SETOF text LANGUAGE sql STABLE AS $fn$
+    SELECT format(CASE WHEN c.relkind = 'p' THEN 'DROP INDEX IF EXISTS %I.%I' ELSE 'DROP INDEX CONCURRENTLY IF EXISTS %I.%I' END,
+                  n.nspname, index_name)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = tbl
+$fn$;
+COMMENT ON FUNCTION sms_retry_index_drop_statements(regclass, text) IS 'sms-retry: plans an index drop (migration 003)';
 
 -- Only rows waiting for a retry: its size follows the backlog, not the table, so claiming due
 -- rows costs the same on 10k or 10M rows.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS sms_usage_logs_retry_due_idx
-    ON sms_usage_logs (next_retry_at)
-    WHERE success = false AND next_retry_at IS NOT NULL;
+SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_retry_due_idx',
+                                  '(next_retry_at) WHERE success = false AND next_retry_at IS NOT NULL')
+\gexec
 
 -- Delivery-status callbacks find their row by Twilio's message SID.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS sms_usage_logs_twilio_sid_idx
-    ON sms_usage_logs (twilio_message_sid)
-    WHERE twilio_message_sid IS NOT NULL;
+SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_twilio_sid_idx',
+                                  '(twilio_message_sid) WHERE twilio_message_sid IS NOT NULL')
+\gexec

@@ -3,23 +3,6 @@
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 
--- A leftover INVALID index from a failed concurrent build would be accepted by IF NOT EXISTS:
--- drop it first, waiting at most 500 ms for the lock.
-DO $$
-DECLARE
-    leftover regclass;
-BEGIN
-    PERFORM set_config('lock_timeout', '500ms', true);
-    FOR leftover IN
-        SELECT indexrelid::regclass FROM pg_index
-        WHERE NOT indisvalid
-          AND indexrelid = to_regclass('sms_usage_logs_retry_adopt_idx')
-    LOOP
-        EXECUTE format('DROP INDEX %s', leftover);
-    END LOOP;
-END
-$$;
-
 -- Failed outbound rows that carry no retry state yet: what the router wrote and nobody has
 -- classified. Adoption gives each one retry state (scheduled or closed), which takes it out of
 -- the index, so the index holds only the failures of the last few minutes (plus, once, the
@@ -27,7 +10,7 @@ $$;
 -- adoption query costs the same on any size of table (oldest first, by created_at). The
 -- predicate is written out again, word for word, by the adoption query in
 -- Sources/SMSRetry/Store/Queries.swift.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS sms_usage_logs_retry_adopt_idx
-    ON sms_usage_logs (created_at)
-    WHERE success = false AND message_direction = 'outbound' AND retry_count = 0
-      AND next_retry_at IS NULL AND (sms_metadata IS NULL OR NOT sms_metadata ? 'retry');
+SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_idx',
+    $def$(created_at) WHERE success = false AND message_direction = 'outbound' AND retry_count = 0
+      AND next_retry_at IS NULL AND (sms_metadata IS NULL OR NOT sms_metadata ? 'retry')$def$)
+\gexec

@@ -65,28 +65,15 @@ import Testing
         let t = try await TestDatabase.make(migrated: false)
         let ups = migrator.migrations.map { $0.name + ".up.sql" }
         for file in ups + [ups[2]] {   // a rerun must be harmless too
-            let (code, err) = try psql(file, t.name)
+            let (code, err) = try psqlFile(file, t.name)
             #expect(code == 0, "\(file): \(err)")
         }
         #expect(try await migrator.status(t.db).allSatisfy(\.applied))
         for file in migrator.migrations.dropFirst().reversed().map({ $0.name + ".down.sql" }) {
-            let (code, err) = try psql(file, t.name)
+            let (code, err) = try psqlFile(file, t.name)
             #expect(code == 0, "\(file): \(err)")
         }
         #expect(try await migrator.status(t.db).map(\.applied) == migrator.migrations.map { $0.version == 1 })
-    }
-
-    func psql(_ file: String, _ database: String) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", Paths.migrations + "/" + file]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
     }
 
     @Test func everyRuntimeQueryPreparesAgainstTheSchema() async throws {

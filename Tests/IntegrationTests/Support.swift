@@ -206,3 +206,17 @@ extension StandIn {
         }
     }
 }
+
+/// `psql -v ON_ERROR_STOP=1 -f migrations/FILE` on `database`, as a DBA would apply a file.
+func psqlFile(_ file: String, _ database: String) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", Paths.migrations + "/" + file]
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
+}

@@ -2,7 +2,7 @@ import Testing
 @testable import SMSRetry
 
 @Suite struct SQLScriptTests {
-    @Test func splitsLikePsql() {
+    @Test func splitsLikePsql() throws {
         let script = """
             -- header; with a semicolon
             SET lock_timeout = '2s';
@@ -15,12 +15,28 @@ import Testing
             SELECT $tag$ ; $$ ; $tag$;
             -- trailing comment only
             """
-        let statements = SQLScript.statements(script)
+        let statements = try SQLScript.statements(script).map(\.sql)
         #expect(statements.count == 4)
         #expect(statements[0].hasSuffix("SET lock_timeout = '2s'"))
         #expect(statements[1].hasPrefix("DO $$") && statements[1].contains("RAISE NOTICE 'a;b';") && statements[1].hasSuffix("$$"))
         #expect(statements[2].contains("'it''s; fine', \"odd;name\""))
         #expect(statements[3] == "SELECT $tag$ ; $$ ; $tag$")
+    }
+
+    @Test("\\gexec ends a generating query, as in psql; other meta-commands are refused")
+    func gexec() throws {
+        let script = """
+            SET lock_timeout = '2s';
+            SELECT format('CREATE INDEX %I ON t (a)', 'x\\y') -- a comment
+            \\gexec
+            SELECT 'a;b'\\gexec
+            SELECT 1;
+            """
+        let statements = try SQLScript.statements(script)
+        #expect(statements.map(\.generates) == [false, true, true, false])
+        #expect(statements[1].sql.hasPrefix("SELECT format(") && statements[1].sql.contains("'x\\y'"))
+        #expect(statements[2].sql == "SELECT 'a;b'")
+        #expect(throws: SQLScript.UnsupportedCommand.self) { try SQLScript.statements("SELECT 1;\n\\i other.sql\n") }
     }
 
     @Test func arrayLiterals() {

@@ -102,13 +102,21 @@ public struct Migrator: Sendable {
     /// Runs one file's statements in autocommit; reruns the whole file (which is written to be
     /// rerun) when a lock wait times out.
     private func run(_ script: String, named name: String, on db: Database) async throws -> Double {
-        let statements = SQLScript.statements(script)
+        let statements: [SQLScript.Statement]
+        do { statements = try SQLScript.statements(script) } catch {
+            throw MigrationError(message: "\(name): \(error)")
+        }
         let start = ContinuousClock.now
         var attempt = 0
         while true {
             do {
                 try await db.withConnection { conn in
-                    for statement in statements { try conn.executeScript(statement) }
+                    for statement in statements {
+                        let rows = try conn.executeScript(statement.sql)
+                        // \gexec: each cell of the result, row by row, is the next statement.
+                        guard statement.generates else { continue }
+                        for row in rows.rows { for case let generated? in row { try conn.executeScript(generated) } }
+                    }
                 }
                 return (ContinuousClock.now - start).seconds
             } catch let error as DatabaseError where error.isLockTimeout && attempt < lockRetries {

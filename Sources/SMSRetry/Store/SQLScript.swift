@@ -1,15 +1,29 @@
 /// Splits a SQL file into statements the way psql sends them: on `;` outside quotes, dollar
-/// quotes and comments. The migrator runs each one on its own, in autocommit as psql does, so
-/// `CREATE INDEX CONCURRENTLY` runs outside a transaction and a file may hold BEGIN/COMMIT.
+/// quotes and comments, and on psql's `\gexec`, which ends a query whose result cells are
+/// themselves statements to run, in order ("treats each column of each row of the query's
+/// output (if any) as an SQL statement to be executed"). The migrator runs each statement on its
+/// own, in autocommit as psql does, so `CREATE INDEX CONCURRENTLY` runs outside a transaction
+/// and a file may hold BEGIN/COMMIT. Any other backslash command is refused.
 enum SQLScript {
-    static func statements(_ text: String) -> [String] {
-        var result: [String] = []
+    struct Statement: Sendable, Equatable {
+        var sql: String
+        /// Ended by `\gexec`: run it, then each non-null cell of its result.
+        var generates = false
+    }
+
+    struct UnsupportedCommand: Error, CustomStringConvertible {
+        var command: String
+        var description: String { "psql's \\\(command) is not supported here (only \\gexec is)" }
+    }
+
+    static func statements(_ text: String) throws(UnsupportedCommand) -> [Statement] {
+        var result: [Statement] = []
         var current: [Character] = []
         let chars = Array(text)
         var i = 0
-        func flush() {
+        func flush(generates: Bool = false) {
             let s = String(current).trimmingCharacters(in: .whitespacesAndNewlines)
-            if !s.isEmpty && !isOnlyComments(s) { result.append(s) }
+            if !s.isEmpty && !isOnlyComments(s) { result.append(Statement(sql: s, generates: generates)) }
             current.removeAll()
         }
         while i < chars.count {
@@ -51,6 +65,15 @@ enum SQLScript {
                 continue
             }
             if c == ";" { flush(); i += 1; continue }
+            if c == "\\" {                                     // a psql meta-command
+                var j = i + 1
+                while j < chars.count, chars[j].isLetter { j += 1 }
+                let command = String(chars[(i + 1)..<j])
+                guard command == "gexec" else { throw UnsupportedCommand(command: command) }
+                flush(generates: true)
+                i = j
+                continue
+            }
             current.append(c); i += 1
         }
         flush()
