@@ -14,7 +14,7 @@ due=${DUE:-10000}
 concurrency=${CONCURRENCY:-16}
 batch=${BATCH:-100}
 
-"$bin/sms-retry" migrate --log-level warning >/dev/null
+"$bin/sms-retry" migrate --create-table --log-level warning >/dev/null
 echo "== seeding $rows rows ($due due for a retry)"
 psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -v fail_permille=30 -f "$here/seed.sql"
 psql -q -v ON_ERROR_STOP=1 -v due="$due" -f "$here/due.sql"

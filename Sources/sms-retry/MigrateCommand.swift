@@ -9,7 +9,10 @@ struct MigrateCommand: AsyncParsableCommand {
         discussion: """
             Runs each file statement by statement in autocommit, as psql -f does, so CREATE INDEX \
             CONCURRENTLY runs outside a transaction; a file is rerun when a lock_timeout expires. \
-            The applied state is read from the catalog: no table of its own.
+            The applied state is read from the catalog: no table of its own. The router's \
+            sms_usage_logs must exist, found through the search path as every command finds it; \
+            everything sms-retry creates goes into its schema. Exit: 0 done; 1 a statement failed; \
+            2 usage, or the table not found (nothing created); 3 database unreachable.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -19,6 +22,8 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(help: "Revert instead: the newest applied migration, or all above --to.") var down = false
     @Option(help: "With --down: revert every migration above this version (0 = all).") var to: Int?
     @Flag(help: "Only show which migrations are applied.") var status = false
+    @Flag(help: "Create an empty sms_usage_logs when there is none (a new database: demos, tests). Without it, a missing table stops migrate before anything is created.")
+    var createTable = false
 
     func validate() throws {
         if to != nil && !down { throw ValidationError("--to goes with --down") }
@@ -32,20 +37,22 @@ struct MigrateCommand: AsyncParsableCommand {
         }
         let db = try await global.connect()
         do {
+            let table = try await migrator.table(db)
+            print("table: \(table.qualifiedName ?? "sms_usage_logs not found in search_path \(table.searchPath)")")
             if status {
                 for (migration, applied) in try await migrator.status(db) {
                     print("\(migration.name): \(applied ? "applied" : "pending")")
                 }
                 return
             }
-            let steps = down ? try await migrator.down(db, to: to) : try await migrator.up(db)
+            let steps = down ? try await migrator.down(db, to: to) : try await migrator.up(db, createTable: createTable)
             for step in steps {
                 let time = step.action == .alreadyApplied ? "" : String(format: " (%.2f s)", step.seconds)
                 print("\(step.name): \(step.action.rawValue)\(time)")
             }
             if steps.isEmpty { print("nothing to do") }
         } catch let error as MigrationError {
-            throw CLIFailure(code: error.underlying?.isConnectionLoss == true ? Exit.database : Exit.partial,
+            throw CLIFailure(code: error.tableNotFound ? Exit.usage : error.underlying?.isConnectionLoss == true ? Exit.database : Exit.partial,
                              message: error.description)
         } catch let error as DatabaseError {
             throw databaseFailure(error)

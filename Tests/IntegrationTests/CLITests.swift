@@ -118,15 +118,21 @@ import Testing
 
     @Test func migrateReportsWhatItDid() async throws {
         let t = try await TestDatabase.make(migrated: false)
+        // No router table: refused, nothing created.
         var r = try await runCLI(["migrate"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code == 2 && r.err.contains("no table sms_usage_logs in search_path") && r.err.contains("--create-table"), "\(r)")
+        #expect(try await t.query("SELECT count(*) AS n FROM pg_class WHERE relname LIKE 'sms_%'")[0].int("n") == 0)
+        r = try await runCLI(["migrate", "--create-table"], environment: ["DATABASE_URL": t.conninfo])
         #expect(r.code == 0)
         let names = try Migrator(directory: Paths.migrations).migrations.map(\.name)
-        #expect(r.out.split(separator: "\n").map { String($0.split(separator: ":")[0]) } == names)
+        let lines = r.out.split(separator: "\n")
+        #expect(lines.first == #"table: sms_usage_logs not found in search_path "$user", public"#, "\(r.out)")
+        #expect(lines.dropFirst().map { String($0.split(separator: ":")[0]) } == names)
         #expect(r.out.contains("003_retry_indexes: applied ("))
         r = try await runCLI(["migrate", "--status"], environment: ["DATABASE_URL": t.conninfo])
-        #expect(r.out == names.map { "\($0): applied\n" }.joined())
+        #expect(r.out == "table: public.sms_usage_logs\n" + names.map { "\($0): applied\n" }.joined())
         r = try await runCLI(["migrate", "--down"], environment: ["DATABASE_URL": t.conninfo])
-        #expect(r.code == 0 && r.out.hasPrefix("\(names.last!): reverted"))
+        #expect(r.code == 0 && r.out.hasPrefix("table: public.sms_usage_logs\n\(names.last!): reverted"))
         r = try await runCLI(["migrate", "--dir", "/nonexistent"], environment: ["DATABASE_URL": t.conninfo])
         #expect(r.code == 2 && r.err.contains("cannot read the migrations folder /nonexistent"))
     }

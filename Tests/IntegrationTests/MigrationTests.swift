@@ -12,7 +12,7 @@ import Testing
 
     @Test func upDownUpKeepsRowsAndForeignMetadata() async throws {
         let t = try await TestDatabase.make(migrated: false)
-        let first = try await migrator.up(t.db)
+        let first = try await migrator.up(t.db, createTable: true)
         #expect(first.allSatisfy { $0.action == .applied } && first.count == migrator.migrations.count)
         let a = try await t.insert(metadata: #"{"campaign": "otp", "nested": {"k": [1, 2]}}"#)
         let b = try await t.insert(metadata: nil)

@@ -38,7 +38,7 @@ struct TestDatabase {
         try await admin.query("CREATE DATABASE \(name)")
         let db = try await Database.connect("dbname=\(name)")
         let test = TestDatabase(name: name, db: db)
-        if migrated { _ = try await Migrator(directory: Paths.migrations, logger: quietLogger).up(db) }
+        if migrated { _ = try await Migrator(directory: Paths.migrations, logger: quietLogger).up(db, createTable: true) }
         return test
     }
 

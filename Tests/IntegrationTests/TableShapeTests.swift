@@ -123,4 +123,55 @@ import Testing
         }
         #expect(try await routerState(t).columns == before.columns)
     }
+
+    @Test("the table in schema sms: forgotten search_path refused (nothing created); role, conninfo and PGOPTIONS search paths work; objects in sms")
+    func tableInAnotherSchema() async throws {
+        let t = try await TestDatabase.make(migrated: false)
+        try await t.query("CREATE SCHEMA sms")
+        let baseline = try String(contentsOfFile: Paths.migrations + "/001_baseline.up.sql", encoding: .utf8)
+        for statement in try SQLScript.statements(baseline) {
+            try await t.query(statement.sql.replacingOccurrences(of: "EXISTS sms_usage_logs", with: "EXISTS sms.sms_usage_logs"))
+        }
+        _ = try await t.query("""
+            INSERT INTO sms.sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, sms_metadata)
+            SELECT g, '+1415557' || lpad(g::text, 4, '0'), 'outbound', 5, 'hello', true, '{"k": 1}' FROM generate_series(1, 50) g
+            """)
+        func objects(_ schema: String) async throws -> Int {
+            try await t.query("""
+                SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = $1 AND (c.relname LIKE 'sms_retry_%' OR (c.relkind = 'i' AND c.relname LIKE '%_idx')))
+                     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                        WHERE n.nspname = $1 AND p.proname LIKE 'sms_retry_%') AS n
+                """, [schema])[0].int("n") ?? -1
+        }
+        // Forgotten: refused, naming the search path and the role; nothing created anywhere.
+        var r = try await runCLI(["migrate"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code == 2 && r.err.contains(#"in search_path "$user", public (as role"#) && r.err.contains("nothing was created"), "\(r)")
+        #expect(try await t.query("SELECT to_regclass('public.sms_usage_logs') IS NULL AS none")[0].bool("none") == true)
+        #expect(try await objects("public") == 0)
+        #expect(try await objects("sms") == 0)
+        // In the conninfo.
+        r = try await runCLI(["migrate"], environment: ["DATABASE_URL": t.conninfo + " options=-csearch_path=sms"])
+        #expect(r.code == 0 && r.out.hasPrefix("table: sms.sms_usage_logs\n"), "\(r)")
+        #expect(try await objects("public") == 0)
+        #expect(try await objects("sms") > 10, "views, functions and indexes in sms")
+        // PGOPTIONS: status, a run; the role's own setting (this database only): stats.
+        r = try await runCLI(["migrate", "--status"], environment: ["DATABASE_URL": t.conninfo, "PGOPTIONS": "-csearch_path=sms"])
+        #expect(r.code == 0 && !r.out.contains("pending"), "\(r)")
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        try await t.query("UPDATE sms.sms_usage_logs SET success = false, next_retry_at = now() - interval '1 second' WHERE id <= 3")
+        var env = twilio.environment
+        env["PGOPTIONS"] = "-csearch_path=sms"
+        r = try await runCLI(["run", "--database-url", t.conninfo], environment: env)
+        #expect(r.code == 0 && summaryValue(r.out, "sent") == 3, "\(r)")
+        try await t.query("ALTER ROLE CURRENT_USER IN DATABASE \(t.name) SET search_path = sms")
+        r = try await runCLI(["stats", "--database-url", t.conninfo], environment: [:])
+        #expect(r.code == 0 && r.out.contains("sms_retry_overview"), "\(r)")
+        r = try await runCLI(["migrate", "--down", "--to", "1", "--database-url", t.conninfo], environment: [:])
+        #expect(r.code == 0 && r.out.hasPrefix("table: sms.sms_usage_logs\n"), "\(r)")
+        #expect(try await objects("sms") == 0)
+        #expect(try await objects("public") == 0)
+        #expect(try await t.query("SELECT count(*) AS n FROM sms.sms_usage_logs")[0].int("n") == 50)
+    }
 }

@@ -70,8 +70,48 @@ public struct Migrator: Sendable {
         return result
     }
 
-    /// Applies every migration not yet applied, in order.
-    public func up(_ db: Database) async throws -> [Step] {
+    /// Where the router's table is: found through the session's `search_path` (set on the
+    /// role, in the conninfo's `options=-csearch_path=…`, or in `PGOPTIONS`), or not.
+    public struct Table: Sendable, Equatable {
+        /// `schema.sms_usage_logs`, nil when the search path does not lead to the table.
+        public var qualifiedName: String?
+        public var schema: String?
+        public var searchPath: String
+        public var user: String
+    }
+
+    /// Finds `sms_usage_logs` as every runtime statement will (unqualified, through the search path).
+    public func table(_ db: Database) async throws -> Table {
+        let row = try await db.query("""
+            SELECT n.nspname AS schema, CASE WHEN c.oid IS NOT NULL THEN format('%I.%I', n.nspname, c.relname) END AS qualified,
+                   current_setting('search_path') AS search_path, current_user AS who
+            FROM (SELECT 1) AS one
+            LEFT JOIN pg_class c ON c.oid = to_regclass('sms_usage_logs')
+            LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+            """)[0]
+        return Table(qualifiedName: row.string("qualified"), schema: row.string("schema"),
+                     searchPath: row.string("search_path") ?? "", user: row.string("who") ?? "")
+    }
+
+    /// Applies every migration not yet applied, in order, to the router's `sms_usage_logs`. The
+    /// table must exist: without it (a forgotten search path, the wrong database) nothing is
+    /// created and `MigrationError.tableNotFound` names where it was looked for, unless
+    /// `createTable` (a fresh database: the demo, tests), which lets 001 create an empty one.
+    /// Everything sms-retry creates goes into the table's own schema: it comes first in this
+    /// session's search path while the files run.
+    public func up(_ db: Database, createTable: Bool = false) async throws -> [Step] {
+        let found = try await table(db)
+        if let schema = found.schema {
+            try await db.query("SELECT set_config('search_path', quote_ident($1) || ', ' || current_setting('search_path'), false)",
+                               [schema])
+        } else if !createTable {
+            throw MigrationError(message: """
+                no table sms_usage_logs in search_path \(found.searchPath) (as role \(found.user)); nothing was created. \
+                Point the search path at the table's schema (ALTER ROLE \(found.user) SET search_path = …, \
+                options=-csearch_path=… in the conninfo, or PGOPTIONS=-csearch_path=…), or pass --create-table \
+                to create an empty one for a new database
+                """, tableNotFound: true)
+        }
         var steps: [Step] = []
         for (migration, applied) in try await status(db) {
             if applied {
@@ -134,9 +174,12 @@ public struct Migrator: Sendable {
 public struct MigrationError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var underlying: DatabaseError?
-    init(message: String, underlying: DatabaseError? = nil) {
+    /// The router's table was not found: a configuration problem, nothing was changed.
+    public var tableNotFound = false
+    init(message: String, underlying: DatabaseError? = nil, tableNotFound: Bool = false) {
         self.message = message
         self.underlying = underlying
+        self.tableNotFound = tableNotFound
     }
     public var description: String { "migration failed: \(message)" }
 }
