@@ -64,15 +64,7 @@ import Testing
     @Test func psqlAppliesTheSameFiles() async throws {
         let t = try await TestDatabase.make(migrated: false)
         let ups = migrator.migrations.map { $0.name + ".up.sql" }
-        for file in ups + [ups[2]] {   // a rerun must be harmless too
-            let (code, err) = try psqlFile(file, t.name)
-            #expect(code == 0, "\(file): \(err)")
-        }
-        #expect(try await migrator.status(t.db).allSatisfy(\.applied))
-        for file in migrator.migrations.dropFirst().reversed().map({ $0.name + ".down.sql" }) {
-            let (code, err) = try psqlFile(file, t.name)
-            #expect(code == 0, "\(file): \(err)")
-        }
+        try await psqlUpThenDown(t, migrator, upFiles: ups + [ups[2]])   // a rerun must be harmless too
         #expect(try await migrator.status(t.db).map(\.applied) == migrator.migrations.map { $0.version == 1 })
     }
 

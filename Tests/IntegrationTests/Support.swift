@@ -220,3 +220,17 @@ func psqlFile(_ file: String, _ database: String) throws -> (Int32, String) {
     p.waitUntilExit()
     return (p.terminationStatus, text)
 }
+
+/// Applies `upFiles` with psql, then every down above 001 newest first, each expected to succeed;
+/// between the two, every migration must read as applied.
+func psqlUpThenDown(_ t: TestDatabase, _ migrator: Migrator, upFiles: [String]) async throws {
+    for file in upFiles {
+        let (code, err) = try psqlFile(file, t.name)
+        #expect(code == 0, "\(file): \(err)")
+    }
+    #expect(try await migrator.status(t.db).allSatisfy(\.applied))
+    for file in migrator.migrations.dropFirst().reversed().map({ $0.name + ".down.sql" }) {
+        let (code, err) = try psqlFile(file, t.name)
+        #expect(code == 0, "\(file): \(err)")
+    }
+}

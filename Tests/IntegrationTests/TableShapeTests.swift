@@ -112,15 +112,7 @@ import Testing
 
         // The same files through psql, each twice (rerunnable), then down.
         let ups = migrator.migrations.dropFirst().map { $0.name + ".up.sql" }
-        for file in ups + ups {
-            let (code, err) = try psqlFile(file, t.name)
-            #expect(code == 0, "\(file): \(err)")
-        }
-        #expect(try await migrator.status(t.db).allSatisfy(\.applied))
-        for file in migrator.migrations.dropFirst().reversed().map({ $0.name + ".down.sql" }) {
-            let (code, err) = try psqlFile(file, t.name)
-            #expect(code == 0, "\(file): \(err)")
-        }
+        try await psqlUpThenDown(t, migrator, upFiles: ups + ups)
         #expect(try await routerState(t).columns == before.columns)
     }
 
