@@ -73,7 +73,13 @@ func twilioConfig() throws -> TwilioConfig {
 
 /// Maps a database error met while working: a lost server is 3, anything else 1.
 func databaseFailure(_ error: DatabaseError) -> CLIFailure {
-    CLIFailure(code: error.isConnectionLoss ? Exit.database : Exit.partial, message: error.description)
+    CLIFailure(code: error.isConnectionLoss ? Exit.database : Exit.partial, message: explained(error))
+}
+
+/// The error, and for a missing privilege (42501, which names the object) the fix.
+func explained(_ error: DatabaseError) -> String {
+    guard error.sqlState == "42501" else { return error.description }
+    return "\(error.description); the table's owner grants what sms-retry needs with: sms-retry migrate --grant-runtime <this role>"
 }
 
 /// A duration given as `90s`, `15m`, `24h`, `7d`, or plain seconds.

@@ -43,7 +43,7 @@ struct HealthCommand: AsyncParsableCommand {
             for reason in health.reasons { print("- \(reason)") }
             if health.exitCode != 0 { throw CLIFailure(code: health.exitCode, message: "") }
         } catch let error as DatabaseError {
-            print("UNKNOWN: \(error)")
+            print("UNKNOWN: \(explained(error))")
             throw CLIFailure(code: 3, message: error.sqlState == "42P01" ? "the analytics views are missing: run sms-retry migrate" : "")
         }
     }

@@ -22,11 +22,14 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(help: "Revert instead: the newest applied migration, or all above --to.") var down = false
     @Option(help: "With --down: revert every migration above this version (0 = all).") var to: Int?
     @Flag(help: "Only show which migrations are applied.") var status = false
+    @Option(help: "Then grant this role what every runtime command needs (SELECT/UPDATE on the table, SELECT on the views, EXECUTE on their functions) and nothing more. Rerunnable.")
+    var grantRuntime: String?
     @Flag(help: "Create an empty sms_usage_logs when there is none (a new database: demos, tests). Without it, a missing table stops migrate before anything is created.")
     var createTable = false
 
     func validate() throws {
         if to != nil && !down { throw ValidationError("--to goes with --down") }
+        if grantRuntime != nil && down { throw ValidationError("--grant-runtime goes with an up migration") }
     }
 
     func run() async throws {
@@ -51,6 +54,9 @@ struct MigrateCommand: AsyncParsableCommand {
                 print("\(step.name): \(step.action.rawValue)\(time)")
             }
             if steps.isEmpty { print("nothing to do") }
+            if let role = grantRuntime, !down {
+                for statement in try await migrator.grantRuntime(db, to: role) { print(statement) }
+            }
         } catch let error as MigrationError {
             throw CLIFailure(code: error.tableNotFound ? Exit.usage : error.underlying?.isConnectionLoss == true ? Exit.database : Exit.partial,
                              message: error.description)

@@ -166,4 +166,61 @@ import Testing
         #expect(try await objects("public") == 0)
         #expect(try await t.query("SELECT count(*) AS n FROM sms.sms_usage_logs")[0].int("n") == 50)
     }
+
+    @Test("a runtime role granted by migrate --grant-runtime runs every runtime command; one without gets a line naming the fix")
+    func runtimeRole() async throws {
+        let t = try await TestDatabase.make(migrated: false)
+        let runtime = "rt_" + t.name.suffix(10), stranger = "nogrant_" + t.name.suffix(10)
+        try await t.query("CREATE ROLE \(runtime) LOGIN")
+        try await t.query("CREATE ROLE \(stranger) LOGIN")
+        var r = try await runCLI(["migrate", "--create-table", "--grant-runtime", runtime], environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code == 0 && r.out.contains("GRANT SELECT, UPDATE ON public.sms_usage_logs TO \(runtime)"), "\(r)")
+        r = try await runCLI(["migrate", "--grant-runtime", runtime], environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code == 0, "rerunnable: \(r)")
+        let ids = try await (0..<4).asyncMap { i in try await t.insert(phone: "+141555800\(i)") }
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        let asRuntime = "dbname=\(t.name) user=\(runtime)"
+        var env = twilio.environment
+        env["DATABASE_URL"] = asRuntime
+        let commands: [[String]] = [
+            ["schedule", "--log-id", String(ids[0]), "--error-code", "30003"],
+            ["schedule", "--log-id", String(ids[1]), "--error-code", "30001"],
+            ["cancel", "--log-id", String(ids[1])],
+            ["retry-now", "--log-id", String(ids[0])],
+            ["run"],
+            ["mark-sent", "--log-id", String(ids[2]), "--sid", "SM" + String(repeating: "a", count: 32)],
+            ["delivery-status", "--sid", "SM" + String(repeating: "a", count: 32), "--status", "delivered"],
+            ["reconcile"],
+            ["expire", "--max-age", "24h"],
+            ["stats"],
+            ["health"],
+        ]
+        var codes: [String: Int32] = [:]
+        for command in commands {
+            let result = try await runCLI(command, environment: env)
+            codes[command[0]] = result.code
+            #expect(!result.err.contains("permission denied") && !result.out.contains("permission denied"), "\(command): \(result)")
+            #expect(command[0] == "health" ? result.code < 3 : result.code == 0, "\(command): \(result)")
+        }
+        let (server, line) = try await spawnCLI(["serve-callbacks", "--listen", "127.0.0.1:0", "--public-url", "https://x.example/cb"],
+                                                environment: env)
+        defer { server.terminate() }
+        let base = String(line.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+        guard case .success(let health) = await twilio.http.send(.init(url: base + "/health")) else { Issue.record("no /health"); return }
+        #expect(health.status == 200)
+        // A role without the grants: one line naming the object and the fix.
+        r = try await runCLI(["stats", "--database-url", "dbname=\(t.name) user=\(stranger)"])
+        #expect(r.code != 0 && r.err.contains("permission denied for") && r.err.contains("migrate --grant-runtime"), "\(r)")
+        r = try await runCLI(["health", "--database-url", "dbname=\(t.name) user=\(stranger)"])
+        #expect(r.code == 3 && r.out.contains("permission denied for") && r.out.contains("--grant-runtime"), "\(r)")
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
+    }
 }

@@ -127,6 +127,31 @@ public struct Migrator: Sendable {
         return steps
     }
 
+    /// Grants `role` exactly what the runtime commands need, and nothing more: USAGE on the
+    /// table's schema, SELECT and UPDATE on `sms_usage_logs` (sms-retry never inserts or deletes
+    /// a row), SELECT on the analytics views, EXECUTE on the functions they call. Rerunnable.
+    /// Returns the statements run.
+    public func grantRuntime(_ db: Database, to role: String) async throws -> [String] {
+        guard try await db.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).first != nil else {
+            throw MigrationError(message: "no role \(role) (CREATE ROLE \(role) LOGIN, then grant)", tableNotFound: true)
+        }
+        guard let schema = try await table(db).schema else {
+            throw MigrationError(message: "no table sms_usage_logs in the search path to grant on", tableNotFound: true)
+        }
+        let statements = try await db.query("""
+            SELECT format('GRANT USAGE ON SCHEMA %I TO %I', $1::text, $2::text) AS s
+            UNION ALL SELECT format('GRANT SELECT, UPDATE ON %I.sms_usage_logs TO %I', $1::text, $2::text)
+            UNION ALL (SELECT format('GRANT SELECT ON %I.%I TO %I', $1::text, c.relname, $2::text)
+                       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE n.nspname = $1 AND c.relkind = 'v' AND c.relname LIKE 'sms\\_retry\\_%' ORDER BY c.relname)
+            UNION ALL (SELECT format('GRANT EXECUTE ON FUNCTION %s TO %I', p.oid::regprocedure, $2::text)
+                       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                       WHERE n.nspname = $1 AND p.proname IN ('sms_retry_segments', 'sms_retry_first_id_since') ORDER BY p.proname)
+            """, [schema, role]).all.compactMap { $0.string("s") }
+        for statement in statements { try await db.query(statement) }
+        return statements
+    }
+
     /// Reverts applied migrations above `target`, newest first. With no target, only the newest.
     public func down(_ db: Database, to target: Int? = nil) async throws -> [Step] {
         let applied = try await status(db).filter(\.applied).map(\.migration)
