@@ -2,7 +2,7 @@
 -- partitioned table; and the two functions that plan every index sms-retry builds or drops.
 -- CREATE INDEX CONCURRENTLY cannot run inside a transaction: run this file with psql -f (which
 -- autocommits each statement) or sms-retry migrate, never inside BEGIN/COMMIT.
--- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_due_idx'), to_regclass('sms_usage_logs_twilio_sid_idx'))) = 2
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_due_idx'), to_regclass('sms_usage_logs_twilio_sid_idx'))) = 2 AND to_regprocedure('sms_retry_index_statements(regclass, text, text)') IS NOT NULL AND to_regprocedure('sms_retry_index_drop_statements(regclass, text)') IS NOT NULL
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 

@@ -1,5 +1,5 @@
 -- sms-retry 005 up: analytics as plain SQL views over sms_usage_logs (no tables).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'other_direction_messages')
 --
 -- Settings (custom parameters: SET in a session, or ALTER DATABASE/ROLE ... SET for everyone):
 --   sms_retry.window                    '24 hours'  period of overview, by_attempt, by_error_code, health
@@ -15,6 +15,19 @@
 -- Views are CREATE OR REPLACE: later versions only append columns.
 SET lock_timeout = '2s';
 SET statement_timeout = '30s';
+
+-- The one direction rule (Sources/SMSRetry/Store/Direction.swift is its twin): case and
+-- surrounding white space ignored; 'outbound' for outbound and Twilio's outbound-api,
+-- outbound-reply and outbound-call; 'inbound' for inbound; NULL for anything else, which is
+-- neither sent nor counted as outbound. IMMUTABLE and inlined: index predicates use it too.
+CREATE OR REPLACE FUNCTION sms_retry_direction(direction text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE lower(btrim(direction, E' \t\r\n'))
+        WHEN 'outbound' THEN 'outbound' WHEN 'outbound-api' THEN 'outbound'
+        WHEN 'outbound-reply' THEN 'outbound' WHEN 'outbound-call' THEN 'outbound'
+        WHEN 'inbound' THEN 'inbound' END
+$$;
+COMMENT ON FUNCTION sms_retry_direction(text) IS 'outbound (outbound, outbound-api, outbound-reply, outbound-call), inbound, or NULL: a message_direction as sms-retry reads it (any case, surrounding spaces ignored).';
 
 -- SMS segments of a body: GSM-7 (160 per single message, 153 per part; ^{}\[~]|€ and form
 -- feed take two septets) or UCS-2 (70 / 67 UTF-16 units; characters beyond the BMP take two).
@@ -80,7 +93,7 @@ WITH settings AS (
     SELECT s.success, s.retry_count, s.next_retry_at, s.sms_metadata -> 'retry' AS retry
     FROM sms_usage_logs s, settings
     WHERE (s.success = false OR s.retry_count > 0)
-      AND s.message_direction = 'outbound'
+      AND sms_retry_direction(s.message_direction) = 'outbound'
       AND s.created_at >= localtimestamp - settings.window_length
 ), counts AS (
     SELECT count(*) AS failed_messages,
@@ -92,20 +105,22 @@ WITH settings AS (
            avg(retry_count) FILTER (WHERE success AND retry_count > 0) AS avg_attempts
     FROM failed
 ), outbound AS (
-    SELECT count(*) AS messages
+    SELECT count(*) FILTER (WHERE sms_retry_direction(s.message_direction) = 'outbound') AS messages,
+           count(*) FILTER (WHERE sms_retry_direction(s.message_direction) IS NULL) AS other_direction
     FROM sms_usage_logs s, settings
     WHERE s.id >= sms_retry_first_id_since(localtimestamp - settings.window_length)
-      AND s.created_at >= localtimestamp - settings.window_length AND s.message_direction = 'outbound'
+      AND s.created_at >= localtimestamp - settings.window_length
 )
 SELECT settings.window_length AS "window",
        outbound.messages AS outbound_messages,
        counts.failed_messages, counts.scheduled, counts.recovered, counts.exhausted, counts.pending,
        round(counts.recovered::numeric / nullif(counts.scheduled - counts.pending, 0), 4) AS retry_success_rate,
        round(counts.avg_attempts, 2) AS avg_attempts_per_recovered,
-       round((outbound.messages - counts.not_delivered)::numeric / nullif(outbound.messages, 0), 4) AS delivery_success_rate
+       round((outbound.messages - counts.not_delivered)::numeric / nullif(outbound.messages, 0), 4) AS delivery_success_rate,
+       outbound.other_direction AS other_direction_messages
 FROM settings, counts, outbound;
 COMMENT ON VIEW sms_retry_overview IS
-    'How retries are doing over sms_retry.window (default 24 hours, by created_at): outbound messages, failed ones, how many were scheduled for a retry, recovered by one, exhausted, still pending; retry success rate = recovered / scheduled retries that have finished; average resends per recovered message; delivery success rate = outbound messages that ended up sent.';
+    'How retries are doing over sms_retry.window (default 24 hours, by created_at): outbound messages, failed ones, how many were scheduled for a retry, recovered by one, exhausted, still pending; retry success rate = recovered / scheduled retries that have finished; average resends per recovered message; delivery success rate = outbound messages that ended up sent; other_direction_messages = rows whose message_direction is neither outbound (outbound, outbound-api, outbound-reply, outbound-call) nor inbound, which sms-retry never sends.';
 
 CREATE OR REPLACE VIEW sms_retry_by_attempt AS
 WITH settings AS (
@@ -140,7 +155,7 @@ SELECT coalesce(s.sms_metadata -> 'retry' ->> 'error_code',
        max(coalesce((s.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz, s.created_at::timestamptz)) AS last_seen
 FROM sms_usage_logs s, settings
 WHERE (s.success = false OR s.retry_count > 0)
-  AND s.message_direction = 'outbound'
+  AND sms_retry_direction(s.message_direction) = 'outbound'
   AND s.created_at >= localtimestamp - settings.window_length
 GROUP BY 1
 ORDER BY messages DESC, error_code;
@@ -176,7 +191,7 @@ WITH settings AS (
            coalesce(sum(sms_retry_segments(s.message_content) * (s.sms_metadata -> 'retry' ->> 'accepted')::int)
                     FILTER (WHERE s.retry_count > 0), 0) AS segments
     FROM sms_usage_logs s, settings
-    WHERE (s.success = false OR s.retry_count > 0) AND s.message_direction = 'outbound'
+    WHERE (s.success = false OR s.retry_count > 0) AND sms_retry_direction(s.message_direction) = 'outbound'
       AND s.created_at >= current_date - (settings.days - 1)
     GROUP BY 1
 )

@@ -1,5 +1,5 @@
 -- sms-retry 006 up: the index that finds failed rows the router never reported (run --adopt-failures).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('sms_usage_logs_retry_adopt_idx')) = 1
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('sms_usage_logs_retry_adopt_v2_idx')) = 1 AND to_regclass('sms_usage_logs_retry_adopt_idx') IS NULL
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 
@@ -10,7 +10,11 @@ SET statement_timeout = '1h';
 -- adoption query costs the same on any size of table (oldest first, by created_at). The
 -- predicate is written out again, word for word, by the adoption query in
 -- Sources/SMSRetry/Store/Queries.swift.
-SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_idx',
-    $def$(created_at) WHERE success = false AND message_direction = 'outbound' AND retry_count = 0
+SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_v2_idx',
+    $def$(created_at) WHERE success = false AND sms_retry_direction(message_direction) = 'outbound' AND retry_count = 0
       AND next_retry_at IS NULL AND (sms_metadata IS NULL OR NOT sms_metadata ? 'retry')$def$)
+\gexec
+
+-- Version 1 of this index (before the direction rule of 005) read only 'outbound' rows: replaced.
+SELECT sms_retry_index_drop_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_idx')
 \gexec

@@ -1,5 +1,5 @@
 -- sms-retry 007 up: the index that tells a run, per claimed row, whether its number opted out.
--- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('sms_usage_logs_opt_out_idx')) = 1
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('sms_usage_logs_opt_out_v2_idx')) = 1 AND to_regclass('sms_usage_logs_opt_out_idx') IS NULL
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 
@@ -8,10 +8,15 @@ SET statement_timeout = '1h';
 -- refused with 21610 (recipient unsubscribed). A tiny fraction of the table; a claim looks up
 -- the latest of them for each claimed row's number (Sources/SMSRetry/Store/Queries.swift
 -- repeats this predicate word for word, so the planner uses this index).
-SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_opt_out_idx',
+SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_opt_out_v2_idx',
     $def$(phone_number)
-    WHERE (message_direction = 'inbound' AND length(message_content) <= 40
+    WHERE (sms_retry_direction(message_direction) = 'inbound' AND length(message_content) <= 40
            AND upper(regexp_replace(message_content, '\s', '', 'g'))
                IN ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'START', 'UNSTOP'))
-       OR (message_direction = 'outbound' AND sms_metadata -> 'retry' ->> 'error_code' = '21610')$def$)
+       OR (sms_retry_direction(message_direction) = 'outbound' AND sms_metadata -> 'retry' ->> 'error_code' = '21610')$def$)
+\gexec
+
+-- Version 1 of this index (before the direction rule of 005) saw only 'inbound' / 'outbound'
+-- spelled so, missing an 'INBOUND' STOP: replaced.
+SELECT sms_retry_index_drop_statements('sms_usage_logs', 'sms_usage_logs_opt_out_idx')
 \gexec

@@ -67,7 +67,7 @@ import TwilioStandIn
         try await t.query("ANALYZE sms_usage_logs")
         let sql = Queries.unadoptedLock.replacingOccurrences(of: "$1", with: "500").replacingOccurrences(of: "$2::float8", with: "30")
         let plan = try await t.query("EXPLAIN " + sql).all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
-        #expect(plan.contains("sms_usage_logs_retry_adopt_idx"), "\(plan)")
+        #expect(plan.contains("sms_usage_logs_retry_adopt_v2_idx"), "\(plan)")
         #expect(!plan.contains("Seq Scan"), "\(plan)")
     }
 }

@@ -139,7 +139,7 @@ extension FaultDrills {
         try await t.query("ANALYZE sms_usage_logs")
         let plan = try await t.query("EXPLAIN " + Queries.optOutLatest.replacingOccurrences(of: "$PHONE", with: "'+14156060001'"))
             .all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
-        #expect(plan.contains("sms_usage_logs_opt_out_idx") && !plan.contains("Seq Scan"), "\(plan)")
+        #expect(plan.contains("sms_usage_logs_opt_out_v2_idx") && !plan.contains("Seq Scan"), "\(plan)")
         figure("optedOutNumbers", "\(blocked.count + 2) opted-out numbers (7 keyword spellings, a 21610) → 0 sends, closed opted_out; a 21610 met mid-run → its number's second row closed unsent; 3 numbers that opted in again or only used the word → sent once each; lookup plan over 20k rows: \(plan.split(separator: "\n").first { $0.contains("opt_out_idx") }?.trimmingCharacters(in: .whitespaces).prefix(70) ?? "?")")
     }
 }

@@ -215,6 +215,46 @@ import Testing
         r = try await runCLI(["health", "--database-url", "dbname=\(t.name) user=\(stranger)"])
         #expect(r.code == 3 && r.out.contains("permission denied for") && r.out.contains("--grant-runtime"), "\(r)")
     }
+
+    @Test("mixed-case and Twilio direction spellings, an INBOUND STOP: one rule in SQL and Swift; others neither sent nor counted")
+    func directionSpellings() async throws {
+        // A router that stores Twilio's own spellings has a wider column than the original VARCHAR(10).
+        let t = try await TestDatabase.make(migrated: false)
+        for statement in try SQLScript.statements(try String(contentsOfFile: Paths.migrations + "/001_baseline.up.sql", encoding: .utf8)) {
+            try await t.query(statement.sql.replacingOccurrences(of: "message_direction VARCHAR(10)", with: "message_direction VARCHAR(20)"))
+        }
+        _ = try await migrator.up(t.db)
+        let spellings = ["OUTBOUND", "outbound-api", "Outbound-Reply", " outbound-call ", "outbound", "sideways", "INBOUND", " inbound "]
+        // The SQL function and the Swift rule agree on every spelling.
+        for raw in spellings + ["", "out", "outbound-"] {
+            let sql = try await t.query("SELECT sms_retry_direction($1) AS d", [raw])[0].string("d")
+            #expect(sql == Direction(raw)?.rawValue, "\(raw)")
+        }
+        // Failed rows the router never reported, one per spelling (adoption reads the index).
+        var ids: [String: Int] = [:]
+        for (i, raw) in spellings.enumerated() {
+            ids[raw] = try await t.insert(phone: "+141555900\(i)", direction: raw, error: "Twilio 30003: unreachable", metadata: nil)
+        }
+        try await t.query("UPDATE sms_usage_logs SET created_at = localtimestamp - interval '5 minutes'")
+        // An INBOUND STOP (spelled so) from the number of the 'outbound' row.
+        _ = try await t.insert(phone: "+1415559004", direction: "INBOUND", content: "STOP", success: true, error: nil, metadata: nil)
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        _ = try await runOnce(t, twilio) { $0.adopt = true; $0.adoptGrace = 0 }
+        try await t.makeDue()
+        let summary = try await runOnce(t, twilio)
+        let sent = Set(await twilio.server.received.map(\.to))
+        #expect(sent == ["+1415559000", "+1415559001", "+1415559002", "+1415559003"], "the four outbound spellings, not the opted-out one: \(sent)")
+        #expect(summary.optedOut == 1, "\(summary)")
+        for raw in ["sideways", "INBOUND", " inbound "] {
+            let row = try await t.row(ids[raw]!)
+            #expect(row.int("retry_count") == 0 && row.bool("success") == false, "\(raw) never sent")
+        }
+        let overview = try await t.query("SELECT outbound_messages, other_direction_messages FROM sms_retry_overview")[0]
+        #expect(overview.int("outbound_messages") == 5 && overview.int("other_direction_messages") == 1, "\(overview)")
+        let stats = try await runCLI(["stats", "--database-url", t.conninfo])
+        #expect(stats.code == 0 && stats.out.contains("other_direction_messages"), "\(stats)")
+    }
 }
 
 extension Sequence {

@@ -84,13 +84,14 @@ enum Queries {
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
         """
 
-    /// The opt-out index's predicate (migration 007), word for word so the planner uses it:
+    /// The opt-out index's predicate (migration 007, `sms_usage_logs_opt_out_v2_idx`), word for
+    /// word so the planner uses it:
     /// inbound STOP-family / START-family keywords and outbound messages refused with 21610.
     static let optOutPredicate = """
-        (o.message_direction = 'inbound' AND length(o.message_content) <= 40 \
+        (sms_retry_direction(o.message_direction) = 'inbound' AND length(o.message_content) <= 40 \
         AND upper(regexp_replace(o.message_content, '\\s', '', 'g')) \
         IN ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'START', 'UNSTOP')) \
-        OR (o.message_direction = 'outbound' AND o.sms_metadata -> 'retry' ->> 'error_code' = '21610')
+        OR (sms_retry_direction(o.message_direction) = 'outbound' AND o.sms_metadata -> 'retry' ->> 'error_code' = '21610')
         """
 
     /// Whether the number $PHONE has opted out: its latest opt-out or opt-in event is an opt-out
@@ -98,9 +99,9 @@ enum Queries {
     /// recorded). Returns the event ('STOP', '21610') or NULL. Reads migration 007's index.
     static let optOutLatest = """
         SELECT CASE WHEN e.kind IN ('START', 'UNSTOP') THEN NULL ELSE e.kind END FROM (
-            SELECT CASE WHEN o.message_direction = 'outbound' THEN '21610'
+            SELECT CASE WHEN sms_retry_direction(o.message_direction) = 'outbound' THEN '21610'
                         ELSE upper(regexp_replace(o.message_content, '\\s', '', 'g')) END AS kind,
-                   CASE WHEN o.message_direction = 'outbound'
+                   CASE WHEN sms_retry_direction(o.message_direction) = 'outbound'
                         THEN coalesce((o.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz::timestamp, o.created_at)
                         ELSE o.created_at END AS at, o.id
             FROM sms_usage_logs AS o
@@ -239,7 +240,7 @@ enum Queries {
 
     /// The adoption index's predicate (migration 006), word for word so the planner uses it.
     static let unadoptedPredicate = """
-        success = false AND message_direction = 'outbound' AND retry_count = 0 \
+        success = false AND sms_retry_direction(message_direction) = 'outbound' AND retry_count = 0 \
         AND next_retry_at IS NULL AND (sms_metadata IS NULL OR NOT sms_metadata ? 'retry')
         """
 

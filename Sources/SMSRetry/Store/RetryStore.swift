@@ -202,8 +202,6 @@ public final class RetryStore: Sendable {
         }
     }
 
-    /// The router writes `outbound`/`inbound`; anything but outbound is never sent.
-    static func isOutbound(_ direction: String?) -> Bool {
-        direction?.trimmingCharacters(in: .whitespaces).lowercased() == "outbound"
-    }
+    /// Only outbound rows are ever sent (`Direction`: Twilio's spellings, any case).
+    static func isOutbound(_ direction: String?) -> Bool { Direction(direction) == .outbound }
 }
