@@ -13,3 +13,4 @@ DROP VIEW IF EXISTS sms_retry_overview;
 DROP FUNCTION IF EXISTS sms_retry_segments(text);
 DROP FUNCTION IF EXISTS sms_retry_first_id_since(timestamp);
 DROP FUNCTION IF EXISTS sms_retry_direction(text);
+DROP FUNCTION IF EXISTS sms_retry_router_time(timestamptz);

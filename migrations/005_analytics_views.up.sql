@@ -1,9 +1,10 @@
 -- sms-retry 005 up: analytics as plain SQL views over sms_usage_logs (no tables).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'other_direction_messages')
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'other_direction_messages')
 --
 -- Settings (custom parameters: SET in a session, or ALTER DATABASE/ROLE ... SET for everyone):
 --   sms_retry.window                    '24 hours'  period of overview, by_attempt, by_error_code, health
 --   sms_retry.days                      30          days shown by sms_retry_daily
+--   sms_retry.created_at_time_zone      (TimeZone)  the zone the router writes created_at in (e.g. 'UTC')
 --   sms_retry.price_per_segment         0.0079      estimated price of one SMS segment (USD)
 --   sms_retry.health_warn_success_rate  0.80        retry success rate below this: warning
 --   sms_retry.health_crit_success_rate  0.60        ... below this: critical
@@ -28,6 +29,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'inbound' THEN 'inbound' END
 $$;
 COMMENT ON FUNCTION sms_retry_direction(text) IS 'outbound (outbound, outbound-api, outbound-reply, outbound-call), inbound, or NULL: a message_direction as sms-retry reads it (any case, surrounding spaces ignored).';
+
+-- The router's clock: `t` as the router would write it into created_at (a timestamp without
+-- time zone), in sms_retry.created_at_time_zone, by default the session's TimeZone. Every age and
+-- window of created_at goes through it (sms_retry_router_time(now()) is the router's "now"), so a
+-- router writing UTC under a server whose TimeZone is not UTC is read right once the setting
+-- says 'UTC'. For a created_at that is timestamptz, leave the setting unset.
+CREATE OR REPLACE FUNCTION sms_retry_router_time(t timestamptz) RETURNS timestamp
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT t AT TIME ZONE coalesce(nullif(current_setting('sms_retry.created_at_time_zone', true), ''),
+                                   current_setting('TimeZone'))
+$$;
+COMMENT ON FUNCTION sms_retry_router_time(timestamptz) IS 'An instant on the router''s clock (created_at''s zone: sms_retry.created_at_time_zone, default the session''s TimeZone).';
 
 -- SMS segments of a body: GSM-7 (160 per single message, 153 per part; ^{}\[~]|€ and form
 -- feed take two septets) or UCS-2 (70 / 67 UTF-16 units; characters beyond the BMP take two).
@@ -94,7 +107,7 @@ WITH settings AS (
     FROM sms_usage_logs s, settings
     WHERE (s.success = false OR s.retry_count > 0)
       AND sms_retry_direction(s.message_direction) = 'outbound'
-      AND s.created_at >= localtimestamp - settings.window_length
+      AND s.created_at >= sms_retry_router_time(now()) - settings.window_length
 ), counts AS (
     SELECT count(*) AS failed_messages,
            count(*) FILTER (WHERE retry_count > 0 OR next_retry_at IS NOT NULL OR retry ? 'strategy') AS scheduled,
@@ -108,8 +121,8 @@ WITH settings AS (
     SELECT count(*) FILTER (WHERE sms_retry_direction(s.message_direction) = 'outbound') AS messages,
            count(*) FILTER (WHERE sms_retry_direction(s.message_direction) IS NULL) AS other_direction
     FROM sms_usage_logs s, settings
-    WHERE s.id >= sms_retry_first_id_since(localtimestamp - settings.window_length)
-      AND s.created_at >= localtimestamp - settings.window_length
+    WHERE s.id >= sms_retry_first_id_since(sms_retry_router_time(now()) - settings.window_length)
+      AND s.created_at >= sms_retry_router_time(now()) - settings.window_length
 )
 SELECT settings.window_length AS "window",
        outbound.messages AS outbound_messages,
@@ -135,7 +148,7 @@ CROSS JOIN settings
 CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.sms_metadata -> 'retry' -> 'history') = 'array'
                                              THEN s.sms_metadata -> 'retry' -> 'history' ELSE '[]'::jsonb END) AS h(entry)
 WHERE (s.success = false OR s.retry_count > 0)
-  AND s.created_at >= localtimestamp - settings.window_length
+  AND s.created_at >= sms_retry_router_time(now()) - settings.window_length
   AND h.entry ->> 'outcome' IN ('sent', 'rejected', 'http_error', 'transport_error')
 GROUP BY 1
 ORDER BY 1;
@@ -156,7 +169,7 @@ SELECT coalesce(s.sms_metadata -> 'retry' ->> 'error_code',
 FROM sms_usage_logs s, settings
 WHERE (s.success = false OR s.retry_count > 0)
   AND sms_retry_direction(s.message_direction) = 'outbound'
-  AND s.created_at >= localtimestamp - settings.window_length
+  AND s.created_at >= sms_retry_router_time(now()) - settings.window_length
 GROUP BY 1
 ORDER BY messages DESC, error_code;
 COMMENT ON VIEW sms_retry_by_error_code IS
@@ -192,7 +205,7 @@ WITH settings AS (
                     FILTER (WHERE s.retry_count > 0), 0) AS segments
     FROM sms_usage_logs s, settings
     WHERE (s.success = false OR s.retry_count > 0) AND sms_retry_direction(s.message_direction) = 'outbound'
-      AND s.created_at >= current_date - (settings.days - 1)
+      AND s.created_at >= sms_retry_router_time(now())::date - (settings.days - 1)
     GROUP BY 1
 )
 SELECT d.day,
@@ -203,7 +216,7 @@ SELECT d.day,
        coalesce(c.segments, 0) AS segments_resent,
        round(coalesce(c.segments, 0) * settings.price, 4) AS estimated_cost
 FROM settings
-CROSS JOIN LATERAL generate_series(current_date - (settings.days - 1), current_date, interval '1 day') AS g(day_start)
+CROSS JOIN LATERAL generate_series(sms_retry_router_time(now())::date - (settings.days - 1), sms_retry_router_time(now())::date, interval '1 day') AS g(day_start)
 CROSS JOIN LATERAL (SELECT g.day_start::date AS day) d
 LEFT JOIN cohorts c ON c.day = d.day
 ORDER BY d.day DESC;

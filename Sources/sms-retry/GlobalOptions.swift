@@ -34,18 +34,36 @@ struct GlobalOptions: ParsableArguments {
             help: "libpq conninfo or postgresql:// URI (default: $DATABASE_URL, else the PG* variables, as psql).")
     var databaseURL: String?
 
+    @Option(name: .customLong("created-at-time-zone"),
+            help: "The time zone the router writes created_at in, e.g. UTC (default: $SMS_RETRY_CREATED_AT_TIME_ZONE, else the database's sms_retry.created_at_time_zone setting, else its TimeZone).")
+    var createdAtTimeZone: String?
+
     @OptionGroup var log: LogOptions
 
     var conninfo: String { databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "" }
 
+    /// Session settings every connection makes (again after a reconnect).
+    var sessionSettings: [(name: String, value: String)] {
+        let zone = createdAtTimeZone ?? ProcessInfo.processInfo.environment["SMS_RETRY_CREATED_AT_TIME_ZONE"]
+        guard let zone, !zone.isEmpty else { return [] }
+        return [("sms_retry.created_at_time_zone", zone)]
+    }
+
     func makeLogger(_ label: String) -> Logger { log.makeLogger(label) }
 
     /// Connects, mapping failure onto exit code 3 with libpq's message (which never holds the
-    /// password).
+    /// password), and a time zone PostgreSQL does not know onto 2.
     func connect() async throws -> Database {
-        do { return try await Database.connect(conninfo) } catch let error as DatabaseError {
+        let db: Database
+        do { db = try await Database.connect(conninfo, settings: sessionSettings) } catch let error as DatabaseError {
             throw CLIFailure(code: Exit.database, message: "cannot reach the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
+        if let zone = sessionSettings.first?.value {
+            do { try await db.query("SELECT now() AT TIME ZONE $1", [zone]) } catch let error as DatabaseError where !error.isConnectionLoss {
+                throw CLIFailure(code: Exit.usage, message: "--created-at-time-zone / SMS_RETRY_CREATED_AT_TIME_ZONE: \(zone) is not a time zone PostgreSQL knows (e.g. UTC, America/New_York)")
+            }
+        }
+        return db
     }
 }
 

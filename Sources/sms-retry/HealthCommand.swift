@@ -20,7 +20,7 @@ struct HealthCommand: AsyncParsableCommand {
 
     func run() async throws {
         let db: Database
-        do { db = try await Database.connect(global.conninfo) } catch let error as DatabaseError {
+        do { db = try await Database.connect(global.conninfo, settings: global.sessionSettings) } catch let error as DatabaseError {
             print("UNKNOWN: cannot reach the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines))")
             throw CLIFailure(code: 3, message: "")
         }

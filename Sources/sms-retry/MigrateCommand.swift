@@ -54,6 +54,9 @@ struct MigrateCommand: AsyncParsableCommand {
                 print("\(step.name): \(step.action.rawValue)\(time)")
             }
             if steps.isEmpty { print("nothing to do") }
+            if !down, let warning = try await migrator.clockWarning(db) {
+                FileHandle.standardError.write(Data((warning + "\n").utf8))
+            }
             if let role = grantRuntime, !down {
                 for statement in try await migrator.grantRuntime(db, to: role) { print(statement) }
             }

@@ -255,6 +255,44 @@ import Testing
         let stats = try await runCLI(["stats", "--database-url", t.conninfo])
         #expect(stats.code == 0 && stats.out.contains("other_direction_messages"), "\(stats)")
     }
+
+    @Test("a router writing created_at in UTC, the server in Asia/Kolkata or America/New_York: ages, adoption and windows right with the setting",
+          arguments: ["Asia/Kolkata", "America/New_York"])
+    func routerWritesUTC(zone: String) async throws {
+        let t = try await TestDatabase.make()
+        try await t.query("ALTER DATABASE \(t.name) SET TimeZone = '\(zone)'")
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        // Written by the router in UTC: a failure 2 minutes old, one 20 hours old (both scheduled
+        // and due), and an unreported failure 2 minutes old.
+        func insertUTC(_ phone: String, age: String) async throws -> Int {
+            let id = try await t.insert(phone: phone, metadata: nil)
+            try await t.query("UPDATE sms_usage_logs SET created_at = (now() AT TIME ZONE 'UTC') - $2::interval WHERE id = $1", [String(id), age])
+            return id
+        }
+        let young = try await insertUTC("+14155591001", age: "2 minutes")
+        let old = try await insertUTC("+14155591002", age: "20 hours")
+        for id in [young, old] { _ = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: nil) }
+        _ = try await insertUTC("+14155591003", age: "2 minutes")
+        try await t.makeDue()
+        // migrate says the clock is the server's.
+        let warned = try await runCLI(["migrate"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(warned.code == 0 && warned.err.contains("TimeZone is \(zone)") && warned.err.contains("created_at_time_zone = 'UTC'"), "\(warned)")
+        // Kolkata: the database's setting; New York: the command-line flag.
+        var flag: [String] = []
+        if zone == "Asia/Kolkata" { try await t.query("ALTER DATABASE \(t.name) SET sms_retry.created_at_time_zone = 'UTC'") }
+        else { flag = ["--created-at-time-zone", "UTC"] }
+        let quiet = try await runCLI(["migrate"] + flag, environment: ["DATABASE_URL": t.conninfo])
+        #expect(!quiet.err.contains("warning"), "\(quiet)")
+        let run = try await runCLI(["run", "--adopt-failures", "--max-age", "24h"] + flag,
+                                   environment: twilio.environment.merging(["DATABASE_URL": t.conninfo]) { $1 })
+        #expect(run.code == 0 && summaryValue(run.out, "sent") == 2 && summaryValue(run.out, "adopted") == 1
+                && summaryValue(run.out, "expired") == 0, "the 20-hour-old message is not past 24 h; the 2-minute-old unreported one is adopted: \(run)")
+        let stats = try await runCLI(["stats", "--json"] + flag, environment: ["DATABASE_URL": t.conninfo])
+        #expect(stats.code == 0 && stats.out.contains(#""outbound_messages":3"#), "\(stats.out.prefix(400))")
+        let bad = try await runCLI(["stats", "--created-at-time-zone", "Mars/Olympus"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(bad.code == 2 && bad.err.contains("not a time zone"), "\(bad)")
+    }
 }
 
 extension Sequence {

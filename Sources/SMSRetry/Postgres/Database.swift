@@ -23,20 +23,30 @@ public final class Database: Sendable {
     }
     private let link: Mutex<Link>
     private let queue = DispatchQueue(label: "sms-retry.database")
+    /// Session settings (`set_config(name, value)`) made on connecting and after every reconnect.
+    private let settings: [(name: String, value: String)]
 
     /// Opens a connection. `conninfo` as for psql: `""` uses `PGHOST`, `PGPORT`, `PGUSER`,
-    /// `PGDATABASE`, `PGPASSWORD`, `.pgpass` and service files.
-    public init(conninfo: String) throws(DatabaseError) {
-        link = Mutex(Link(connection: try PGConnection(conninfo: conninfo)))
+    /// `PGDATABASE`, `PGPASSWORD`, `.pgpass` and service files. `settings` are made for the
+    /// session, and again whenever the connection is re-established.
+    public init(conninfo: String, settings: [(name: String, value: String)] = []) throws(DatabaseError) {
+        let connection = try PGConnection(conninfo: conninfo)
+        try Self.apply(settings, on: connection)
+        self.settings = settings
+        link = Mutex(Link(connection: connection))
     }
 
     /// Opens a connection off the cooperative pool (a connect can take a while).
-    public static func connect(_ conninfo: String) async throws -> Database {
+    public static func connect(_ conninfo: String, settings: [(name: String, value: String)] = []) async throws -> Database {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result { try Database(conninfo: conninfo) })
+                continuation.resume(with: Result { try Database(conninfo: conninfo, settings: settings) })
             }
         }
+    }
+
+    private static func apply(_ settings: [(name: String, value: String)], on connection: PGConnection) throws(DatabaseError) {
+        for (name, value) in settings { try connection.execute("SELECT set_config($1, $2, false)", [name, value]) }
     }
 
     /// Runs `body` with the connection on the database queue.
@@ -45,7 +55,7 @@ public final class Database: Sendable {
             queue.async {
                 continuation.resume(with: Result {
                     try self.link.withLock { link in
-                        if !link.connection.isOK { try Self.reestablish(&link, force: false) }
+                        if !link.connection.isOK { try self.reestablish(&link, force: false) }
                         return try body(link.connection)
                     }
                 })
@@ -55,7 +65,7 @@ public final class Database: Sendable {
 
     /// `PQreset` when the backoff allows (or `force`); throws a connection error while the
     /// server is still away.
-    private static func reestablish(_ link: inout Link, force: Bool) throws(DatabaseError) {
+    private func reestablish(_ link: inout Link, force: Bool) throws(DatabaseError) {
         let now = ContinuousClock.now
         guard force || now >= link.nextReset else {
             throw DatabaseError(kind: .connection, message: "the connection to the database was lost; reconnecting")
@@ -63,6 +73,7 @@ public final class Database: Sendable {
         if link.connection.reset() {
             link.backoff = .milliseconds(100)
             link.nextReset = now
+            try Self.apply(settings, on: link.connection)
             return
         }
         link.nextReset = now + link.backoff
@@ -77,7 +88,7 @@ public final class Database: Sendable {
         await withCheckedContinuation { continuation in
             queue.async {
                 continuation.resume(returning: self.link.withLock { link in
-                    (try? Self.reestablish(&link, force: true)) != nil
+                    (try? self.reestablish(&link, force: true)) != nil
                 })
             }
         }

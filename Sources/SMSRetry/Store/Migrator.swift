@@ -127,6 +127,19 @@ public struct Migrator: Sendable {
         return steps
     }
 
+    /// A warning when the router's clock is left to the server's TimeZone and that is not UTC:
+    /// routers often write created_at in UTC, and ages would then be read hours off.
+    public func clockWarning(_ db: Database) async throws -> String? {
+        let row = try await db.query("""
+            SELECT current_setting('TimeZone') AS zone, current_database() AS db,
+                   nullif(current_setting('sms_retry.created_at_time_zone', true), '') AS router_zone
+            """)[0]
+        guard row.string("router_zone") == nil, let zone = row.string("zone"), !["UTC", "Etc/UTC", "GMT", "Z", "UCT"].contains(zone)
+        else { return nil }
+        let db = row.string("db") ?? "…"
+        return "warning: the database's TimeZone is \(zone) and sms_retry.created_at_time_zone is not set, so created_at is read as \(zone) time. If the router writes it in UTC (datetime.utcnow, most ORMs): ALTER DATABASE \(db) SET sms_retry.created_at_time_zone = 'UTC' (or --created-at-time-zone UTC)"
+    }
+
     /// Grants `role` exactly what the runtime commands need, and nothing more: USAGE on the
     /// table's schema, SELECT and UPDATE on `sms_usage_logs` (sms-retry never inserts or deletes
     /// a row), SELECT on the analytics views, EXECUTE on the functions they call. Rerunnable.

@@ -80,7 +80,7 @@ enum Queries {
                   extract(epoch FROM (s.sms_metadata -> 'retry' -> 'uncertain' ->> 'lease_at')::timestamptz)::float8
                       AS uncertain_lease_epoch,
                   s.twilio_message_sid AS sid,
-                  extract(epoch FROM localtimestamp - s.created_at)::float8 AS age_seconds,
+                  extract(epoch FROM sms_retry_router_time(now()) - s.created_at)::float8 AS age_seconds,
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
         """
 
@@ -102,7 +102,7 @@ enum Queries {
             SELECT CASE WHEN sms_retry_direction(o.message_direction) = 'outbound' THEN '21610'
                         ELSE upper(regexp_replace(o.message_content, '\\s', '', 'g')) END AS kind,
                    CASE WHEN sms_retry_direction(o.message_direction) = 'outbound'
-                        THEN coalesce((o.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz::timestamp, o.created_at)
+                        THEN coalesce(sms_retry_router_time((o.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz), o.created_at)
                         ELSE o.created_at END AS at, o.id
             FROM sms_usage_logs AS o
             WHERE o.phone_number = $PHONE AND (\(optOutPredicate))
@@ -134,7 +134,7 @@ enum Queries {
     static let staleLock = """
         SELECT id FROM sms_usage_logs
         WHERE success = false AND next_retry_at IS NOT NULL
-          AND created_at < localtimestamp - make_interval(secs => $1::float8)
+          AND created_at < sms_retry_router_time(now()) - make_interval(secs => $1::float8)
           AND NOT (next_retry_at > now() AND coalesce(sms_metadata -> 'retry' ? 'lease', false))
         FOR UPDATE SKIP LOCKED
         """
@@ -248,10 +248,10 @@ enum Queries {
     /// router that reports through the library gets there first).
     static let unadoptedLock = """
         SELECT id, error_message, sms_metadata::text AS metadata,
-               extract(epoch FROM localtimestamp - created_at)::float8 AS age_seconds
+               extract(epoch FROM sms_retry_router_time(now()) - created_at)::float8 AS age_seconds
         FROM sms_usage_logs
         WHERE \(unadoptedPredicate)
-          AND created_at < localtimestamp - make_interval(secs => $2::float8)
+          AND created_at < sms_retry_router_time(now()) - make_interval(secs => $2::float8)
         ORDER BY created_at
         LIMIT $1
         FOR UPDATE SKIP LOCKED
@@ -267,7 +267,7 @@ enum Queries {
         WITH due AS (
             SELECT id FROM sms_usage_logs
             WHERE retry_count > 0 AND final_status = 'sent' AND twilio_message_sid IS NOT NULL
-              AND created_at >= localtimestamp - make_interval(secs => $3::float8)
+              AND created_at >= sms_retry_router_time(now()) - make_interval(secs => $3::float8)
               AND coalesce((sms_metadata -> 'retry' -> 'delivery' ->> 'next_check')::timestamptz,
                            (sms_metadata -> 'retry' ->> 'updated_at')::timestamptz + make_interval(secs => $2::float8))
                   <= now()
