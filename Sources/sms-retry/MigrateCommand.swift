@@ -34,10 +34,12 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.makeLogger("sms-retry.migrate")
-        let migrator: Migrator
+        var migrator: Migrator
         do { migrator = try Migrator(directory: dir, logger: logger) } catch let error as MigrationError {
             throw CLIFailure(code: Exit.usage, message: error.description)
         }
+        // As psql: the server's notices on stderr, as they come.
+        migrator.notices = { FileHandle.standardError.write(Data(($0.hasSuffix("\n") ? $0 : $0 + "\n").utf8)) }
         let db = try await global.connect()
         do {
             let table = try await migrator.table(db)

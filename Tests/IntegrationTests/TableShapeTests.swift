@@ -293,6 +293,55 @@ import Testing
         let bad = try await runCLI(["stats", "--created-at-time-zone", "Mars/Olympus"], environment: ["DATABASE_URL": t.conninfo])
         #expect(bad.code == 2 && bad.err.contains("not a time zone"), "\(bad)")
     }
+
+    @Test("the original design's retry columns and index already there, rows it scheduled in UTC, the server in America/New_York")
+    func originalDesignColumns() async throws {
+        let t = try await TestDatabase.make(migrated: false)
+        for statement in try SQLScript.statements(try String(contentsOfFile: Paths.migrations + "/001_baseline.up.sql", encoding: .utf8)) {
+            try await t.query(statement.sql)
+        }
+        // The seed design's own migration, then its code's rows: next_retry_at written in UTC.
+        try await t.query("""
+            ALTER TABLE sms_usage_logs ADD COLUMN retry_count INTEGER DEFAULT 0, ADD COLUMN max_retries INTEGER DEFAULT 3,
+                ADD COLUMN next_retry_at TIMESTAMP, ADD COLUMN twilio_message_sid VARCHAR(50),
+                ADD COLUMN final_status VARCHAR(20) DEFAULT 'unknown'
+            """)
+        try await t.query("CREATE INDEX idx_sms_usage_logs_retry ON sms_usage_logs(success, next_retry_at) WHERE success = false AND next_retry_at IS NOT NULL")
+        try await t.query("ALTER DATABASE \(t.name) SET TimeZone = 'America/New_York'")
+        let due = try await t.insert(phone: "+14155592001", metadata: nil)
+        let later = try await t.insert(phone: "+14155592002", metadata: nil)
+        try await t.query("UPDATE sms_usage_logs SET retry_count = 1, next_retry_at = (now() AT TIME ZONE 'UTC') - interval '1 minute' WHERE id = $1", [String(due)])
+        try await t.query("UPDATE sms_usage_logs SET retry_count = 1, next_retry_at = (now() AT TIME ZONE 'UTC') + interval '30 minutes' WHERE id = $1", [String(later)])
+        let before = try await routerState(t)
+
+        // Read in New York time, next_retry_at would need a rewrite: refused, nothing changed.
+        var r = try await runCLI(["migrate"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code != 0 && r.err.contains("next_retry_at is timestamp without time zone") && r.err.contains("created_at_time_zone to UTC"), "\(r)")
+        #expect(try await routerState(t).columns == before.columns, "nothing changed")
+        // The values are UTC: converted in place, the team's index named and kept.
+        r = try await runCLI(["migrate", "--created-at-time-zone", "UTC"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code == 0, "\(r)")
+        #expect(r.err.contains("NOTICE:") && r.err.contains("idx_sms_usage_logs_retry") && r.err.contains("kept"), "\(r.err)")
+        let types = try await t.query("""
+            SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' not null' ELSE '' END, ', ' ORDER BY attname) AS t
+            FROM pg_attribute WHERE attrelid = 'sms_usage_logs'::regclass AND attname IN ('retry_count', 'max_retries', 'next_retry_at', 'twilio_message_sid', 'final_status')
+            """)[0].string("t")
+        #expect(types == "final_status text not null, max_retries integer not null, next_retry_at timestamp with time zone, retry_count integer not null, twilio_message_sid text", "\(types ?? "")")
+        let dueIn = try await t.query("SELECT extract(epoch FROM next_retry_at - now())::int AS s FROM sms_usage_logs WHERE id = $1", [String(later)])[0].int("s") ?? 0
+        #expect((1_700...1_800).contains(dueIn), "due in 30 minutes, not 5 hours off: \(dueIn) s")
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        r = try await runCLI(["run", "--created-at-time-zone", "UTC"], environment: twilio.environment.merging(["DATABASE_URL": t.conninfo]) { $1 })
+        #expect(r.code == 0 && summaryValue(r.out, "sent") == 1 && summaryValue(r.out, "claimed") == 1, "only the row due a minute ago: \(r)")
+        // Down: only what sms-retry added goes; the team's columns (and their data) and index stay.
+        r = try await runCLI(["migrate", "--down", "--to", "1"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code == 0, "\(r)")
+        let after = try await routerState(t)
+        #expect(after.columns.map { $0.split(separator: " ")[0] } == before.columns.map { $0.split(separator: " ")[0] }, "\(after.columns)")
+        #expect(after.rows == before.rows)
+        #expect(try await t.query("SELECT retry_count FROM sms_usage_logs WHERE id = $1", [String(later)])[0].int("retry_count") == 1)
+        #expect(try await t.query("SELECT to_regclass('idx_sms_usage_logs_retry') IS NOT NULL AS kept")[0].bool("kept") == true)
+    }
 }
 
 extension Sequence {

@@ -37,8 +37,24 @@ final class PGConnection {
             throw DatabaseError(kind: .connection, message: message)
         }
         handle = conn
-        // Notices (e.g. "relation already exists, skipping") would go to stderr otherwise.
-        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        // "The default notice processor ... prints the message on stderr." Kept here instead:
+        // runtime work drops them, `migrate` prints them as psql does (`drainNotices`).
+        PQsetNoticeProcessor(handle, { context, message in
+            guard let context, let message else { return }
+            Unmanaged<NoticeBox>.fromOpaque(context).takeUnretainedValue().messages.append(String(cString: message))
+        }, Unmanaged.passUnretained(notices).toOpaque())
+    }
+
+    /// The server's NOTICE/WARNING messages since the last drain (at most 100 kept).
+    private let notices = NoticeBox()
+
+    final class NoticeBox {
+        var messages: [String] = [] { didSet { if messages.count > 100 { messages.removeFirst() } } }
+    }
+
+    func drainNotices() -> [String] {
+        defer { notices.messages.removeAll() }
+        return notices.messages
     }
 
     deinit { PQfinish(handle) }

@@ -26,6 +26,9 @@ public struct Migrator: Sendable {
     let logger: Logger
     /// How many times a file is rerun when a statement hits `lock_timeout` (SQLSTATE 55P03).
     var lockRetries = 5
+    /// Receives the server's NOTICE and WARNING messages as the files run (psql prints them on
+    /// stderr; `sms-retry migrate` does the same). Nil drops them.
+    public var notices: (@Sendable (String) -> Void)? = nil
 
     /// Reads `NNN_name.up.sql` / `NNN_name.down.sql` pairs from `directory`.
     public init(directory: String, logger: Logger = Logger(label: "sms-retry.migrate")) throws {
@@ -188,12 +191,17 @@ public struct Migrator: Sendable {
         var attempt = 0
         while true {
             do {
+                let notices = self.notices
                 try await db.withConnection { conn in
+                    func run(_ sql: String) throws -> PGRows {
+                        defer { for notice in conn.drainNotices() { notices?(notice) } }
+                        return try conn.executeScript(sql)
+                    }
                     for statement in statements {
-                        let rows = try conn.executeScript(statement.sql)
+                        let rows = try run(statement.sql)
                         // \gexec: each cell of the result, row by row, is the next statement.
                         guard statement.generates else { continue }
-                        for row in rows.rows { for case let generated? in row { try conn.executeScript(generated) } }
+                        for row in rows.rows { for case let generated? in row { _ = try run(generated) } }
                     }
                 }
                 return (ContinuousClock.now - start).seconds
