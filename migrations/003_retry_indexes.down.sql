@@ -12,3 +12,4 @@ SELECT sms_retry_index_drop_statements('sms_usage_logs', 'sms_usage_logs_retry_d
 \gexec
 DROP FUNCTION IF EXISTS sms_retry_index_drop_statements(regclass, text);
 DROP FUNCTION IF EXISTS sms_retry_index_statements(regclass, text, text);
+DROP FUNCTION IF EXISTS sms_retry_index_name(text, text);

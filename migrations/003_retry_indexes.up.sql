@@ -2,7 +2,7 @@
 -- partitioned table; and the two functions that plan every index sms-retry builds or drops.
 -- CREATE INDEX CONCURRENTLY cannot run inside a transaction: run this file with psql -f (which
 -- autocommits each statement) or sms-retry migrate, never inside BEGIN/COMMIT.
--- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_due_idx'), to_regclass('sms_usage_logs_twilio_sid_idx'))) = 2 AND to_regprocedure('sms_retry_index_statements(regclass, text, text)') IS NOT NULL AND to_regprocedure('sms_retry_index_drop_statements(regclass, text)') IS NOT NULL
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_due_idx'), to_regclass('sms_usage_logs_twilio_sid_idx'))) = 2 AND to_regprocedure('sms_retry_index_statements(regclass, text, text)') IS NOT NULL AND to_regprocedure('sms_retry_index_drop_statements(regclass, text)') IS NOT NULL AND to_regprocedure('sms_retry_index_name(text, text)') IS NOT NULL
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 
@@ -15,6 +15,15 @@ SET statement_timeout = '1h';
 -- until complete), each leaf partition's index CONCURRENTLY, then each attached to its
 -- parent's, bottom up; partitions created later get the index from PostgreSQL itself.
 -- A partition's index is named after the partition: <partition>_<index_name less the table's name>.
+-- A partition's index name: <partition>_<suffix>, or, past PostgreSQL's 63 bytes, cut with a
+-- hash of the whole name so two long partition names never share one.
+CREATE OR REPLACE FUNCTION sms_retry_index_name(partition_name text, suffix text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT CASE WHEN octet_length(partition_name || '_' || suffix) <= 63 THEN partition_name || '_' || suffix
+                ELSE left(partition_name, 40) || '_' || left(md5(partition_name || '_' || suffix), 8) || '_' || left(suffix, 13) END
+$fn$;
+COMMENT ON FUNCTION sms_retry_index_name(text, text) IS 'sms-retry: names a partition''s index (migration 003)';
+
 CREATE OR REPLACE FUNCTION sms_retry_index_statements(tbl regclass, index_name text, definition text)
 RETURNS SETOF text LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
@@ -28,10 +37,9 @@ BEGIN
             SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
         )
         SELECT t.oid, t.parent, t.depth, c.relkind, n.nspname, c.relname,
-               CASE WHEN t.parent IS NULL THEN index_name
-                    ELSE left(c.relname || '_' || suffix, 63) END AS idx,
+               CASE WHEN t.parent IS NULL THEN index_name ELSE sms_retry_index_name(c.relname, suffix) END AS idx,
                pn.nspname AS parent_nsp,
-               CASE WHEN pt.parent IS NULL THEN index_name ELSE left(pc.relname || '_' || suffix, 63) END AS parent_idx
+               CASE WHEN pt.parent IS NULL THEN index_name ELSE sms_retry_index_name(pc.relname, suffix) END AS parent_idx
         FROM tree t
         JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN tree pt ON pt.oid = t.parent
@@ -57,8 +65,8 @@ BEGIN
             UNION ALL
             SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
         )
-        SELECT n.nspname, left(c.relname || '_' || suffix, 63) AS idx, pn.nspname AS parent_nsp,
-               CASE WHEN pt.parent IS NULL THEN index_name ELSE left(pc.relname || '_' || suffix, 63) END AS parent_idx
+        SELECT n.nspname, sms_retry_index_name(c.relname, suffix) AS idx, pn.nspname AS parent_nsp,
+               CASE WHEN pt.parent IS NULL THEN index_name ELSE sms_retry_index_name(pc.relname, suffix) END AS parent_idx
         FROM tree t
         JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN tree pt ON pt.oid = t.parent
@@ -74,6 +82,13 @@ BEGIN
             quote_ident(node.parent_nsp) || '.' || quote_ident(node.parent_idx),
             node.parent_nsp, node.parent_idx, node.nspname, node.idx);
     END LOOP;
+    -- Marked as sms-retry's when this builds it, so a down drops only what an up built (an index
+    -- of that name already there is left as it is, comment and all).
+    IF to_regclass(format('%I.%I', (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = tbl), index_name)) IS NULL
+       OR obj_description(to_regclass(format('%I.%I', (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = tbl), index_name)), 'pg_class') LIKE 'sms-retry%' THEN
+        RETURN NEXT format('COMMENT ON INDEX %I.%I IS %L', (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = tbl),
+                           index_name, 'sms-retry: built by a migration');
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION sms_retry_index_statements(regclass, text, text) IS 'sms-retry: plans a non-blocking index build (migration 003)';
@@ -86,7 +101,10 @@ RETURNS SETOF text LANGUAGE sql STABLE AS $fn$
     SELECT format(CASE WHEN c.relkind = 'p' THEN 'DROP INDEX IF EXISTS %I.%I' ELSE 'DROP INDEX CONCURRENTLY IF EXISTS %I.%I' END,
                   n.nspname, index_name)
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_class ix ON ix.relname = index_name AND ix.relnamespace = c.relnamespace
     WHERE c.oid = tbl
+      -- only an index an up built (its COMMENT), or one from before the COMMENTs (none at all)
+      AND coalesce(obj_description(ix.oid, 'pg_class'), 'sms-retry') LIKE 'sms-retry%'
 $fn$;
 COMMENT ON FUNCTION sms_retry_index_drop_statements(regclass, text) IS 'sms-retry: plans an index drop (migration 003)';
 

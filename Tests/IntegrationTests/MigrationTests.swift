@@ -68,6 +68,20 @@ import Testing
         #expect(try await migrator.status(t.db).map(\.applied) == migrator.migrations.map { $0.version == 1 })
     }
 
+    @Test("down drops only indexes an up built: one of the team's under the same name stays")
+    func downKeepsAnIndexSmsRetryDidNotBuild() async throws {
+        let t = try await TestDatabase.make(migrated: false)
+        try await t.query(try String(contentsOfFile: Paths.migrations + "/001_baseline.up.sql", encoding: .utf8)
+            .components(separatedBy: "CREATE TABLE IF NOT EXISTS").last.map { "CREATE TABLE IF NOT EXISTS" + $0 } ?? "")
+        try await t.query("CREATE INDEX sms_usage_logs_twilio_sid_idx ON sms_usage_logs (id)")
+        try await t.query("COMMENT ON INDEX sms_usage_logs_twilio_sid_idx IS 'ours: the billing team'")
+        _ = try await migrator.up(t.db)
+        #expect(try await t.query("SELECT obj_description('sms_usage_logs_retry_due_idx'::regclass, 'pg_class') AS c")[0].string("c")?.hasPrefix("sms-retry") == true)
+        _ = try await migrator.down(t.db, to: 1)
+        #expect(try await t.query("SELECT to_regclass('sms_usage_logs_twilio_sid_idx') IS NOT NULL AS kept")[0].bool("kept") == true)
+        #expect(try await t.query("SELECT to_regclass('sms_usage_logs_retry_due_idx') IS NULL AS gone")[0].bool("gone") == true)
+    }
+
     @Test func everyRuntimeQueryPreparesAgainstTheSchema() async throws {
         let t = try await TestDatabase.make()
         for (name, sql) in Queries.all {

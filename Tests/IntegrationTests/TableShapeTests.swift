@@ -42,7 +42,7 @@ import Testing
                 EXECUTE format('CREATE TABLE sms_usage_logs_p_this PARTITION OF sms_usage_logs FOR VALUES FROM (%L) TO (%L) PARTITION BY HASH (id)', m, m + interval '1 month');
                 EXECUTE 'CREATE TABLE sms_usage_logs_p_this_0 PARTITION OF sms_usage_logs_p_this FOR VALUES WITH (MODULUS 2, REMAINDER 0)';
                 EXECUTE 'CREATE TABLE sms_usage_logs_p_this_1 PARTITION OF sms_usage_logs_p_this FOR VALUES WITH (MODULUS 2, REMAINDER 1)';
-                EXECUTE format('CREATE TABLE sms_usage_logs_p_next PARTITION OF sms_usage_logs FOR VALUES FROM (%L) TO (%L)', m + interval '1 month', m + interval '2 months');
+                EXECUTE format('CREATE TABLE sms_usage_logs_p_next_month_with_a_name_long_enough_to_cut PARTITION OF sms_usage_logs FOR VALUES FROM (%L) TO (%L)', m + interval '1 month', m + interval '2 months');
                 EXECUTE 'CREATE TABLE sms_usage_logs_p_default PARTITION OF sms_usage_logs DEFAULT';
             END
             $$
@@ -341,6 +341,39 @@ import Testing
         #expect(after.rows == before.rows)
         #expect(try await t.query("SELECT retry_count FROM sms_usage_logs WHERE id = $1", [String(later)])[0].int("retry_count") == 1)
         #expect(try await t.query("SELECT to_regclass('idx_sms_usage_logs_retry') IS NOT NULL AS kept")[0].bool("kept") == true)
+    }
+
+    @Test("bigint identity ids above 2^32, migrated by the table's owner (no superuser) with CREATE on its schema: migrate, schedule, run, views, down")
+    func bigIdsMigratedByTheOwner() async throws {
+        let t = try await TestDatabase.make(migrated: false)
+        let owner = "own_" + t.name.suffix(10)
+        try await t.query("CREATE ROLE \(owner) LOGIN")
+        try await t.query("GRANT CREATE ON SCHEMA public TO \(owner)")
+        try await t.query("""
+            CREATE TABLE sms_usage_logs (
+                id bigint GENERATED ALWAYS AS IDENTITY (START WITH 5000000000) PRIMARY KEY, user_id integer NOT NULL,
+                phone_number varchar(20) NOT NULL, message_direction varchar(10) NOT NULL, message_length integer NOT NULL,
+                message_content text, success boolean DEFAULT true, processing_time_ms integer, error_message text,
+                sms_metadata jsonb, created_at timestamp DEFAULT CURRENT_TIMESTAMP)
+            """)
+        try await t.query("ALTER TABLE sms_usage_logs OWNER TO \(owner)")
+        let id = try await t.insert(phone: "+14155593001", metadata: nil)
+        #expect(id > 4_294_967_296)
+        let asOwner = "dbname=\(t.name) user=\(owner)"
+        var r = try await runCLI(["migrate"], environment: ["DATABASE_URL": asOwner])
+        #expect(r.code == 0 && r.out.contains("007_opt_out_index: applied"), "\(r)")
+        r = try await runCLI(["schedule", "--log-id", String(id), "--error-code", "30003"], environment: ["DATABASE_URL": asOwner])
+        #expect(r.code == 0 && r.out.contains("log_id=\(id)"), "\(r)")
+        try await t.makeDue()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        r = try await runCLI(["run"], environment: twilio.environment.merging(["DATABASE_URL": asOwner]) { $1 })
+        #expect(r.code == 0 && summaryValue(r.out, "sent") == 1, "\(r)")
+        r = try await runCLI(["stats", "--json"], environment: ["DATABASE_URL": asOwner])
+        #expect(r.code == 0 && r.out.contains(#""recovered":1"#), "\(r.out.prefix(300))")
+        r = try await runCLI(["migrate", "--down", "--to", "1"], environment: ["DATABASE_URL": asOwner])
+        #expect(r.code == 0, "\(r)")
+        #expect(try await t.query("SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 'sms_usage_logs'::regclass AND attnum > 0 AND NOT attisdropped")[0].int("n") == 11)
     }
 }
 
