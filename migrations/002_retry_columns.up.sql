@@ -53,11 +53,11 @@ WITH want(ord, col, type, dflt, required) AS (VALUES
                              p.rel, p.col, p.have_type, p.type,
                              CASE WHEN p.type = 'timestamp with time zone' AND p.have_type = 'timestamp without time zone'
                                   THEN format('ALTER TABLE %s ALTER COLUMN %I TYPE timestamptz USING %I AT TIME ZONE %L (its values read as %s time: if they were written in UTC, set sms_retry.created_at_time_zone to UTC and migrate again instead: no rewrite then)', p.rel, p.col, p.col, p.zone, p.zone)
-                                  ELSE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s', p.rel, p.col, p.type) END), E'\n' ORDER BY p.ord) AS text
+                                  ELSE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s', p.rel, p.col, p.type) END), '; ' ORDER BY p.ord) AS text
     FROM plan p WHERE p.action = 'refuse'
 ), statements(ord, sql) AS (
     -- Refused: one statement, first, that stops the file before anything changes.
-    SELECT 0, format('DO %L', format('BEGIN RAISE EXCEPTION %L; END', E'sms-retry cannot use these columns as they are:\n' || text)) FROM problems WHERE text IS NOT NULL
+    SELECT 0, format('DO %L', format('BEGIN RAISE EXCEPTION %L; END', 'sms-retry cannot use these columns as they are: ' || text)) FROM problems WHERE text IS NOT NULL
     UNION ALL
     SELECT 10 + p.ord, format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS %I %s%s', p.rel, p.col, p.type,
                               CASE WHEN p.dflt IS NULL THEN '' WHEN p.required THEN ' NOT NULL DEFAULT ' || p.dflt ELSE ' DEFAULT ' || p.dflt END)

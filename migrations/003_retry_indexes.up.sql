@@ -103,8 +103,8 @@ RETURNS SETOF text LANGUAGE sql STABLE AS $fn$
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_class ix ON ix.relname = index_name AND ix.relnamespace = c.relnamespace
     WHERE c.oid = tbl
-      -- only an index an up built (its COMMENT), or one from before the COMMENTs (none at all)
-      AND coalesce(obj_description(ix.oid, 'pg_class'), 'sms-retry') LIKE 'sms-retry%'
+      -- only an index that exists and an up built (its COMMENT, or none: from before the COMMENTs)
+      AND ix.oid IS NOT NULL AND coalesce(obj_description(ix.oid, 'pg_class'), 'sms-retry') LIKE 'sms-retry%'
 $fn$;
 COMMENT ON FUNCTION sms_retry_index_drop_statements(regclass, text) IS 'sms-retry: plans an index drop (migration 003)';
 

@@ -57,6 +57,7 @@ import Testing
 
         let steps = try await migrator.up(t.db)
         #expect(steps.first?.action == .alreadyApplied && steps.dropFirst().allSatisfy { $0.action == .applied })
+        figure("shape partitioned", "migrate: table public.sms_usage_logs; " + steps.map { "\($0.name): \($0.action.rawValue)" }.joined(separator: ", "))
         #expect(try await migrator.up(t.db).allSatisfy { $0.action == .alreadyApplied }, "rerunnable")
         // Every leaf partition has the due index, attached, and the parent's is valid.
         let leaves = try await t.query("""
@@ -143,8 +144,10 @@ import Testing
         #expect(try await objects("public") == 0)
         #expect(try await objects("sms") == 0)
         // In the conninfo.
+        figure("shape schema sms (forgotten)", "exit \(r.code): \(r.err.trimmingCharacters(in: .whitespacesAndNewlines))")
         r = try await runCLI(["migrate"], environment: ["DATABASE_URL": t.conninfo + " options=-csearch_path=sms"])
         #expect(r.code == 0 && r.out.hasPrefix("table: sms.sms_usage_logs\n"), "\(r)")
+        figure("shape schema sms (conninfo options)", r.out.split(separator: "\n").joined(separator: "; "))
         #expect(try await objects("public") == 0)
         #expect(try await objects("sms") > 10, "views, functions and indexes in sms")
         // PGOPTIONS: status, a run; the role's own setting (this database only): stats.
@@ -175,6 +178,7 @@ import Testing
         try await t.query("CREATE ROLE \(stranger) LOGIN")
         var r = try await runCLI(["migrate", "--create-table", "--grant-runtime", runtime], environment: ["DATABASE_URL": t.conninfo])
         #expect(r.code == 0 && r.out.contains("GRANT SELECT, UPDATE ON public.sms_usage_logs TO \(runtime)"), "\(r)")
+        figure("shape runtime role", r.out.split(separator: "\n").filter { $0.hasPrefix("GRANT") }.joined(separator: "; "))
         r = try await runCLI(["migrate", "--grant-runtime", runtime], environment: ["DATABASE_URL": t.conninfo])
         #expect(r.code == 0, "rerunnable: \(r)")
         let ids = try await (0..<4).asyncMap { i in try await t.insert(phone: "+141555800\(i)") }
@@ -214,6 +218,7 @@ import Testing
         #expect(r.code != 0 && r.err.contains("permission denied for") && r.err.contains("migrate --grant-runtime"), "\(r)")
         r = try await runCLI(["health", "--database-url", "dbname=\(t.name) user=\(stranger)"])
         #expect(r.code == 3 && r.out.contains("permission denied for") && r.out.contains("--grant-runtime"), "\(r)")
+        figure("shape runtime role (no grants)", "health exit \(r.code): \(r.out.trimmingCharacters(in: .whitespacesAndNewlines))")
     }
 
     @Test("mixed-case and Twilio direction spellings, an INBOUND STOP: one rule in SQL and Swift; others neither sent nor counted")
@@ -254,6 +259,12 @@ import Testing
         #expect(overview.int("outbound_messages") == 5 && overview.int("other_direction_messages") == 1, "\(overview)")
         let stats = try await runCLI(["stats", "--database-url", t.conninfo])
         #expect(stats.code == 0 && stats.out.contains("other_direction_messages"), "\(stats)")
+        let rows = try await t.query("SELECT count(*) AS n FROM sms_usage_logs")[0].int("n")
+        let down = try await runCLI(["migrate", "--down", "--to", "1", "--database-url", t.conninfo])
+        #expect(down.code == 0, "\(down)")
+        #expect(try await t.query("SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 'sms_usage_logs'::regclass AND attnum > 0 AND NOT attisdropped")[0].int("n") == 11)
+        #expect(try await t.query("SELECT count(*) AS n FROM sms_usage_logs")[0].int("n") == rows)
+        figure("shape directions", "stats overview: outbound_messages 5, other_direction_messages 1; sent 4 (OUTBOUND, outbound-api, Outbound-Reply, ' outbound-call '), the 'outbound' row opted out by an 'INBOUND' STOP; down: \(down.out.split(separator: "\n").count - 1) steps reverted, 11 router columns left")
     }
 
     @Test("a router writing created_at in UTC, the server in Asia/Kolkata or America/New_York: ages, adoption and windows right with the setting",
@@ -292,6 +303,10 @@ import Testing
         #expect(stats.code == 0 && stats.out.contains(#""outbound_messages":3"#), "\(stats.out.prefix(400))")
         let bad = try await runCLI(["stats", "--created-at-time-zone", "Mars/Olympus"], environment: ["DATABASE_URL": t.conninfo])
         #expect(bad.code == 2 && bad.err.contains("not a time zone"), "\(bad)")
+        let down = try await runCLI(["migrate", "--down", "--to", "1"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(down.code == 0, "\(down)")
+        #expect(try await t.query("SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 'sms_usage_logs'::regclass AND attnum > 0 AND NOT attisdropped")[0].int("n") == 11)
+        figure("shape router-UTC \(zone)", "migrate without the setting: \(warned.err.trimmingCharacters(in: .whitespacesAndNewlines).prefix(160))…; with it: no warning; run: \(run.out.trimmingCharacters(in: .whitespacesAndNewlines))")
     }
 
     @Test("the original design's retry columns and index already there, rows it scheduled in UTC, the server in America/New_York")
@@ -317,11 +332,13 @@ import Testing
         // Read in New York time, next_retry_at would need a rewrite: refused, nothing changed.
         var r = try await runCLI(["migrate"], environment: ["DATABASE_URL": t.conninfo])
         #expect(r.code != 0 && r.err.contains("next_retry_at is timestamp without time zone") && r.err.contains("created_at_time_zone to UTC"), "\(r)")
+        figure("shape original design (New York, unset)", "exit \(r.code): \(r.err.trimmingCharacters(in: .whitespacesAndNewlines))")
         #expect(try await routerState(t).columns == before.columns, "nothing changed")
         // The values are UTC: converted in place, the team's index named and kept.
         r = try await runCLI(["migrate", "--created-at-time-zone", "UTC"], environment: ["DATABASE_URL": t.conninfo])
         #expect(r.code == 0, "\(r)")
         #expect(r.err.contains("NOTICE:") && r.err.contains("idx_sms_usage_logs_retry") && r.err.contains("kept"), "\(r.err)")
+        figure("shape original design (--created-at-time-zone UTC)", (r.out + r.err).split(separator: "\n").joined(separator: "; "))
         let types = try await t.query("""
             SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' not null' ELSE '' END, ', ' ORDER BY attname) AS t
             FROM pg_attribute WHERE attrelid = 'sms_usage_logs'::regclass AND attname IN ('retry_count', 'max_retries', 'next_retry_at', 'twilio_message_sid', 'final_status')
@@ -362,6 +379,7 @@ import Testing
         let asOwner = "dbname=\(t.name) user=\(owner)"
         var r = try await runCLI(["migrate"], environment: ["DATABASE_URL": asOwner])
         #expect(r.code == 0 && r.out.contains("007_opt_out_index: applied"), "\(r)")
+        figure("shape bigint ids, owner role", "first id \(id); migrate as \(owner): " + r.out.split(separator: "\n").joined(separator: "; "))
         r = try await runCLI(["schedule", "--log-id", String(id), "--error-code", "30003"], environment: ["DATABASE_URL": asOwner])
         #expect(r.code == 0 && r.out.contains("log_id=\(id)"), "\(r)")
         try await t.makeDue()

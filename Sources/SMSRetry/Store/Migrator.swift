@@ -162,7 +162,7 @@ public struct Migrator: Sendable {
                        WHERE n.nspname = $1 AND c.relkind = 'v' AND c.relname LIKE 'sms\\_retry\\_%' ORDER BY c.relname)
             UNION ALL (SELECT format('GRANT EXECUTE ON FUNCTION %s TO %I', p.oid::regprocedure, $2::text)
                        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                       WHERE n.nspname = $1 AND p.proname IN ('sms_retry_segments', 'sms_retry_first_id_since') ORDER BY p.proname)
+                       WHERE n.nspname = $1 AND p.proname IN ('sms_retry_segments', 'sms_retry_first_id_since', 'sms_retry_direction', 'sms_retry_router_time') ORDER BY p.proname)
             """, [schema, role]).all.compactMap { $0.string("s") }
         for statement in statements { try await db.query(statement) }
         return statements
