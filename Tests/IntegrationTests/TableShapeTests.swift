@@ -155,7 +155,13 @@ import Testing
         #expect(r.code == 0 && !r.out.contains("pending"), "\(r)")
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
-        try await t.query("UPDATE sms.sms_usage_logs SET success = false, next_retry_at = now() - interval '1 second' WHERE id <= 3")
+        try await t.query("UPDATE sms.sms_usage_logs SET success = false WHERE id <= 3")
+        for id in 1...3 {
+            let scheduled = try await runCLI(["schedule", "--log-id", String(id), "--error-code", "30003", "--database-url", t.conninfo],
+                                             environment: ["PGOPTIONS": "-csearch_path=sms"])
+            #expect(scheduled.code == 0, "\(scheduled)")
+        }
+        try await t.query("UPDATE sms.sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE id <= 3")
         var env = twilio.environment
         env["PGOPTIONS"] = "-csearch_path=sms"
         r = try await runCLI(["run", "--database-url", t.conninfo], environment: env)
@@ -350,6 +356,8 @@ import Testing
         defer { Task { await twilio.stop() } }
         r = try await runCLI(["run", "--created-at-time-zone", "UTC"], environment: twilio.environment.merging(["DATABASE_URL": t.conninfo]) { $1 })
         #expect(r.code == 0 && summaryValue(r.out, "sent") == 1 && summaryValue(r.out, "claimed") == 1, "only the row due a minute ago: \(r)")
+        r = try await runCLI(["stats", "--json", "--created-at-time-zone", "UTC"], environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code == 0 && r.out.contains(#""pending":1"#), "the row due in 30 minutes is still pending: \(r.out.prefix(300))")
         // Down: only what sms-retry added goes; the team's columns (and their data) and index stay.
         r = try await runCLI(["migrate", "--down", "--to", "1"], environment: ["DATABASE_URL": t.conninfo])
         #expect(r.code == 0, "\(r)")
