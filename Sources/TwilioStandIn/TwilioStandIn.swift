@@ -66,6 +66,9 @@ public actor TwilioStandIn {
         public var status: Int
         /// When the request arrived.
         public var at: Date
+        /// Every form field as it arrived, in order (repeated names kept: `MediaUrl`).
+        public var fields: [(String, String)] = []
+        public func field(_ name: String) -> String? { fields.last { $0.0 == name }?.1 }
     }
 
     public let accountSID: String
@@ -200,17 +203,18 @@ public actor TwilioStandIn {
         guard request.headers["content-type"]?.hasPrefix("application/x-www-form-urlencoded") == true else {
             return (.fail(code: 21604, status: 400), nil)
         }
+        let pairs = Form.decode(body)
         var fields: [String: String] = [:]
-        for (k, v) in Form.decode(body) { fields[k] = v }
+        for (k, v) in pairs { fields[k] = v }
         let to = fields["To"] ?? ""
         var received = Received(to: to, from: fields["From"], messagingServiceSID: fields["MessagingServiceSid"],
                                 body: fields["Body"] ?? "", statusCallback: fields["StatusCallback"], sid: nil, status: 0,
-                                at: Date())
+                                at: Date(), fields: pairs)
         let validation: Int? =
             to.isEmpty ? 21604 :
             !to.hasPrefix("+") ? 21211 :
             (fields["From"] == nil && fields["MessagingServiceSid"] == nil) ? 21603 :
-            (fields["Body"] ?? "").isEmpty ? 21602 :
+            ((fields["Body"] ?? "").isEmpty && fields["ContentSid"] == nil && fields["MediaUrl"] == nil) ? 21602 :
             (fields["Body"] ?? "").count > 1600 ? 21617 : nil
         if let code = validation { return (.fail(code: code), received) }
         guard withinRate() else {

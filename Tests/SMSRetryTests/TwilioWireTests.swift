@@ -92,3 +92,38 @@ import Testing
         for m in [message(good.merging(["TWILIO_FROM_NUMBER": ""]) { $1 })] { #expect(!m.contains("s3cret-token")) }
     }
 }
+
+@Suite struct OriginalMessageUnitTests {
+    let config = TwilioConfig(accountSID: "AC" + String(repeating: "0", count: 32), username: "u", password: "p",
+                              sender: .messagingService("MGdefault"), statusCallbackURL: "https://cb.example/s")
+
+    @Test func theFormCarriesTheOriginal() {
+        var m = OutboundMessage(to: "+14155550100", body: "", from: "+15005550100")
+        m.mediaURLs = ["https://e.example/a.png"]
+        m.contentSID = "HX1"
+        m.contentVariables = #"{"1":"Ada"}"#
+        m.attempt = 2
+        m.validityPeriod = 600
+        let form = TwilioClient(config: config, http: HTTPClient()).form(m)
+        #expect(form == "To=%2B14155550100&From=%2B15005550100&MediaUrl=https%3A%2F%2Fe.example%2Fa.png&ContentSid=HX1&ContentVariables=%7B%221%22%3A%22Ada%22%7D&Attempt=2&ValidityPeriod=600&StatusCallback=https%3A%2F%2Fcb.example%2Fs")
+        // No sender on the row: the configured one.
+        #expect(TwilioClient(config: config, http: HTTPClient()).form(to: "+1", body: "hi").contains("MessagingServiceSid=MGdefault&Body=hi"))
+    }
+
+    @Test func theOriginalIsReadFromTheRow() {
+        let m = OutboundMessage.original(to: "+1", body: "b", metadata: [#""  +15005550100 ""#, nil, #"["u1", "u2"]"#, nil, nil, "true", "\"false\""],
+                                         configured: .from("+15005550006"))
+        #expect(m.from == "+15005550100" && m.messagingServiceSID == nil && m.mediaURLs == ["u1", "u2"])
+        #expect(m.smartEncoded == true && m.shortenURLs == false)
+        let none = OutboundMessage.original(to: "+1", body: nil, metadata: Array(repeating: nil, count: 7), configured: .from("+15005550006"))
+        #expect(none.from == "+15005550006" && !none.hasContent)
+        #expect(none.senderForHistory == "+15*******06")
+    }
+
+    @Test func validityIsWhatIsLeftOfTheMaximumAge() {
+        #expect(OutboundMessage.validity(ageSeconds: 60, maxAge: 600) == .seconds(540))
+        #expect(OutboundMessage.validity(ageSeconds: 0, maxAge: 86_400) == .seconds(36_000))
+        #expect(OutboundMessage.validity(ageSeconds: 599.5, maxAge: 600) == .expired)
+        #expect(OutboundMessage.validity(ageSeconds: nil, maxAge: 600) == .unknownAge)
+    }
+}

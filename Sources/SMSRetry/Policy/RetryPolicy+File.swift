@@ -21,7 +21,8 @@ extension RetryPolicy {
     ///                              "max_retries": 2, "base_delay_seconds": 300 },
     ///                  "30008": { "retryable": false } },
     ///       "transport": { "max_retries": 5 },
-    ///       "unknown_3xxxx": { "retryable": false } }
+    ///       "unknown_3xxxx": { "retryable": false },
+    ///       "metadata_keys": { "from": "twilio.from", "media_urls": "mms.urls" } }
     ///
     /// A rule's missing fields keep the default rule's values (a code new to the table starts
     /// from exponential, 0 retries, 0 s).
@@ -63,8 +64,18 @@ extension RetryPolicy {
                     let start = policy.codes[code] ?? RetryRule(retryable: false, meaning: "operator-defined")
                     policy.codes[code] = try rule(ruleValue, name, over: start, source)
                 }
+            case "metadata_keys":
+                guard case .object(let keys) = value else { throw fail(key, "must be an object of name → key path") }
+                for (name, pathValue) in keys {
+                    guard case .string(let path) = pathValue, !path.isEmpty, !path.contains(" ") else {
+                        throw fail("\(key).\(name)", "must be a key path such as \"twilio.from\"")
+                    }
+                    guard policy.messageKeys.set(name, path) else {
+                        throw fail("\(key).\(name)", "unknown name (expected \(MessageKeys.names.joined(separator: ", ")))")
+                    }
+                }
             default:
-                throw fail(key, "unknown key (expected max_delay_seconds, jitter, codes, transport, unknown_3xxxx)")
+                throw fail(key, "unknown key (expected max_delay_seconds, jitter, codes, transport, unknown_3xxxx, metadata_keys)")
             }
         }
         return policy

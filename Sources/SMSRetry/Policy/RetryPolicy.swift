@@ -12,6 +12,8 @@ public struct RetryPolicy: Sendable, Equatable {
     public var maxDelay: Double
     /// Relative jitter: a delay d becomes uniform in d·(1-j)…d·(1+j). 0 disables it.
     public var jitter: Double
+    /// Where a row's `sms_metadata` keeps the original message's sender and content.
+    public var messageKeys = MessageKeys()
 
     public init(codes: [Int: RetryRule], transport: RetryRule, unknown3xxxx: RetryRule,
                 maxDelay: Double = 86_400, jitter: Double = 0.1) {

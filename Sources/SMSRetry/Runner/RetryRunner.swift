@@ -251,12 +251,12 @@ public final class RetryRunner: Sendable {
         var closed: [Outcome] = []
         var sendable: [RetryStore.ClaimedRow] = []
         for row in rows {
-            if let age = row.ageSeconds, age > options.maxAge {
-                logger.info("message too old to send; closed", metadata: ["sms.log_id": "\(row.id)", "sms.age_s": "\(Int(age))"])
+            if OutboundMessage.validity(ageSeconds: row.ageSeconds, maxAge: options.maxAge) == .expired {
+                logger.info("message too old to send; closed", metadata: ["sms.log_id": "\(row.id)", "sms.age_s": "\(Int(row.ageSeconds ?? 0))"])
                 var expired = Outcome.closed(id: row.id, reason: "expired", leaseUntil: row.leaseUntil)
                 expired.outcome = "expired"
                 closed.append(expired)
-            } else if let reason = Self.unsendableReason(row) {
+            } else if let reason = Self.unsendableReason(row, message: message(for: row)) {
                 logger.warning("row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.reason": "\(reason)"])
                 closed.append(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
             } else if let event = row.optOut {
@@ -273,9 +273,23 @@ public final class RetryRunner: Sendable {
         return (closed, sendable)
     }
 
-    static func unsendableReason(_ row: RetryStore.ClaimedRow) -> String? {
+    /// The resend of `row`: the original message (its sender and content from `sms_metadata`),
+    /// with Twilio's `Attempt` (the router's send was 1) and `ValidityPeriod` (what is left of
+    /// the maximum age).
+    func message(for row: RetryStore.ClaimedRow) -> OutboundMessage {
+        var m = OutboundMessage.original(to: row.phoneNumber, body: row.content, metadata: row.original,
+                                         configured: twilio.config.sender)
+        m.attempt = row.retryCount + 2
+        if case .seconds(let left) = OutboundMessage.validity(ageSeconds: row.ageSeconds, maxAge: options.maxAge) {
+            m.validityPeriod = left
+        }
+        return m
+    }
+
+    static func unsendableReason(_ row: RetryStore.ClaimedRow, message: OutboundMessage) -> String? {
         if !RetryStore.isOutbound(row.direction) { return "not_outbound" }
-        if (row.content ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "empty_body" }
+        // Nothing to send: no body, no content template, no media.
+        if !message.hasContent { return "empty_body" }
         // Twilio refuses longer bodies (21617); no request is spent learning that.
         if let body = row.content, body.unicodeScalars.count > 1600 { return "body_too_long" }
         if !PhoneNumber.isE164(row.phoneNumber) { return "invalid_phone_number" }
@@ -297,6 +311,7 @@ public final class RetryRunner: Sendable {
         if unsubscribed.withLock({ $0.contains(row.phoneNumber) }) { return Self.optedOut(row, event: "21610") }
         guard await admit(before: sendBy) else { return release }
         let attemptsMade = row.retryCount + 1
+        let message = message(for: row)
         // An earlier send may have created a message we were never told about: ask Twilio first.
         // Until it has answered, the doubt stays on the row (a hand-back keeps `retry.uncertain`).
         if row.doubt != nil {
@@ -322,7 +337,7 @@ public final class RetryRunner: Sendable {
         while true {
             started = Date()
             requests.add(1, ordering: .relaxed)
-            result = await twilio.send(to: row.phoneNumber, body: row.content ?? "")
+            result = await twilio.send(message)
             guard case .throttled(let retryAfter, _, _) = result else { break }
             throttles.add(1, ordering: .relaxed)
             let pause = gate.throttled(retryAfter: retryAfter)
@@ -402,6 +417,7 @@ public final class RetryRunner: Sendable {
             providerFailed(error.description)
         }
         outcome.leaseUntil = row.leaseUntil
+        outcome.sender = message.senderForHistory
         logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
                                            "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome ?? outcome.kind.rawValue)",
                                            "sms.error_code": "\(outcome.errorCode.map(String.init) ?? "-")"])

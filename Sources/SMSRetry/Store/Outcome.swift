@@ -28,6 +28,8 @@ struct Outcome: Sendable {
     var delivery: [String: String]? = nil
     /// `retry.uncertain`: nil keeps it, `.clear` removes it, `.since` sets it.
     var uncertain: Uncertainty? = nil
+    /// The sender the attempt went out from (numbers masked), kept in its history entry.
+    var sender: String? = nil
     /// What became of the last uncertain attempt, which `retry_count` already counts: its history
     /// entry is completed instead of a new one added (`counted` is then false).
     var amend = false

@@ -34,7 +34,8 @@ enum Queries {
         AND next_retry_at <= coalesce($NOW::timestamptz, now()) AND retry_count < max_retries
         """
 
-    /// Claims up to $1 due rows for $2 seconds (the lease) for run $4; $3 = now.
+    /// Claims up to $1 due rows for $2 seconds (the lease) for run $4; $3 = now; $5 = only
+    /// unknown-fate rows; $6 = the `MessageKeys` paths.
     ///
     /// `FOR UPDATE SKIP LOCKED` lets concurrent runs take disjoint rows; pushing `next_retry_at`
     /// to the end of the lease takes the row out of the due set once this statement commits,
@@ -80,6 +81,8 @@ enum Queries {
                   extract(epoch FROM (s.sms_metadata -> 'retry' -> 'uncertain' ->> 'lease_at')::timestamptz)::float8
                       AS uncertain_lease_epoch,
                   s.twilio_message_sid AS sid,
+                  -- the original message's sender and content, at the policy's key paths ($6)
+                  \((1...7).map { "(s.sms_metadata #> string_to_array(($6::text[])[\($0)], '.'))::text AS meta_\($0)" }.joined(separator: ", ")),
                   extract(epoch FROM sms_retry_router_time(now()) - s.created_at)::float8 AS age_seconds,
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
         """
@@ -215,15 +218,15 @@ enum Queries {
                                'attempt', s.retry_count + o.counted::int,
                                'outcome', o.outcome, 'code', o.error_code, 'error', o.error_message,
                                'sid', o.sid, 'http_status', o.http_status, 'duration_ms', o.duration_ms,
-                               'note', o.note, 'uncertain', CASE WHEN o.uncertain <> '' THEN true END)))
+                               'note', o.note, 'from', o.sender, 'uncertain', CASE WHEN o.uncertain <> '' THEN true END)))
                            END,
                            '$[last - $keep + 1 to last]', jsonb_build_object('keep', $15::int)))
                    END)
         FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::float8[], $5::text[], $6::int[], $7::text[],
                     $8::int[], $9::int[], $10::text[], $11::text[], $12::int[], $13::timestamptz[],
-                    $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bool[])
+                    $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bool[], $22::text[])
              AS o(id, kind, counted, delay, sid, error_code, error_message, http_status, duration_ms,
-                  reason, strategy, max_retries, lease_until, outcome, note, final_status, delivery, uncertain, amend)
+                  reason, strategy, max_retries, lease_until, outcome, note, final_status, delivery, uncertain, amend, sender)
         WHERE s.id = o.id AND (o.lease_until IS NULL OR s.next_retry_at = o.lease_until)
         RETURNING s.id, s.retry_count, extract(epoch FROM s.next_retry_at)::float8 AS next_retry_epoch
         """

@@ -118,6 +118,8 @@ public final class RetryStore: Sendable {
         /// The number's latest opt-out event ('STOP'-family keyword or '21610') when it has not
         /// opted in again since: the row must not be sent.
         var optOut: String? = nil
+        /// The `sms_metadata` values at the policy's `MessageKeys`, as JSON text, in its order.
+        var original: [String?] = []
     }
 
     struct WrittenRow: Sendable {
@@ -131,7 +133,7 @@ public final class RetryStore: Sendable {
     func claim(limit: Int, lease: Double, runID: String, now: String? = nil,
                uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
         let rows = try await database.query(Queries.claimDue, [String(limit), String(lease), now, runID,
-                                                               uncertainOnly ? "t" : "f"])
+                                                               uncertainOnly ? "t" : "f", PGArray.literal(policy.messageKeys.paths)])
         // RETURNING comes in no particular order: sent in the order they fell due.
         return rows.all.sorted { ($0.double("due_epoch") ?? 0, $0.int("id") ?? 0) < ($1.double("due_epoch") ?? 0, $1.int("id") ?? 0) }.map { r in
             ClaimedRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "",
@@ -143,7 +145,8 @@ public final class RetryStore: Sendable {
                                  leaseAt: r.double("uncertain_lease_epoch").map { Date(timeIntervalSince1970: $0) })
                        },
                        sid: r.string("sid"),
-                       ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"))
+                       ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"),
+                       original: (1...7).map { r.string("meta_\($0)") })
         }
     }
 
@@ -177,6 +180,7 @@ public final class RetryStore: Sendable {
             PGArray.literal(outcomes.map { $0.deliveryParameter }),
             PGArray.literal(outcomes.map { $0.uncertainParameter }),
             PGArray.literal(outcomes.map { $0.amend ? "t" : "f" }),
+            PGArray.literal(outcomes.map { $0.sender }),
         ]
         return try conn.execute(Queries.outcomesRecord, params).all.map { r in
             WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,

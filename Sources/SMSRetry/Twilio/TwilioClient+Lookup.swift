@@ -51,12 +51,13 @@ extension TwilioClient {
         }
     }
 
-    /// A message Twilio created for this resend, if any: same number, same body, created since
+    /// A message Twilio created for this resend, if any: same number, same body (any body for a
+    /// content-template or media-only message, whose body Twilio renders itself), created since
     /// the uncertain attempt started (less `slack` for clock differences), not the row's known SID.
     public func findResend(to: String, body: String, since: Date, excluding known: String?,
                            slack: TimeInterval = 10) async -> Result<MessageInfo?, LookupError> {
         await messages(to: to, since: since.addingTimeInterval(-slack)).map { list in
-            list.first { $0.sid != known && $0.body == body }
+            list.first { $0.sid != known && (body.isEmpty || $0.body == body) }
         }
     }
 

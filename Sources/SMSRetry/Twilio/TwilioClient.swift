@@ -13,23 +13,42 @@ public struct TwilioClient: Sendable {
 
     public var messagesURL: String { "\(config.baseURL)/2010-04-01/Accounts/\(config.accountSID)/Messages.json" }
 
-    /// The form body for one message.
-    public func form(to: String, body: String) -> String {
-        var fields: [(String, String)] = [("To", to)]
-        switch config.sender {
-        case .from(let number): fields.append(("From", number))
-        case .messagingService(let sid): fields.append(("MessagingServiceSid", sid))
+    /// The form body for one message: its own sender and content, Twilio's retry parameters,
+    /// and the configured StatusCallback.
+    public func form(_ m: OutboundMessage) -> String {
+        var fields: [(String, String)] = [("To", m.to)]
+        if let from = m.from { fields.append(("From", from)) }
+        if let service = m.messagingServiceSID { fields.append(("MessagingServiceSid", service)) }
+        if m.from == nil && m.messagingServiceSID == nil {
+            switch config.sender {
+            case .from(let number): fields.append(("From", number))
+            case .messagingService(let sid): fields.append(("MessagingServiceSid", sid))
+            }
         }
-        fields.append(("Body", body))
+        if !m.body.isEmpty || (m.contentSID == nil && m.mediaURLs.isEmpty) { fields.append(("Body", m.body)) }
+        for url in m.mediaURLs.prefix(10) { fields.append(("MediaUrl", url)) }
+        if let content = m.contentSID {
+            fields.append(("ContentSid", content))
+            if let variables = m.contentVariables { fields.append(("ContentVariables", variables)) }
+        }
+        if let smart = m.smartEncoded { fields.append(("SmartEncoded", smart ? "true" : "false")) }
+        if let shorten = m.shortenURLs { fields.append(("ShortenUrls", shorten ? "true" : "false")) }
+        if let attempt = m.attempt { fields.append(("Attempt", String(attempt))) }
+        if let validity = m.validityPeriod { fields.append(("ValidityPeriod", String(validity))) }
         if let callback = config.statusCallbackURL { fields.append(("StatusCallback", callback)) }
         return FormEncoding.encode(fields)
     }
 
-    public func send(to: String, body: String) async -> SendResult {
+    /// A plain message from the configured sender.
+    public func form(to: String, body: String) -> String { form(OutboundMessage(to: to, body: body)) }
+
+    public func send(to: String, body: String) async -> SendResult { await send(OutboundMessage(to: to, body: body)) }
+
+    public func send(_ message: OutboundMessage) async -> SendResult {
         let request = HTTPClient.Request(
             method: "POST", url: messagesURL,
             headers: ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json"],
-            body: form(to: to, body: body),
+            body: form(message),
             basicAuth: (config.username, config.password))
         let started = ContinuousClock.now
         switch await http.send(request) {
