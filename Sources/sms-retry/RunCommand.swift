@@ -10,7 +10,7 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Safe to run from several hosts at once: rows are claimed with FOR UPDATE SKIP LOCKED \
             and a lease. Prints one summary line. Exit: 0 all done, 1 some rows could not be \
-            processed, 2 usage or configuration error, 3 database unreachable, 4 Twilio outage \
+            processed or a sender was stopped (Twilio said it cannot send: its rows handed back), 2 usage or configuration error, 3 database unreachable, 4 Twilio outage \
             (the breaker opened; unsent rows handed back without using an attempt).
             """)
 
@@ -96,6 +96,9 @@ struct RunCommand: AsyncParsableCommand {
             }
             print(summary.description)
             if let why = summary.stoppedBecause { FileHandle.standardError.write(Data("sms-retry: \(why)\n".utf8)) }
+            for sender in summary.blockedSenders {
+                FileHandle.standardError.write(Data("sms-retry: sender stopped for this run, its rows handed back uncounted: \(sender)\n".utf8))
+            }
             await writeMetrics(summary, exitCode: summary.exitCode, db: db, logger: logger)
             if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
         } catch let error as DatabaseError {

@@ -74,4 +74,32 @@ import TwilioStandIn
         #expect(c?.field("From") == "+15005550102" && c?.field("MediaUrl") == "https://e.example/c.png")
         #expect(await twilio.server.received.contains { $0.to == "+14155594009" } == false)
     }
+
+    @Test("a 30034 for one sender: that sender's rows handed back uncounted, the run says which and why (exit 1); another sender's rows all sent")
+    func aSenderFaultStopsThatSenderOnly() async throws {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        let blocked = #"{"from": "+15005550200"}"#, fine = #"{"from": "+15005550300"}"#
+        var ids: [Int] = []
+        for (i, metadata) in [blocked, fine, blocked, fine, blocked, fine].enumerated() {
+            let id = try await t.insert(phone: "+1415559500\(i)", metadata: metadata)
+            _ = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
+            try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - make_interval(secs => 10 - $2::int) WHERE id = $1",
+                              [String(id), String(i)])
+            ids.append(id)
+        }
+        await twilio.server.script("+14155595000", [.fail(code: 30034)])
+        let r = try await runCLI(["run", "--database-url", t.conninfo, "--concurrency", "1"], environment: twilio.environment)
+        #expect(r.code == 1, "\(r)")
+        #expect(summaryValue(r.out, "sent") == 3 && summaryValue(r.out, "sender_blocked") == 3, "\(r.out)")
+        #expect(r.err.contains("sender stopped for this run") && r.err.contains("+15*******00: Twilio 30034"), "\(r.err)")
+        let sent = Set(await twilio.server.received.filter { $0.sid != nil }.map(\.to))
+        #expect(sent == ["+14155595001", "+14155595003", "+14155595005"])
+        #expect(await twilio.server.received.filter { $0.field("From") == "+15005550200" }.count == 1, "one request met the fault; the rest waited")
+        for id in [ids[0], ids[2], ids[4]] {
+            let row = try await t.row(id)
+            #expect(row.int("retry_count") == 0 && row.bool("pending") == true && row.string("last_outcome") == "sender_blocked")
+        }
+    }
 }

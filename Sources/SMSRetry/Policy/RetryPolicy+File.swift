@@ -110,9 +110,14 @@ extension RetryPolicy {
             case "meaning":
                 guard case .string(let text) = fieldValue else { throw PolicyError(source: source, key: name, problem: "must be a string") }
                 rule.meaning = text
+            case "sender_fault":
+                guard case .bool(let flag) = fieldValue else {
+                    throw PolicyError(source: source, key: name, problem: "must be true or false")
+                }
+                rule.senderFault = flag
             default:
                 throw PolicyError(source: source, key: name,
-                                  problem: "unknown field (expected retryable, strategy, max_retries, base_delay_seconds, meaning)")
+                                  problem: "unknown field (expected retryable, strategy, max_retries, base_delay_seconds, meaning, sender_fault)")
             }
         }
         // Giving retry parameters implies the operator wants retries unless they said otherwise.

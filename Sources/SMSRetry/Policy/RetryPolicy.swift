@@ -125,15 +125,23 @@ public struct RetryRule: Sendable, Equatable {
     public var baseDelay: Double
     /// Twilio's meaning of the code, for operators.
     public var meaning: String
+    /// The code says the sender cannot send (unregistered, unverified, not the account's, not
+    /// SMS-capable, over its campaign's throughput), not that this message is bad: a run stops
+    /// that sender and hands its rows back uncounted.
+    public var senderFault = false
 
     public init(retryable: Bool, strategy: RetryStrategy = .exponential, maxRetries: Int = 0,
-                baseDelay: Double = 0, meaning: String = "") {
+                baseDelay: Double = 0, meaning: String = "", senderFault: Bool = false) {
         self.retryable = retryable
         self.strategy = strategy
         self.maxRetries = maxRetries
         self.baseDelay = baseDelay
         self.meaning = meaning
+        self.senderFault = senderFault
     }
+
+    /// This rule, marked as a sender fault.
+    public var ofTheSender: RetryRule { var r = self; r.senderFault = true; return r }
 
     public static func permanent(_ meaning: String) -> RetryRule { RetryRule(retryable: false, meaning: meaning) }
     public static func exponential(_ max: Int, _ base: Double, _ meaning: String) -> RetryRule {

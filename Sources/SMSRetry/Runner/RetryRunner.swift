@@ -20,6 +20,8 @@ public final class RetryRunner: Sendable {
     private let breaker: CircuitBreaker
     /// Numbers Twilio answered 21610 for during this run: their other rows are not sent.
     private let unsubscribed = Mutex<Set<String>>([])
+    /// Senders Twilio said cannot send (a sender-fault code), with why: their rows wait.
+    private let blockedSenders = Mutex<[String: String]>([:])
     private let throttles = Atomic<Int>(0)
     /// Requests to Twilio (creates and lookups), and how many of them never reached it.
     private let requests = Atomic<Int>(0)
@@ -159,6 +161,12 @@ public final class RetryRunner: Sendable {
         }
         summary.throttled = throttles.load(ordering: .relaxed)
         summary.unreachable = unreachable.load(ordering: .relaxed)
+        summary.blockedSenders = blockedSenders.withLock { $0 }.map { key, why in
+            let parts = key.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            let shown = OutboundMessage(to: "", body: "", from: parts[0].isEmpty ? nil : parts[0],
+                                        messagingServiceSID: parts[1].isEmpty ? nil : parts[1]).senderForHistory ?? "-"
+            return "\(shown): \(why)"
+        }.sorted()
         summary.seconds = (clock.now - started).seconds
         logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
                                                "run.sent": "\(summary.sent)", "run.failed": "\(summary.failed)"])
@@ -212,6 +220,7 @@ public final class RetryRunner: Sendable {
             switch outcome.kind {
             case _ where outcome.reconciled: summary.reconciled += 1
             case _ where outcome.unreachable: summary.released += 1
+            case _ where outcome.senderBlocked: summary.senderBlocked += 1
             case .sent, .delivered, .progress: summary.sent += 1
             case .retry: summary.rescheduled += 1
             case .failed where outcome.outcome == "not_sent": summary.skipped += 1
@@ -309,9 +318,12 @@ public final class RetryRunner: Sendable {
     private func attempt(_ row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant) async -> Outcome {
         let release = Outcome.release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
         if unsubscribed.withLock({ $0.contains(row.phoneNumber) }) { return Self.optedOut(row, event: "21610") }
+        let message = message(for: row)
+        if let why = blockedSenders.withLock({ $0[Self.senderKey(message)] }) {
+            return Self.senderBlocked(row, message: message, why: why, code: nil)
+        }
         guard await admit(before: sendBy) else { return release }
         let attemptsMade = row.retryCount + 1
-        let message = message(for: row)
         // An earlier send may have created a message we were never told about: ask Twilio first.
         // Until it has answered, the doubt stays on the row (a hand-back keeps `retry.uncertain`).
         if row.doubt != nil {
@@ -363,6 +375,14 @@ public final class RetryRunner: Sendable {
             outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
                               durationMS: Int(seconds * 1000), outcome: "sent")
             outcome.delivery = ["sid": sid, "status": twilioStatus, "at": ISO8601DateFormatter().string(from: Date())]
+        case .rejected(let code, _, _, _) where store.policy.rule(for: .twilio(code: code)).rule.senderFault:
+            // The sender cannot send: not this message's fault. Stop the sender for this run.
+            providerAnswered()
+            let meaning = store.policy.rule(for: .twilio(code: code)).rule.meaning
+            let why = "Twilio \(code) (\(meaning))"
+            blockedSenders.withLock { $0[Self.senderKey(message)] = $0[Self.senderKey(message)] ?? why }
+            logger.error("sender stopped for this run", metadata: ["sms.sender": "\(message.senderForHistory ?? "-")", "sms.error_code": "\(code)"])
+            outcome = Self.senderBlocked(row, message: message, why: why, code: code)
         case .rejected(let code, let message, let status, let seconds):
             providerAnswered()
             if code == 21610 { unsubscribed.withLock { _ = $0.insert(row.phoneNumber) } }
@@ -421,6 +441,20 @@ public final class RetryRunner: Sendable {
         logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
                                            "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome ?? outcome.kind.rawValue)",
                                            "sms.error_code": "\(outcome.errorCode.map(String.init) ?? "-")"])
+        return outcome
+    }
+
+    /// One key per sender (a From, a Messaging Service, or both).
+    static func senderKey(_ m: OutboundMessage) -> String { "\(m.from ?? "")|\(m.messagingServiceSID ?? "")" }
+
+    /// A row of a sender Twilio said cannot send: back to the table in 10 minutes, uncounted.
+    static func senderBlocked(_ row: RetryStore.ClaimedRow, message: OutboundMessage, why: String, code: Int?) -> Outcome {
+        var outcome = Outcome.release(id: row.id, delay: 600, leaseUntil: row.leaseUntil)
+        outcome.outcome = "sender_blocked"
+        outcome.errorCode = code
+        outcome.note = "sender \(message.senderForHistory ?? "-") stopped for the run: \(why)"
+        outcome.sender = message.senderForHistory
+        outcome.senderBlocked = true
         return outcome
     }
 

@@ -13,7 +13,7 @@ public enum RunMetrics {
         }
         let outcomes: [(String, Int)] = [("sent", s.sent), ("rescheduled", s.rescheduled), ("failed", s.failed),
                                          ("skipped", s.skipped), ("expired", s.expired), ("reconciled", s.reconciled),
-                                         ("opted_out", s.optedOut), ("released", s.released), ("lost", s.lost)]
+                                         ("opted_out", s.optedOut), ("released", s.released), ("sender_blocked", s.senderBlocked), ("lost", s.lost)]
         metric("sms_retry_run_rows", "Rows of the last run by outcome.",
                outcomes.map { ("{outcome=\"\($0.0)\"}", Double($0.1)) })
         metric("sms_retry_run_claimed_rows", "Rows claimed by the last run.", [("", Double(s.claimed))])

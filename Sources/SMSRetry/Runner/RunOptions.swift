@@ -59,6 +59,10 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     /// Requests that never reached Twilio (refused, DNS, TLS): their rows were handed back
     /// uncounted (also in `released`).
     public var unreachable = 0
+    /// Rows handed back uncounted because their sender was stopped (a sender-fault code).
+    public var senderBlocked = 0
+    /// Each sender stopped, masked, with Twilio's reason.
+    public var blockedSenders: [String] = []
     /// Outcomes not written because the row's lease had passed to another run.
     public var lost = 0
     public var seconds = 0.0
@@ -80,7 +84,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var exitCode: Int32 {
         if configurationError { return 2 }
         if providerOutage { return 4 }
-        return skipped + lost > 0 ? 1 : 0
+        return skipped + lost + senderBlocked > 0 ? 1 : 0
     }
 
     public var description: String {
@@ -92,6 +96,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         if throttled > 0 { line += " throttled=\(throttled)" }
         if released > 0 { line += " released=\(released)" }
         if unreachable > 0 { line += " unreachable=\(unreachable)" }
+        if senderBlocked > 0 { line += " sender_blocked=\(senderBlocked)" }
         if lost > 0 { line += " lost=\(lost)" }
         line += " seconds=" + String(format: "%.2f", seconds)
         if let why = stoppedBecause { line += " stopped=\"\(why)\"" }

@@ -49,6 +49,8 @@ struct Outcome: Sendable {
     var providerFailure = false
     /// Not written: the request never reached Twilio (refused, DNS, TLS): handed back uncounted.
     var unreachable = false
+    /// Not written: handed back because Twilio said its sender cannot send.
+    var senderBlocked = false
 
     /// This outcome once the outage breaker has opened: a provider failure goes back due now,
     /// uncounted, keeping its error, its history entry and its uncertainty marker.
