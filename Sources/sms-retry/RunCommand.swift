@@ -29,8 +29,10 @@ struct RunCommand: AsyncParsableCommand {
     var adoptFailures = false
     @Option(help: "With --adopt-failures: leave rows younger than this to the router's own report.")
     var adoptGrace = DurationArgument(seconds: 30)
-    @Option(help: "At most this many requests per second for the whole run, shared by all senders (10, 10/s, 600/m).")
+    @Option(help: "At most this many requests per second for all runs working at the moment together (each takes its share, re-counted every second through PostgreSQL), shared by all senders (10, 10/s, 600/m).")
     var rate: RateArgument?
+    @Option(help: "At most this many requests per second per sender (a From or Messaging Service), for all runs together: Twilio's MPS is per sender.")
+    var senderRate: RateArgument?
     @Option(help: "Seconds a request to Twilio may take in all before it counts as a timeout.")
     var timeout = 20.0
     @Option(help: "Outage breaker: attempts looked at.") var breakerWindow = 20
@@ -71,6 +73,7 @@ struct RunCommand: AsyncParsableCommand {
         options.adopt = adoptFailures
         options.adoptGrace = adoptGrace.seconds
         options.rate = rate?.perSecond
+        options.senderRate = senderRate?.perSecond
         options.breakerWindow = breakerWindow
         options.breakerThreshold = breakerFailures
         var httpOptions = HTTPClient.Options()

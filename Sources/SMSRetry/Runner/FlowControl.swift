@@ -10,17 +10,21 @@ final class SendGate: Sendable {
         var nextSlot: ContinuousClock.Instant
         var pausedUntil: ContinuousClock.Instant
         var backoff: Duration
+        var interval: Duration?
     }
-    private let interval: Duration?
     private let maxBackoff: Duration
     private let state: Mutex<State>
 
     /// `rate`: requests per second for the whole run (nil: no limit).
     init(rate: Double?, maxBackoff: Duration) {
-        interval = rate.map { .nanoseconds(Int64(1e9 / $0)) }
         self.maxBackoff = maxBackoff
-        state = Mutex(State(nextSlot: .now, pausedUntil: .now, backoff: .seconds(1)))
+        state = Mutex(State(nextSlot: .now, pausedUntil: .now, backoff: .seconds(1), interval: Self.interval(rate)))
     }
+
+    private static func interval(_ rate: Double?) -> Duration? { rate.map { .nanoseconds(Int64(1e9 / max($0, 0.001))) } }
+
+    /// A new rate from now on (this run's share of a fleet-wide one).
+    func setRate(_ rate: Double?) { state.withLock { $0.interval = Self.interval(rate) } }
 
     /// Waits for this sender's turn. Returns false, without taking a turn, when the turn would
     /// come after `deadline` (the caller hands its row back).
@@ -28,7 +32,7 @@ final class SendGate: Sendable {
         let turn: ContinuousClock.Instant? = state.withLock { s in
             let turn = max(.now, s.pausedUntil, s.nextSlot)
             guard turn <= deadline else { return nil }
-            if let interval { s.nextSlot = turn + interval }
+            if let interval = s.interval { s.nextSlot = turn + interval }
             return turn
         }
         guard let turn else { return false }

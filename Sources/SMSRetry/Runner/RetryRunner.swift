@@ -17,6 +17,10 @@ public final class RetryRunner: Sendable {
     /// Why the run stopped sending, once something made it stop.
     private let stop = Mutex<Stop?>(nil)
     private let gate: SendGate
+    /// One gate per sender when `--sender-rate` is set.
+    private let senderGates = Mutex<[String: SendGate]>([:])
+    /// How many runs share the rates now (1 until counted).
+    private let runsSharing = Atomic<Int>(1)
     private let breaker: CircuitBreaker
     /// Numbers Twilio answered 21610 for during this run: their other rows are not sent.
     private let unsubscribed = Mutex<Set<String>>([])
@@ -74,6 +78,14 @@ public final class RetryRunner: Sendable {
         // start, and a batch is recorded as soon as its last outcome is in, while later rows are
         // still in flight. Senders only wait on the database for those two statements.
         if options.adopt { summary.adopted = try await adopt(until: deadline) }
+        // A fleet-wide rate: this run's share, re-counted every second while it runs.
+        var follower: Task<Void, Never>? = nil
+        if options.rate != nil || options.senderRate != nil {
+            let fleet = FleetRate(database: store.database, logger: logger)
+            if let runs = try? await fleet.present() { applyShare(runs: runs) }
+            follower = Task { await fleet.follow { [weak self] runs in self?.applyShare(runs: runs) } }
+        }
+        defer { follower?.cancel() }
         var open: [Int: (expected: Int, outcomes: [Outcome])] = [:]
         var queue: [(batch: Int, row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant)] = []
         var next = 0
@@ -322,7 +334,7 @@ public final class RetryRunner: Sendable {
         if let why = blockedSenders.withLock({ $0[Self.senderKey(message)] }) {
             return Self.senderBlocked(row, message: message, why: why, code: nil)
         }
-        guard await admit(before: sendBy) else { return release }
+        guard await admit(before: sendBy, sender: Self.senderKey(message)) else { return release }
         let attemptsMade = row.retryCount + 1
         // An earlier send may have created a message we were never told about: ask Twilio first.
         // Until it has answered, the doubt stays on the row (a hand-back keeps `retry.uncertain`).
@@ -458,10 +470,38 @@ public final class RetryRunner: Sendable {
         return outcome
     }
 
-    /// Waits for this sender's turn at the gate; false (the row goes back) when the run is
-    /// stopping or the turn would come after `sendBy`, which also ends claiming.
-    private func admit(before sendBy: ContinuousClock.Instant) async -> Bool {
+    /// This run's share of the fleet-wide rates, `runs` runs sharing them.
+    private func applyShare(runs: Int) {
+        if runsSharing.exchange(runs, ordering: .relaxed) != runs {
+            logger.info("runs sharing the rate", metadata: ["run.sharing": "\(runs)"])
+        }
+        if let rate = options.rate { gate.setRate(FleetRate.share(rate, runs: runs)) }
+        if let senderRate = options.senderRate {
+            senderGates.withLock { gates in for gate in gates.values { gate.setRate(FleetRate.share(senderRate, runs: runs)) } }
+        }
+    }
+
+    /// The gate of one sender (`--sender-rate`), made at its first message.
+    private func senderGate(_ key: String) -> SendGate? {
+        guard let senderRate = options.senderRate else { return nil }
+        let runs = runsSharing.load(ordering: .relaxed)
+        return senderGates.withLock { gates in
+            if let gate = gates[key] { return gate }
+            let gate = SendGate(rate: FleetRate.share(senderRate, runs: runs), maxBackoff: .seconds(30))
+            gates[key] = gate
+            return gate
+        }
+    }
+
+    /// Waits for this sender's turn at the gates (the run's, and the sender's with
+    /// `--sender-rate`); false (the row goes back) when the run is stopping or the turn would
+    /// come after `sendBy`, which also ends claiming.
+    private func admit(before sendBy: ContinuousClock.Instant, sender: String? = nil) async -> Bool {
         guard !stopped else { return false }
+        if let sender, let senderGate = senderGate(sender), !(await senderGate.admit(before: sendBy)) {
+            outOfTime.store(true, ordering: .relaxed)
+            return false
+        }
         guard await gate.admit(before: sendBy) else {
             outOfTime.store(true, ordering: .relaxed)
             return false

@@ -13,8 +13,12 @@ public struct RunOptions: Sendable {
     /// Longest pause after a 429 without `Retry-After` (the backoff doubles from 1 s up to this),
     /// and how long before a row handed back for throttling or an unreachable Twilio is due again.
     public var throttleDelay: Double = 30
-    /// Requests per second for the whole run, shared by all senders (nil: as fast as Twilio takes).
+    /// Requests per second for all runs working at the moment, shared by their senders (nil: as
+    /// fast as Twilio takes). Each run takes its share, re-counted every second (`FleetRate`).
     public var rate: Double? = nil
+    /// Requests per second per sender (a From / Messaging Service), for all runs together:
+    /// Twilio's MPS is per sender.
+    public var senderRate: Double? = nil
     /// The outage breaker: the run stops sending when `breakerThreshold` of the last
     /// `breakerWindow` attempts failed for reasons that are not the message's (5xx, timeouts,
     /// connection errors).

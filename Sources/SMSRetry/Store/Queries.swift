@@ -288,6 +288,23 @@ enum Queries {
         RETURNING s.id, s.twilio_message_sid AS sid
         """
 
+    /// A run's presence for the fleet-wide rate ($1 = the advisory-lock class): takes a free slot
+    /// (a session-level advisory lock) unless this session holds one, then counts the runs
+    /// holding one on this database. pg_locks needs no privilege; the lock goes with the session.
+    static let runPresence = """
+        WITH mine AS (
+            SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
+                           AND objsubid = 2 AND pid = pg_backend_pid() AND granted) AS held
+        ), taken AS (
+            SELECT (SELECT s FROM generate_series(0, 1023) AS s WHERE pg_try_advisory_lock($1::int, s) LIMIT 1) AS slot
+            FROM mine WHERE NOT mine.held
+        )
+        SELECT (SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
+                AND objsubid = 2 AND granted AND pid <> pg_backend_pid()
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) + 1 AS runs,
+               (SELECT slot FROM taken) AS slot_taken
+        """
+
     /// The analytics views (migration 005), in the order `stats` prints them.
     static let views = ["sms_retry_overview", "sms_retry_queue", "sms_retry_by_attempt", "sms_retry_by_error_code",
                         "sms_retry_daily", "sms_retry_health"]
@@ -312,6 +329,6 @@ enum Queries {
         ("claimDue", claimDue), ("dueList", dueList), ("rowLock", rowLock), ("outcomesRecord", outcomesRecord),
         ("staleLock", staleLock), ("dueCount", dueCount), ("statsJSON", statsJSON), ("health", health),
         ("settingSet", settingSet), ("sidLock", sidLock), ("unadoptedLock", unadoptedLock),
-        ("unconfirmedClaim", unconfirmedClaim),
+        ("unconfirmedClaim", unconfirmedClaim), ("runPresence", runPresence),
     ]
 }

@@ -1,0 +1,38 @@
+import Logging
+
+/// One rate for all runs working at a moment, through PostgreSQL only: each run holds one
+/// session-level advisory lock (key `presenceClass`, any free slot) as its presence, and four
+/// times a second counts the runs present and takes its share of `--rate` (and of `--sender-rate` for
+/// each sender). A run that dies drops its connection, and so its lock: the others see one run
+/// fewer at their next count and take up its share.
+final class FleetRate: Sendable {
+    /// The advisory-lock class of sms-retry's run presence ('SMSR').
+    static let presenceClass: Int32 = 0x534D_5352
+    let database: Database
+    let logger: Logger
+
+    init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    /// This run's share: `rate / runs`.
+    static func share(_ rate: Double, runs: Int) -> Double { rate / Double(max(1, runs)) }
+
+    /// Holds a presence slot (taken again after a reconnect) and returns how many runs are present.
+    func present() async throws -> Int {
+        let row = try await database.query(Queries.runPresence, [String(Self.presenceClass)])[0]
+        return row.int("runs") ?? 1
+    }
+
+    /// Four times a second until cancelled: the count of runs, handed to `apply` (so a run that
+    /// joins or dies shifts the others' shares within a quarter of a second).
+    func follow(_ apply: @escaping @Sendable (Int) -> Void) async {
+        while !Task.isCancelled {
+            do { apply(try await present()) } catch {
+                logger.warning("cannot count the runs sharing --rate; keeping the last share", metadata: ["db.error": "\(error)"])
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}
