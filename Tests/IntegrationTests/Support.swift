@@ -133,7 +133,12 @@ func runCLI(_ arguments: [String], environment: [String: String] = [:]) async th
     async let errData = readAll(err)
     let code: Int32 = try await withCheckedThrowingContinuation { continuation in
         process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do { try process.run() } catch { continuation.resume(throwing: error) }
+        // Process.run() blocks until the child has started (Foundation closes every inherited
+        // descriptor first): on the cooperative pool it starved the in-test stand-in for seconds.
+        nonisolated(unsafe) let process = process
+        DispatchQueue.global().async {
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
     }
     return (code, String(decoding: await outData, as: UTF8.self), String(decoding: await errData, as: UTF8.self))
 }
@@ -159,7 +164,10 @@ func spawnCLI(_ arguments: [String], environment: [String: String] = [:],
     let out = Pipe()
     process.standardOutput = firstLine ? out : FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
-    try process.run()
+    nonisolated(unsafe) let started = process
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+        DispatchQueue.global().async { continuation.resume(with: Result { try started.run() }) }
+    }
     guard firstLine else { return (process, "") }
     let line = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
