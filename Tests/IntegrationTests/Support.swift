@@ -242,3 +242,20 @@ func psqlUpThenDown(_ t: TestDatabase, _ migrator: Migrator, upFiles: [String]) 
         #expect(code == 0, "\(file): \(err)")
     }
 }
+
+extension TestDatabase {
+    /// EXPLAIN of the claim statement for a batch of 100, its parameters written in as the run
+    /// binds them: the plan's text.
+    func claimPlan() async throws -> String {
+        let sql = Queries.claimDue.replacingOccurrences(of: "$1", with: "100")
+            .replacingOccurrences(of: "$2::float8", with: "300").replacingOccurrences(of: "$3::timestamptz", with: "NULL::timestamptz")
+            .replacingOccurrences(of: "$4::text", with: "'r'").replacingOccurrences(of: "$5::bool", with: "false")
+            .replacingOccurrences(of: "$6::text[]", with: PGArray.literal(MessageKeys().paths).replacingOccurrences(of: "\"", with: "").quotedLiteral + "::text[]")
+        return try await query("EXPLAIN " + sql).rows.compactMap { $0.first ?? nil }.joined(separator: "\n")
+    }
+}
+
+extension String {
+    /// As an SQL string literal (test SQL only; runtime SQL binds its values).
+    var quotedLiteral: String { "'" + replacingOccurrences(of: "'", with: "''") + "'" }
+}

@@ -77,11 +77,7 @@ import Testing
         // The claim reads each partition's partial index.
         try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 minute' WHERE success = false")
         try await t.query("ANALYZE sms_usage_logs")
-        let plan = try await t.query("EXPLAIN " + Queries.claimDue.replacingOccurrences(of: "$1", with: "100")
-            .replacingOccurrences(of: "$2::float8", with: "300").replacingOccurrences(of: "$3::timestamptz", with: "NULL::timestamptz")
-            .replacingOccurrences(of: "$4::text", with: "'r'").replacingOccurrences(of: "$5::bool", with: "false")
-            .replacingOccurrences(of: "$6::text[]", with: "'{from,messaging_service_sid,media_urls,content_sid,content_variables,smart_encoded,shorten_urls}'::text[]"))
-            .rows.compactMap { $0.first ?? nil }.joined(separator: "\n")
+        let plan = try await t.claimPlan()
         for leaf in ["p_prev", "p_this_0", "p_this_1"] {
             #expect(plan.contains("sms_usage_logs_\(leaf)_retry_due_idx"), "\(plan)")
         }
