@@ -225,7 +225,12 @@ public final class RetryRunner: Sendable {
 
     /// Writes one batch's outcomes and counts them.
     private func record(_ outcomes: [Outcome], into summary: inout RunSummary) async throws {
-        let written = Set(try await recordSurvivingReconnects(outcomes).map(\.id))
+        // Reconnecting when the server went away: these rows were sent, and an outcome lost here
+        // would have them resent once their lease ends. Rerunning the statement is safe: a row
+        // whose outcome did commit no longer carries this lease and is not written twice.
+        let written = Set(try await store.database.surviving(logger: logger, "record outcomes") {
+            try await self.store.record(outcomes)
+        }.map(\.id))
         var lost = 0
         for outcome in outcomes {
             guard written.contains(outcome.id) else { lost += 1; continue }
@@ -248,14 +253,6 @@ public final class RetryRunner: Sendable {
         }
         logger.info("batch recorded", metadata: ["run.rows": "\(outcomes.count)", "run.sent": "\(summary.sent)",
                                                  "run.claimed": "\(summary.claimed)"])
-    }
-
-    /// Records a batch, reconnecting when the server went away: these rows were sent, and an
-    /// outcome lost here would have them resent once their lease ends. Rerunning the statement
-    /// is safe: a row whose outcome did commit no longer carries this lease and is not written
-    /// twice. Gives up (the run then exits as "database unreachable") after about 15 s.
-    private func recordSurvivingReconnects(_ outcomes: [Outcome]) async throws -> [RetryStore.WrittenRow] {
-        try await store.database.surviving(logger: logger, "record outcomes") { try await self.store.record(outcomes) }
     }
 
     /// The due rows a run would claim now, without claiming them.

@@ -302,7 +302,7 @@ enum Queries {
         SELECT (SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
                 AND objsubid = 2 AND granted AND pid <> pg_backend_pid()
                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) + 1 AS runs,
-               (SELECT slot FROM taken) AS slot_taken
+               (SELECT slot FROM taken) AS slot_taken   -- naming `taken` is what makes it run
         """
 
     /// The analytics views (migration 005), in the order `stats` prints them.
