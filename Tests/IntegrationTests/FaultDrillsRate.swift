@@ -5,13 +5,13 @@ import TwilioStandIn
 
 /// One rate for the fleet: runs share `--rate` (and `--sender-rate`) through PostgreSQL.
 extension FaultDrills {
-    /// Accepted creates per whole second since the first, the first and last (partial) seconds left out.
+    /// Accepted creates per second from the first one, the last (partial) second left out.
     func perSecond(_ received: [TwilioStandIn.Received], from: String? = nil) -> [Int] {
         let times = received.filter { $0.sid != nil && (from == nil || $0.field("From") == from) }.map(\.at).sorted()
         guard let first = times.first, let last = times.last else { return [] }
         var buckets = [Int](repeating: 0, count: Int(last.timeIntervalSince(first)) + 1)
         for t in times { buckets[Int(t.timeIntervalSince(first))] += 1 }
-        return Array(buckets.dropFirst().dropLast())
+        return Array(buckets.dropLast())
     }
 
     @Test("4 runs at --rate 20/s over 2,000 rows: together within 20/s ± 10%")
@@ -35,14 +35,14 @@ extension FaultDrills {
         let sentByRun = results.map { summaryValue($0.out, "sent") }
         #expect(sentByRun.reduce(0, +) == 2_000 && sentByRun.filter { $0 > 0 }.count == 4, "\(sentByRun)")
         // 20/s ± 10% as a rate: every 3 seconds within 54–66 (a send a few ms late lands in the
-        // next one-second bucket, so single seconds may read 18 then 22). The first 6 seconds,
-        // while the four runs start, are judged by their sum only: seen here, they run under the
-        // rate and then catch up in one second (the closing note of issue 13 says more).
-        let steady = Array(histogram.dropFirst(6).dropLast(3))   // and the last seconds, as runs run out of rows
+        // next one-second bucket, so single seconds may read 18 then 22), from the first whole
+        // second, while the runs join (each holds its first send until the others have counted it),
+        // to the last seconds, as they run out of rows.
+        let steady = Array(histogram.dropLast(3))
         let windows = steady.indices.dropLast(2).map { steady[$0] + steady[$0 + 1] + steady[$0 + 2] }
         let outside = windows.enumerated().filter { !(54...66).contains($0.element) }
-        #expect(steady.count >= 80 && outside.isEmpty, "3-second windows outside 54–66 between start and end: \(outside) of \(histogram)")
-        #expect(histogram.prefix(6).reduce(0, +) <= 6 * 22, "the start is not over the rate in sum: \(histogram.prefix(6))")
+        #expect(steady.count >= 90 && outside.isEmpty, "3-second windows outside 54–66: \(outside) of \(histogram)")
+        #expect(histogram.prefix(2).allSatisfy { $0 <= 22 }, "the start, as runs join, is over the rate: \(histogram.prefix(2))")
         figure("fourRunsShareTheRate", "2000 rows, 4 runs at --rate 20/s (sent \(sentByRun.map(String.init).joined(separator: " + "))): per-second sends \(histogram.map(String.init).joined(separator: " ")); min \(histogram.min() ?? 0), max \(histogram.max() ?? 0), mean \(String(format: "%.2f", Double(histogram.reduce(0, +)) / Double(max(1, histogram.count))))")
     }
 

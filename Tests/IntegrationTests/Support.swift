@@ -127,16 +127,16 @@ func runCLI(_ arguments: [String], environment: [String: String] = [:]) async th
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    // Read both pipes off the cooperative pool; wait for the exit without blocking it (the
-    // stand-in answering this process runs on that pool).
+    // Read both pipes on threads of their own; wait for the exit without blocking the
+    // cooperative pool (the stand-in answering this process runs on it).
     async let outData = readAll(out)
     async let errData = readAll(err)
     let code: Int32 = try await withCheckedThrowingContinuation { continuation in
         process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
         // Process.run() blocks until the child has started (Foundation closes every inherited
-        // descriptor first): on the cooperative pool it starved the in-test stand-in for seconds.
+        // descriptor first): not on the cooperative pool.
         nonisolated(unsafe) let process = process
-        DispatchQueue.global().async {
+        onThread {
             do { try process.run() } catch { continuation.resume(throwing: error) }
         }
     }
@@ -166,11 +166,11 @@ func spawnCLI(_ arguments: [String], environment: [String: String] = [:],
     process.standardError = FileHandle.nullDevice
     nonisolated(unsafe) let started = process
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-        DispatchQueue.global().async { continuation.resume(with: Result { try started.run() }) }
+        onThread { continuation.resume(with: Result { try started.run() }) }
     }
     guard firstLine else { return (process, "") }
     let line = await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
+        onThread {
             var bytes: [UInt8] = []
             while true {
                 let chunk = out.fileHandleForReading.readData(ofLength: 1)
@@ -185,8 +185,18 @@ func spawnCLI(_ arguments: [String], environment: [String: String] = [:],
 
 private func readAll(_ pipe: Pipe) async -> Data {
     await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }
+        onThread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }
     }
+}
+
+/// Runs blocking work (a child's start, a read to its end) on a thread of its own. Not on
+/// Dispatch's global queue: on Linux its pool has one thread per core and grows only about once
+/// a second when they all block, and while four runs' pipes held them the stand-in's answers and
+/// the next runs' starts waited seconds (the 4-run rate drill saw no sends, then a burst).
+private func onThread(_ work: @escaping @Sendable () -> Void) {
+    let thread = Thread(block: work)
+    thread.stackSize = 512 * 1024
+    thread.start()
 }
 
 /// A port on 127.0.0.1 that nothing listens on (bound, then closed).

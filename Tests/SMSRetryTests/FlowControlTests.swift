@@ -49,6 +49,37 @@ import Testing
         #expect(await gate.admit(before: clock.now) == false)
     }
 
+    /// When each of `count` senders, all waiting at once, got its turn (seconds from the start),
+    /// with `change` applied to the gate once they are all waiting.
+    private func turns(_ gate: SendGate, count: Int, change: @Sendable () -> Void) async -> [Double] {
+        let clock = ContinuousClock()
+        let start = clock.now
+        return await withTaskGroup(of: Double.self) { group in
+            for _ in 0..<count {
+                group.addTask { _ = await gate.admit(before: start + .seconds(10)); return (clock.now - start).seconds }
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+            change()
+            return await group.reduce(into: []) { $0.append($1) }.sorted()
+        }
+    }
+
+    @Test("a lower rate (a run joined the fleet) applies to the turns already handed out")
+    func aLowerRateAppliesAtOnce() async {
+        let gate = SendGate(rate: 100, maxBackoff: .seconds(30))
+        // Eight senders take turns 10 ms apart; then the share drops to 10/s: the seven still
+        // waiting go 100 ms apart, not at the old spacing.
+        let times = await turns(gate, count: 8) { gate.setRate(10) }
+        #expect(times[0] < 0.05 && times[7] >= 0.65, "\(times)")
+    }
+
+    @Test("a 429 holds the senders already given a turn")
+    func aThrottleHoldsTurnsAlreadyGiven() async {
+        let gate = SendGate(rate: 50, maxBackoff: .seconds(30))
+        let times = await turns(gate, count: 4) { _ = gate.throttled(retryAfter: 0.5) }
+        #expect(times[0] < 0.05 && times[1...].allSatisfy { $0 >= 0.5 }, "\(times)")
+    }
+
     @Test("the earliest turn, read before claiming, includes a 429 pause and the rate's spacing")
     func theEarliestTurnShowsWhatAClaimWouldWaitFor() async {
         let gate = SendGate(rate: nil, maxBackoff: .seconds(30))

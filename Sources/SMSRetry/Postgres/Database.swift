@@ -36,10 +36,12 @@ public final class Database: Sendable {
         link = Mutex(Link(connection: connection))
     }
 
-    /// Opens a connection off the cooperative pool (a connect can take a while).
+    /// Opens a connection off the cooperative pool (a connect can take a while), on a serial
+    /// queue of its own: Dispatch gives those a thread at once, where its global queue may make
+    /// blocking work wait for a free thread.
     public static func connect(_ conninfo: String, settings: [(name: String, value: String)] = []) async throws -> Database {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            DispatchQueue(label: "sms-retry.connect").async {
                 continuation.resume(with: Result { try Database(conninfo: conninfo, settings: settings) })
             }
         }

@@ -16,6 +16,11 @@ final class FleetRate: Sendable {
         self.logger = logger
     }
 
+    /// How often a run counts the runs present.
+    static let countEvery = Duration.milliseconds(250)
+    /// How long a joining run waits before its first send: one count of the others, and a margin.
+    static let joining = countEvery + .milliseconds(50)
+
     /// This run's share: `rate / runs`.
     static func share(_ rate: Double, runs: Int) -> Double { rate / Double(max(1, runs)) }
 
@@ -32,7 +37,7 @@ final class FleetRate: Sendable {
             do { apply(try await present()) } catch {
                 logger.warning("cannot count the runs sharing --rate; keeping the last share", metadata: ["db.error": "\(error)"])
             }
-            try? await Task.sleep(for: .milliseconds(250))
+            try? await Task.sleep(for: Self.countEvery)
         }
     }
 }

@@ -11,6 +11,12 @@ final class SendGate: Sendable {
         var pausedUntil: ContinuousClock.Instant
         var backoff: Duration
         var interval: Duration?
+        /// The last turn a sender took (the spacing of a new rate counts from it).
+        var lastTurn: ContinuousClock.Instant?
+        /// Bumped when the rate changes or a pause begins: turns handed out before are void,
+        /// and their senders ask again when they wake (so a lower share or a 429 takes effect
+        /// at once, not after the turns already given out).
+        var generation = 0
     }
     private let maxBackoff: Duration
     private let state: Mutex<State>
@@ -24,20 +30,43 @@ final class SendGate: Sendable {
     private static func interval(_ rate: Double?) -> Duration? { rate.map { .nanoseconds(Int64(1e9 / max($0, 0.001))) } }
 
     /// A new rate from now on (this run's share of a fleet-wide one).
-    func setRate(_ rate: Double?) { state.withLock { $0.interval = Self.interval(rate) } }
+    func setRate(_ rate: Double?) {
+        state.withLock { s in
+            let interval = Self.interval(rate)
+            guard interval != s.interval else { return }
+            s.interval = interval
+            s.nextSlot = max(.now, s.lastTurn.map { $0 + (interval ?? .zero) } ?? .now)
+            s.generation += 1
+        }
+    }
+
+    /// No sender starts before `duration` from now.
+    func hold(for duration: Duration) {
+        state.withLock { s in
+            s.pausedUntil = max(s.pausedUntil, .now + duration)
+            s.generation += 1
+        }
+    }
 
     /// Waits for this sender's turn. Returns false, without taking a turn, when the turn would
     /// come after `deadline` (the caller hands its row back).
     func admit(before deadline: ContinuousClock.Instant) async -> Bool {
-        let turn: ContinuousClock.Instant? = state.withLock { s in
-            let turn = max(.now, s.pausedUntil, s.nextSlot)
-            guard turn <= deadline else { return nil }
-            if let interval = s.interval { s.nextSlot = turn + interval }
-            return turn
+        while true {
+            let given: (turn: ContinuousClock.Instant, generation: Int)? = state.withLock { s in
+                let turn = max(.now, s.pausedUntil, s.nextSlot)
+                guard turn <= deadline else { return nil }
+                if let interval = s.interval { s.nextSlot = turn + interval }
+                return (turn, s.generation)
+            }
+            guard let given else { return false }
+            if given.turn > .now { try? await Task.sleep(until: given.turn, clock: .continuous) }
+            let valid = state.withLock { s in
+                guard s.generation == given.generation else { return false }
+                s.lastTurn = given.turn
+                return true
+            }
+            if valid { return true }
         }
-        guard let turn else { return false }
-        if turn > .now { try? await Task.sleep(until: turn, clock: .continuous) }
-        return true
     }
 
     /// When the next sender could start at the earliest (now, or the end of a pause or of the
@@ -62,6 +91,7 @@ final class SendGate: Sendable {
                 s.backoff = min(s.backoff * 2, maxBackoff)
                 extended = true
             }
+            if extended { s.generation += 1 }
             return ((max(s.pausedUntil, now) - now).seconds, extended)
         }
     }

@@ -78,11 +78,16 @@ public final class RetryRunner: Sendable {
         // start, and a batch is recorded as soon as its last outcome is in, while later rows are
         // still in flight. Senders only wait on the database for those two statements.
         if options.adopt { summary.adopted = try await adopt(until: deadline) }
-        // A fleet-wide rate: this run's share, re-counted every second while it runs.
+        // A fleet-wide rate: this run's share, re-counted four times a second while it runs. A
+        // run joining others holds its first send until they have counted it (they still send
+        // at their larger shares until then).
         var follower: Task<Void, Never>? = nil
         if options.rate != nil || options.senderRate != nil {
             let fleet = FleetRate(database: store.database, logger: logger)
-            if let runs = try? await fleet.present() { applyShare(runs: runs) }
+            if let runs = try? await fleet.present() {
+                applyShare(runs: runs)
+                if runs > 1 { gate.hold(for: FleetRate.joining) }
+            }
             follower = Task { await fleet.follow { [weak self] runs in self?.applyShare(runs: runs) } }
         }
         defer { follower?.cancel() }
