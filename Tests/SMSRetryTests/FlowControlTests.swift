@@ -49,35 +49,40 @@ import Testing
         #expect(await gate.admit(before: clock.now) == false)
     }
 
-    /// When each of `count` senders, all waiting at once, got its turn (seconds from the start),
-    /// with `change` applied to the gate once they are all waiting.
-    private func turns(_ gate: SendGate, count: Int, change: @Sendable () -> Void) async -> [Double] {
+    /// When each of `count` senders, all waiting at once, got its turn, and when `change` was
+    /// applied to the gate (20 ms after they started waiting), in seconds from the start.
+    private func turns(_ gate: SendGate, count: Int, change: @Sendable () -> Void) async -> (turns: [Double], change: Double) {
         let clock = ContinuousClock()
         let start = clock.now
         return await withTaskGroup(of: Double.self) { group in
             for _ in 0..<count {
                 group.addTask { _ = await gate.admit(before: start + .seconds(10)); return (clock.now - start).seconds }
             }
-            try? await Task.sleep(for: .milliseconds(5))
+            try? await Task.sleep(for: .milliseconds(20))
             change()
-            return await group.reduce(into: []) { $0.append($1) }.sorted()
+            let changed = (clock.now - start).seconds
+            return (await group.reduce(into: []) { $0.append($1) }.sorted(), changed)
         }
     }
 
     @Test("a lower rate (a run joined the fleet) applies to the turns already handed out")
     func aLowerRateAppliesAtOnce() async {
-        let gate = SendGate(rate: 100, maxBackoff: .seconds(30))
-        // Eight senders take turns 10 ms apart; then the share drops to 10/s: the seven still
-        // waiting go 100 ms apart, not at the old spacing.
-        let times = await turns(gate, count: 8) { gate.setRate(10) }
-        #expect(times[0] < 0.05 && times[7] >= 0.65, "\(times)")
+        let gate = SendGate(rate: 20, maxBackoff: .seconds(30))
+        // Six senders are given turns 50 ms apart; then the share drops to 5/s: those not yet
+        // gone go 200 ms apart, not at the old spacing.
+        let (times, changed) = await turns(gate, count: 6) { gate.setRate(5) }
+        // (One sender that went just before the change may be seen just after it.)
+        let after = times.filter { $0 > changed }.count
+        #expect(after >= 3 && times.last! >= changed + 0.2 * Double(after - 2), "turns \(times), the rate changed at \(changed)")
     }
 
     @Test("a 429 holds the senders already given a turn")
     func aThrottleHoldsTurnsAlreadyGiven() async {
-        let gate = SendGate(rate: 50, maxBackoff: .seconds(30))
-        let times = await turns(gate, count: 4) { _ = gate.throttled(retryAfter: 0.5) }
-        #expect(times[0] < 0.05 && times[1...].allSatisfy { $0 >= 0.5 }, "\(times)")
+        let gate = SendGate(rate: 20, maxBackoff: .seconds(30))
+        // Turns 50 ms apart; then a 0.5 s pause: no sender goes during it.
+        let (times, changed) = await turns(gate, count: 6) { _ = gate.throttled(retryAfter: 0.5) }
+        let during = times.filter { $0 > changed + 0.1 && $0 < changed + 0.49 }
+        #expect(during.isEmpty && times.last! >= changed + 0.49, "turns \(times), the 429 at \(changed)")
     }
 
     @Test("the earliest turn, read before claiming, includes a 429 pause and the rate's spacing")
