@@ -1,5 +1,5 @@
 -- sms-retry 005 up: analytics as plain SQL views over sms_usage_logs (no tables).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'other_direction_messages')
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'other_direction_messages') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_queue') AND attname = 'held_quiet_hours')
 --
 -- Settings (custom parameters: SET in a session, or ALTER DATABASE/ROLE ... SET for everyone):
 --   sms_retry.window                    '24 hours'  period of overview, by_attempt, by_error_code, health
@@ -183,11 +183,12 @@ SELECT count(*) FILTER (WHERE next_retry_at <= now() AND retry_count < max_retri
        coalesce(extract(epoch FROM now() - min(next_retry_at) FILTER (WHERE next_retry_at <= now()
                                                                       AND retry_count < max_retries)), 0)::bigint AS oldest_due_seconds,
        count(*) FILTER (WHERE next_retry_at > now() AND sms_metadata -> 'retry' ? 'lease') AS in_flight,
-       count(*) AS pending
+       count(*) AS pending,
+       count(*) FILTER (WHERE next_retry_at > now() AND sms_metadata -> 'retry' ->> 'reason' = 'quiet_hours') AS held_quiet_hours
 FROM sms_usage_logs
 WHERE success = false AND next_retry_at IS NOT NULL;
 COMMENT ON VIEW sms_retry_queue IS
-    'The retry queue now: rows due now, due within the next hour, overdue by more than 5 minutes, the age in seconds of the oldest due row, rows in flight (claimed by a run whose lease has not ended), and all pending rows. Reads only the due-rows index.';
+    'The retry queue now: rows due now, due within the next hour, overdue by more than 5 minutes, the age in seconds of the oldest due row, rows in flight (claimed by a run whose lease has not ended), all pending rows, and the pending rows held for their recipient''s quiet hours. Reads only the due-rows index.';
 
 CREATE OR REPLACE VIEW sms_retry_daily AS
 WITH settings AS (

@@ -23,7 +23,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Stop claiming after this many seconds.") var maxRuntime = 110.0
     @Option(help: "Seconds a claim holds its rows before another run may take them.") var lease = 300.0
     @Flag(help: "List what would be sent; change nothing.") var dryRun = false
-    @Option(help: "Close instead of sending messages older than this (90s, 15m, 24h, 7d).")
+    @Option(help: "Close instead of sending messages older than this (90s, 15m, 24h, 7d): the limit of the default kind of message (the policy file's message_kinds set the others).")
     var maxAge = DurationArgument(seconds: 86_400)
     @Flag(help: "First classify failed outbound rows the router never reported (success = false, no retry state), by the Twilio code in sms_metadata or error_message. For routers that do not call the library.")
     var adoptFailures = false
@@ -87,7 +87,8 @@ struct RunCommand: AsyncParsableCommand {
             if dryRun {
                 let due = try await runner.dryRun()
                 for m in due {
-                    print("would send log_id=\(m.logID) to=\(m.maskedPhone) attempt=\(m.attempt)/\(m.maxRetries) due=\(m.dueAt) last_error=\(m.lastErrorCode ?? "-")")
+                    let verb = m.action == "send" ? "would send" : "would \(m.action):"
+                    print("\(verb) log_id=\(m.logID) to=\(m.maskedPhone) kind=\(m.kind) attempt=\(m.attempt)/\(m.maxRetries) due=\(m.dueAt) last_error=\(m.lastErrorCode ?? "-")")
                 }
                 print("dry-run: \(due.count) due row(s); nothing changed")
                 return

@@ -54,7 +54,7 @@ import Testing
         try await t.makeDue()
 
         r = try await runCLI(["run", "--dry-run"], environment: env)
-        #expect(r.code == 0 && r.out.contains("would send log_id=\(id) to=+14*******21 attempt=1/3"))
+        #expect(r.code == 0 && r.out.contains("would send log_id=\(id) to=+14*******21 kind=default attempt=1/3"))
 
         r = try await runCLI(["run"], environment: env)
         #expect(r.code == 0, "\(r.err)")

@@ -97,16 +97,17 @@ import Testing
         let twilio = try await StandIn.start(latency: .milliseconds(20))
         defer { Task { await twilio.stop() } }
         let client = twilio.client()
-        let results = await withTaskGroup(of: Bool.self) { group in
+        let failures = await withTaskGroup(of: String?.self) { group in
             for i in 0..<200 {
                 group.addTask {
-                    if case .accepted = await client.send(to: "+1415555\(String(format: "%04d", i))", body: "n\(i)") { return true }
-                    return false
+                    let result = await client.send(to: "+1415555\(String(format: "%04d", i))", body: "n\(i)")
+                    if case .accepted = result { return nil }
+                    return "\(result)"
                 }
             }
-            return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            return await group.reduce(into: []) { if let f = $1 { $0.append(f) } }
         }
-        #expect(results == 200)
+        #expect(failures.isEmpty, "\(failures)")
         #expect(await twilio.server.acceptedTotal == 200)
     }
 }

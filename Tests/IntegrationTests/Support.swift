@@ -135,7 +135,6 @@ func runCLI(_ arguments: [String], environment: [String: String] = [:]) async th
         process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
         // Process.run() blocks until the child has started (Foundation closes every inherited
         // descriptor first): not on the cooperative pool.
-        nonisolated(unsafe) let process = process
         onThread {
             do { try process.run() } catch { continuation.resume(throwing: error) }
         }
@@ -164,7 +163,7 @@ func spawnCLI(_ arguments: [String], environment: [String: String] = [:],
     let out = Pipe()
     process.standardOutput = firstLine ? out : FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
-    nonisolated(unsafe) let started = process
+    let started = process
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
         onThread { continuation.resume(with: Result { try started.run() }) }
     }

@@ -22,7 +22,10 @@ extension RetryPolicy {
     ///                  "30008": { "retryable": false } },
     ///       "transport": { "max_retries": 5 },
     ///       "unknown_3xxxx": { "retryable": false },
-    ///       "metadata_keys": { "from": "twilio.from", "media_urls": "mms.urls" } }
+    ///       "metadata_keys": { "from": "twilio.from", "media_urls": "mms.urls", "kind": "category" },
+    ///       "message_kinds": { "otp": { "max_age_seconds": 300 },
+    ///                          "marketing": { "quiet_hours": "21:00-08:00", "us_state_hours": true } },
+    ///       "default_kind": "default" }
     ///
     /// A rule's missing fields keep the default rule's values (a code new to the table starts
     /// from exponential, 0 retries, 0 s).
@@ -74,11 +77,54 @@ extension RetryPolicy {
                         throw fail("\(key).\(name)", "unknown name (expected \(MessageKeys.names.joined(separator: ", ")))")
                     }
                 }
+            case "message_kinds":
+                guard case .object(let kinds) = value else { throw fail(key, "must be an object of kind → its limits") }
+                for (name, kindValue) in kinds {
+                    guard !name.isEmpty else { throw fail(key, "a kind's name cannot be empty") }
+                    policy.kinds.kinds[name] = try kind(kindValue, "\(key).\(name)", over: policy.kinds.kinds[name] ?? MessageKind(), source)
+                }
+            case "default_kind":
+                guard case .string(let name) = value, !name.isEmpty else { throw fail(key, "must be the name of a kind") }
+                policy.kinds.defaultKind = name
             default:
-                throw fail(key, "unknown key (expected max_delay_seconds, jitter, codes, transport, unknown_3xxxx, metadata_keys)")
+                throw fail(key, "unknown key (expected max_delay_seconds, jitter, codes, transport, unknown_3xxxx, metadata_keys, message_kinds, default_kind)")
             }
         }
+        guard policy.kinds.kinds[policy.kinds.defaultKind] != nil else {
+            throw fail("default_kind", "\"\(policy.kinds.defaultKind)\" is not one of message_kinds (\(policy.kinds.kinds.keys.sorted().joined(separator: ", ")))")
+        }
         return policy
+    }
+
+    private static func kind(_ value: JSONValue, _ key: String, over start: MessageKind, _ source: String) throws -> MessageKind {
+        func fail(_ field: String, _ problem: String) -> PolicyError { PolicyError(source: source, key: "\(key).\(field)", problem: problem) }
+        guard case .object(let object) = value else { throw PolicyError(source: source, key: key, problem: "must be an object") }
+        var kind = start
+        for (field, fieldValue) in object {
+            switch field {
+            case "max_age_seconds":
+                if case .null = fieldValue { kind.maxAge = nil; continue }
+                kind.maxAge = try number(fieldValue, "\(key).\(field)", in: 1...(30 * 86_400.0), source)
+            case "quiet_hours":
+                if case .null = fieldValue { kind.hours = nil; continue }
+                guard case .string(let text) = fieldValue, let hours = SendingHours.parseQuiet(text) else {
+                    throw fail(field, "must be a span of local time such as \"21:00-08:00\" (or null for none)")
+                }
+                kind.hours = hours
+            case "us_state_hours":
+                guard case .bool(let flag) = fieldValue else { throw fail(field, "must be true or false") }
+                kind.usStateHours = flag
+            case "unknown_zone":
+                guard case .string(let text) = fieldValue, text == "quiet" || text == "send" else {
+                    throw fail(field, "must be \"quiet\" (never sent) or \"send\"")
+                }
+                kind.unknownZoneIsQuiet = text == "quiet"
+            default:
+                throw fail(field, "unknown field (expected max_age_seconds, quiet_hours, us_state_hours, unknown_zone)")
+            }
+        }
+        if kind.usStateHours && kind.hours == nil { throw fail("us_state_hours", "needs quiet_hours for the kind") }
+        return kind
     }
 
     private static func rule(_ value: JSONValue, _ key: String, over start: RetryRule, _ source: String) throws -> RetryRule {

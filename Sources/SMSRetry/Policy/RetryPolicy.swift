@@ -14,6 +14,8 @@ public struct RetryPolicy: Sendable, Equatable {
     public var jitter: Double
     /// Where a row's `sms_metadata` keeps the original message's sender and content.
     public var messageKeys = MessageKeys()
+    /// Kinds of message (`sms_metadata.category`): each its own maximum age and sending hours.
+    public var kinds = MessageKinds.standard
 
     public init(codes: [Int: RetryRule], transport: RetryRule, unknown3xxxx: RetryRule,
                 maxDelay: Double = 86_400, jitter: Double = 0.1) {

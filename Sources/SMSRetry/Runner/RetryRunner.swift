@@ -126,7 +126,7 @@ public final class RetryRunner: Sendable {
                             // and they are then treated as a dead run's (asked about first).
                             let budget = min(Duration.seconds(15), deadline - clock.now)
                             rows = want > 0 ? try await store.database.surviving(budget: budget, logger: logger, "claim due rows") {
-                                try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID)
+                                try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID, now: self.options.clock.sql)
                             } : []
                         } catch let error as DatabaseError where error.isConnectionLoss {
                             // The rows in flight were sent: finish them and try to record them
@@ -234,7 +234,7 @@ public final class RetryRunner: Sendable {
         // would have them resent once their lease ends. Rerunning the statement is safe: a row
         // whose outcome did commit no longer carries this lease and is not written twice.
         let written = Set(try await store.database.surviving(logger: logger, "record outcomes") {
-            try await self.store.record(outcomes)
+            try await self.store.record(outcomes, now: self.options.clock.sql)
         }.map(\.id))
         var lost = 0
         for outcome in outcomes {
@@ -243,6 +243,7 @@ public final class RetryRunner: Sendable {
             case _ where outcome.reconciled: summary.reconciled += 1
             case _ where outcome.unreachable: summary.released += 1
             case _ where outcome.senderBlocked: summary.senderBlocked += 1
+            case _ where outcome.outcome == Self.quietHours: summary.quiet += 1
             case .sent, .delivered, .progress: summary.sent += 1
             case .retry: summary.rescheduled += 1
             case .failed where outcome.outcome == "not_sent": summary.skipped += 1
@@ -260,24 +261,44 @@ public final class RetryRunner: Sendable {
                                                  "run.claimed": "\(summary.claimed)"])
     }
 
-    /// The due rows a run would claim now, without claiming them.
+    /// The due rows a run would claim now, without claiming them, and what it would do with
+    /// each by its kind: send it, hold it for quiet hours (until when), or close it as expired.
     public func dryRun() async throws -> [DueMessage] {
-        try await store.dueList(limit: options.limit ?? options.batchSize).map {
-            DueMessage(logID: $0.id, maskedPhone: PhoneNumber.masked($0.phoneNumber), direction: $0.direction,
-                       attempt: $0.retryCount + 1, maxRetries: $0.maxRetries, dueAt: $0.nextRetryAt,
-                       lastErrorCode: $0.errorCode)
+        let now = options.clock.now()
+        return try await store.dueList(limit: options.limit ?? options.batchSize, now: options.clock.sql).map {
+            let (kindName, kind) = store.policy.kinds.kind($0.kind)
+            var due = DueMessage(logID: $0.id, maskedPhone: PhoneNumber.masked($0.phoneNumber), direction: $0.direction,
+                                 attempt: $0.retryCount + 1, maxRetries: $0.maxRetries, dueAt: $0.nextRetryAt,
+                                 lastErrorCode: $0.errorCode)
+            due.kind = kindName
+            switch MessageSafety.decide(kind: kind, maxAgeDefault: options.maxAge, age: $0.ageSeconds, number: $0.phoneNumber, now: now) {
+            case .send: due.action = "send"
+            case .expired(let why): due.action = "close as expired: \(why)"
+            case .hold(let until, let zone): due.action = "hold for quiet hours until \(MessageSafety.describe(until, zone: zone))"
+            }
+            return due
         }
     }
 
-    /// Splits a claimed batch into rows closed unsent (too old, bad input, inbound) and rows to send.
+    /// The history label of a row held for its recipient's quiet hours.
+    static let quietHours = "quiet_hours"
+
+    /// Splits a claimed batch into rows closed unsent (too old, bad input, inbound, opted out),
+    /// rows held for their recipient's quiet hours, and rows to send.
     private func triage(_ rows: [RetryStore.ClaimedRow]) -> (closed: [Outcome], sendable: [RetryStore.ClaimedRow]) {
         var closed: [Outcome] = []
         var sendable: [RetryStore.ClaimedRow] = []
-        for row in rows {
-            if OutboundMessage.validity(ageSeconds: row.ageSeconds, maxAge: options.maxAge) == .expired {
-                logger.info("message too old to send; closed", metadata: ["sms.log_id": "\(row.id)", "sms.age_s": "\(Int(row.ageSeconds ?? 0))"])
+        let now = options.clock.now()
+        for var row in rows {
+            let (kindName, kind) = store.policy.kinds.kind(row.kind)
+            let safety = MessageSafety.decide(kind: kind, maxAgeDefault: options.maxAge, age: row.ageSeconds,
+                                              number: row.phoneNumber, now: now)
+            if case .expired(let why) = safety {
+                logger.info("message too old to send; closed", metadata: ["sms.log_id": "\(row.id)", "sms.age_s": "\(Int(row.ageSeconds ?? 0))",
+                                                                          "sms.kind": "\(kindName)", "sms.why": "\(why)"])
                 var expired = Outcome.closed(id: row.id, reason: "expired", leaseUntil: row.leaseUntil)
                 expired.outcome = "expired"
+                expired.note = "\(kindName): \(why)"
                 closed.append(expired)
             } else if let reason = Self.unsendableReason(row, message: message(for: row)) {
                 logger.warning("row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.reason": "\(reason)"])
@@ -285,11 +306,19 @@ public final class RetryRunner: Sendable {
             } else if let event = row.optOut {
                 logger.info("number opted out; row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.opt_out": "\(event)"])
                 closed.append(Self.optedOut(row, event: event))
+            } else if case .hold(let until, let zone) = safety {
+                var held = Outcome.release(id: row.id, delay: max(1, until.timeIntervalSince(now)), leaseUntil: row.leaseUntil)
+                held.outcome = Self.quietHours
+                held.note = "\(kindName): quiet hours in \(zone); held until \(MessageSafety.describe(until, zone: zone))"
+                logger.info("recipient's quiet hours; held", metadata: ["sms.log_id": "\(row.id)", "sms.kind": "\(kindName)",
+                                                                       "sms.until": "\(MessageSafety.describe(until, zone: zone))"])
+                closed.append(held)
             } else {
                 if let previous = row.previousLease {
                     logger.warning("previous attempt's outcome unknown (its run stopped before recording it); asking Twilio before resending",
                                    metadata: ["sms.log_id": "\(row.id)", "sms.previous_lease": "\(previous)"])
                 }
+                if case .send(let left) = safety { row.secondsLeft = left }
                 sendable.append(row)
             }
         }
@@ -303,7 +332,9 @@ public final class RetryRunner: Sendable {
         var m = OutboundMessage.original(to: row.phoneNumber, body: row.content, metadata: row.original,
                                          configured: twilio.config.sender)
         m.attempt = row.retryCount + 2
-        if case .seconds(let left) = OutboundMessage.validity(ageSeconds: row.ageSeconds, maxAge: options.maxAge) {
+        if let left = row.secondsLeft {
+            m.validityPeriod = min(36_000, Int(left))
+        } else if case .seconds(let left) = OutboundMessage.validity(ageSeconds: row.ageSeconds, maxAge: options.maxAge) {
             m.validityPeriod = left
         }
         return m
@@ -324,7 +355,7 @@ public final class RetryRunner: Sendable {
         var outcome = Outcome.closed(id: row.id, reason: "opted_out", leaseUntil: row.leaseUntil)
         outcome.outcome = "opted_out"
         outcome.note = event == "21610" ? "Twilio answered 21610 (unsubscribed) for this number"
-                                        : "the number sent \(event) and has not sent START since"
+                                        : "the number sent \(event) and has not opted in again (START, UNSTOP, YES) since"
         return outcome
     }
 
@@ -537,4 +568,8 @@ public struct DueMessage: Sendable {
     public var maxRetries: Int
     public var dueAt: String
     public var lastErrorCode: String?
+    /// The row's kind of message (the default kind when it names none).
+    public var kind = ""
+    /// What a run would do now: `send`, `hold for quiet hours until …`, `close as expired: …`.
+    public var action = "send"
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How one `sms-retry run` behaves.
 public struct RunOptions: Sendable {
     /// Rows claimed per statement (at least `concurrency`).
@@ -33,8 +35,27 @@ public struct RunOptions: Sendable {
     /// Adopt only rows written at least this long ago (seconds), so a router that reports
     /// through the library right after writing its row is never raced.
     public var adoptGrace: Double = 30
+    /// The wall clock the run's decisions and statements read (a test's fixed time, or the
+    /// system's: then statements use the database server's `now()`).
+    public var clock = WallClock.system
 
     public init() {}
+}
+
+/// The time a run reads: the system's, or a fixed instant a test sets.
+public struct WallClock: Sendable {
+    public var fixed: Date?
+    public static let system = WallClock(fixed: nil)
+    public static func at(_ instant: Date) -> WallClock { WallClock(fixed: instant) }
+
+    public func now() -> Date { fixed ?? Date() }
+    /// The statements' "now" parameter: nil (the server's `now()`) unless fixed.
+    var sql: String? { fixed.map(Self.timestamp) }
+    private static func timestamp(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: d)
+    }
 }
 
 /// What a run did; `description` is the one summary line the CLI prints.
@@ -65,6 +86,8 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var unreachable = 0
     /// Rows handed back uncounted because their sender was stopped (a sender-fault code).
     public var senderBlocked = 0
+    /// Rows held for their recipient's quiet hours (back when the hours end, uncounted).
+    public var quiet = 0
     /// Each sender stopped, masked, with Twilio's reason.
     public var blockedSenders: [String] = []
     /// Outcomes not written because the row's lease had passed to another run.
@@ -101,6 +124,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         if released > 0 { line += " released=\(released)" }
         if unreachable > 0 { line += " unreachable=\(unreachable)" }
         if senderBlocked > 0 { line += " sender_blocked=\(senderBlocked)" }
+        if quiet > 0 { line += " quiet=\(quiet)" }
         if lost > 0 { line += " lost=\(lost)" }
         line += " seconds=" + String(format: "%.2f", seconds)
         if let why = stoppedBecause { line += " stopped=\"\(why)\"" }

@@ -82,28 +82,29 @@ enum Queries {
                       AS uncertain_lease_epoch,
                   s.twilio_message_sid AS sid,
                   -- the original message's sender and content, at the policy's key paths ($6)
-                  \((1...7).map { "(s.sms_metadata #> string_to_array(($6::text[])[\($0)], '.'))::text AS meta_\($0)" }.joined(separator: ", ")),
-                  extract(epoch FROM sms_retry_router_time(now()) - s.created_at)::float8 AS age_seconds,
+                  \((1...MessageKeys.names.count).map { "(s.sms_metadata #> string_to_array(($6::text[])[\($0)], '.'))::text AS meta_\($0)" }.joined(separator: ", ")),
+                  extract(epoch FROM sms_retry_router_time(coalesce($3::timestamptz, now())) - s.created_at)::float8 AS age_seconds,
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
         """
 
-    /// The opt-out index's predicate (migration 007, `sms_usage_logs_opt_out_v2_idx`), word for
-    /// word so the planner uses it:
-    /// inbound STOP-family / START-family keywords and outbound messages refused with 21610.
+    /// The opt-out index's predicate (migration 008, `sms_usage_logs_opt_out_v3_idx`), word for
+    /// word so the planner uses it: inbound opt-out and opt-in words (`sms_retry_opt_keyword`,
+    /// the one list of them) and outbound messages refused with 21610.
     static let optOutPredicate = """
-        (sms_retry_direction(o.message_direction) = 'inbound' AND length(o.message_content) <= 40 \
-        AND upper(regexp_replace(o.message_content, '\\s', '', 'g')) \
-        IN ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'START', 'UNSTOP')) \
+        (sms_retry_direction(o.message_direction) = 'inbound' AND sms_retry_opt_keyword(o.message_content) IS NOT NULL) \
         OR (sms_retry_direction(o.message_direction) = 'outbound' AND o.sms_metadata -> 'retry' ->> 'error_code' = '21610')
         """
 
     /// Whether the number $PHONE has opted out: its latest opt-out or opt-in event is an opt-out
-    /// (an inbound STOP-family keyword, or a 21610 Twilio gave for it, dated when it was
-    /// recorded). Returns the event ('STOP', '21610') or NULL. Reads migration 007's index.
+    /// (an inbound opt-out word, or a 21610 Twilio gave for it, dated when it was recorded).
+    /// Returns the event (the word as sent, less spaces, upper case: 'STOP', 'OPTOUT'; or
+    /// '21610') or NULL. Reads migration 008's index.
     static let optOutLatest = """
-        SELECT CASE WHEN e.kind IN ('START', 'UNSTOP') THEN NULL ELSE e.kind END FROM (
-            SELECT CASE WHEN sms_retry_direction(o.message_direction) = 'outbound' THEN '21610'
-                        ELSE upper(regexp_replace(o.message_content, '\\s', '', 'g')) END AS kind,
+        SELECT CASE WHEN e.meaning = 'in' THEN NULL ELSE e.event END FROM (
+            SELECT CASE WHEN sms_retry_direction(o.message_direction) = 'outbound' THEN 'out'
+                        ELSE sms_retry_opt_keyword(o.message_content) END AS meaning,
+                   CASE WHEN sms_retry_direction(o.message_direction) = 'outbound' THEN '21610'
+                        ELSE upper(regexp_replace(o.message_content, '\\s', '', 'g')) END AS event,
                    CASE WHEN sms_retry_direction(o.message_direction) = 'outbound'
                         THEN coalesce(sms_retry_router_time((o.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz), o.created_at)
                         ELSE o.created_at END AS at, o.id
@@ -112,11 +113,14 @@ enum Queries {
         ) AS e ORDER BY e.at DESC NULLS LAST, e.id DESC LIMIT 1
         """
 
-    /// The due rows a run would claim, without claiming them ($1 limit, $2 now): `--dry-run`.
+    /// The due rows a run would claim, without claiming them ($1 limit, $2 now, $3 the kind's
+    /// key path): `--dry-run`.
     static let dueList = """
         SELECT id, phone_number, message_direction, retry_count, max_retries,
                next_retry_at::text AS next_retry_at,
-               sms_metadata -> 'retry' ->> 'error_code' AS error_code
+               sms_metadata -> 'retry' ->> 'error_code' AS error_code,
+               extract(epoch FROM sms_retry_router_time(coalesce($2::timestamptz, now())) - created_at)::float8 AS age_seconds,
+               (sms_metadata #> string_to_array($3::text, '.'))::text AS kind
         FROM sms_usage_logs
         WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$2"))
         ORDER BY next_retry_at

@@ -120,6 +120,10 @@ public final class RetryStore: Sendable {
         var optOut: String? = nil
         /// The `sms_metadata` values at the policy's `MessageKeys`, as JSON text, in its order.
         var original: [String?] = []
+        /// What is left of the message's maximum age by its kind (set when triage lets it go).
+        var secondsLeft: Double? = nil
+        /// The kind of message (`MessageKeys.kind`), nil when the row names none.
+        var kind: String? { MessageKeys.string(original.count > 7 ? original[7] : nil) }
     }
 
     struct WrittenRow: Sendable {
@@ -146,7 +150,7 @@ public final class RetryStore: Sendable {
                        },
                        sid: r.string("sid"),
                        ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"),
-                       original: (1...7).map { r.string("meta_\($0)") })
+                       original: (1...MessageKeys.names.count).map { r.string("meta_\($0)") })
         }
     }
 
@@ -196,13 +200,16 @@ public final class RetryStore: Sendable {
         var maxRetries: Int
         var nextRetryAt: String
         var errorCode: String?
+        var ageSeconds: Double?
+        var kind: String?
     }
 
     func dueList(limit: Int, now: String? = nil) async throws -> [DueRow] {
-        try await database.query(Queries.dueList, [String(limit), now]).all.map { r in
+        try await database.query(Queries.dueList, [String(limit), now, policy.messageKeys.kind]).all.map { r in
             DueRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "", direction: r.string("message_direction") ?? "",
                    retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
-                   nextRetryAt: r.string("next_retry_at") ?? "", errorCode: r.string("error_code"))
+                   nextRetryAt: r.string("next_retry_at") ?? "", errorCode: r.string("error_code"),
+                   ageSeconds: r.double("age_seconds"), kind: MessageKeys.string(r.string("kind")))
         }
     }
 

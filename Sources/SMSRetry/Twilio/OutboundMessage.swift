@@ -63,13 +63,15 @@ public struct MessageKeys: Sendable, Equatable {
     public var contentVariables = "content_variables"
     public var smartEncoded = "smart_encoded"
     public var shortenURLs = "shorten_urls"
+    /// The kind of message (`otp`, `marketing`, …): its maximum age and sending hours.
+    public var kind = "category"
 
     public init() {}
 
     /// In the claim statement's order.
-    var paths: [String] { [from, messagingServiceSID, mediaURLs, contentSID, contentVariables, smartEncoded, shortenURLs] }
+    var paths: [String] { [from, messagingServiceSID, mediaURLs, contentSID, contentVariables, smartEncoded, shortenURLs, kind] }
 
-    static let names = ["from", "messaging_service_sid", "media_urls", "content_sid", "content_variables", "smart_encoded", "shorten_urls"]
+    static let names = ["from", "messaging_service_sid", "media_urls", "content_sid", "content_variables", "smart_encoded", "shorten_urls", "kind"]
 
     mutating func set(_ name: String, _ path: String) -> Bool {
         switch name {
@@ -80,9 +82,23 @@ public struct MessageKeys: Sendable, Equatable {
         case "content_variables": contentVariables = path
         case "smart_encoded": smartEncoded = path
         case "shorten_urls": shortenURLs = path
+        case "kind": kind = path
         default: return false
         }
         return true
+    }
+}
+
+extension MessageKeys {
+    /// A value read at a key path (`#>` JSON text) as a plain string: a JSON string unquoted and
+    /// trimmed, a number or boolean as written; nil for null, empty or missing.
+    static func string(_ raw: String?) -> String? {
+        guard let raw, raw != "null" else { return nil }
+        if raw.hasPrefix("\""), let data = raw.data(using: .utf8), let s = try? JSONDecoder().decode(String.self, from: data) {
+            let trimmed = s.trimmingCharacters(in: .whitespaces)
+            return trimmed.isEmpty ? nil : trimmed
+        }
+        return raw
     }
 }
 
