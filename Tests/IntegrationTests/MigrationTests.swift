@@ -36,6 +36,34 @@ import Testing
         #expect(try await migrator.status(t.db).allSatisfy(\.applied))
     }
 
+    @Test("the opt-out words changed: the index is rebuilt concurrently, and the claim's lookup reads it")
+    func changedOptOutWordsRebuildTheIndex() async throws {
+        let t = try await TestDatabase.make()
+        let before = try await migrator.status(t.db).allSatisfy(\.applied)
+        #expect(before)
+        // An operator adds ARRET (French) to the one list.
+        let source = try await t.query("SELECT pg_get_functiondef('sms_retry_opt_keyword(text)'::regprocedure) AS d")[0].string("d")!
+        try await t.query(source.replacingOccurrences(of: "'REVOKE', 'OPTOUT')", with: "'REVOKE', 'OPTOUT', 'ARRET')"))
+        let eight = try await migrator.status(t.db).first(where: { $0.migration.version == 8 })
+        #expect(eight?.applied == false, "an index built with other words is not current")
+        let statements = try await t.query("SELECT sms_retry_opt_out_index_statements('sms_usage_logs') AS s").all.compactMap { $0.string("s") }
+        #expect(statements.count == 2 && statements.first?.hasPrefix("REINDEX INDEX CONCURRENTLY") == true, "\(statements)")
+        for statement in statements { try await t.query(statement) }
+        #expect(try await migrator.status(t.db).allSatisfy(\.applied))
+        // The claim's opt-out lookup finds an ARRET, through the index.
+        let id = try await t.insert(phone: "+14155597001", metadata: #"{"category": "transactional"}"#)
+        _ = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
+        _ = try await t.insert(phone: "+14155597001", direction: "inbound", content: "Arret", success: true, error: nil, metadata: nil)
+        try await t.makeDue()
+        let plan2 = try await t.query("EXPLAIN (COSTS OFF) SELECT 1 FROM sms_usage_logs AS o WHERE o.phone_number = '+14155597001' AND (\(Queries.optOutPredicate))")
+            .all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
+        #expect(plan2.contains("sms_usage_logs_opt_out_v3_idx"), "\(plan2)")
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        let summary = try await runOnce(t, twilio)
+        #expect(summary.optedOut == 1 && summary.sent == 0, "\(summary)")
+    }
+
     @Test func downStepsOneAtATimeAndNeverDropsATableWithRows() async throws {
         let t = try await TestDatabase.make()
         let newest = migrator.migrations.last!.version

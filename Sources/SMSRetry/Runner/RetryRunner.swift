@@ -309,6 +309,7 @@ public final class RetryRunner: Sendable {
             } else if case .hold(let until, let zone) = safety {
                 var held = Outcome.release(id: row.id, delay: max(1, until.timeIntervalSince(now)), leaseUntil: row.leaseUntil)
                 held.outcome = Self.quietHours
+                held.reason = Self.quietHours
                 held.note = "\(kindName): quiet hours in \(zone); held until \(MessageSafety.describe(until, zone: zone))"
                 logger.info("recipient's quiet hours; held", metadata: ["sms.log_id": "\(row.id)", "sms.kind": "\(kindName)",
                                                                        "sms.until": "\(MessageSafety.describe(until, zone: zone))"])
