@@ -79,7 +79,7 @@ extension FaultDrills {
                                          limit, stormSeconds, 120 / stormSeconds, storm429, pacedSeconds, 100 / pacedSeconds, paced429))
     }
 
-    @Test("Opted-out numbers (STOP family, 21610) get zero sends; START / UNSTOP opts in again")
+    @Test("Opted-out numbers (STOP family, REVOKE, OPTOUT, 21610) get zero sends; START / UNSTOP opts in again")
     func optedOutNumbers() async throws {
         let t = try await TestDatabase.make()
         let twilio = try await StandIn.start()
@@ -94,7 +94,8 @@ extension FaultDrills {
             _ = try await t.insert(phone: phone, direction: "inbound", content: text, success: true, error: nil, metadata: nil)
         }
         let blocked = ["+14156060001": "STOP", "+14156060002": "  stop ", "+14156060003": "UnSubscribe",
-                       "+14156060004": "s t o p a l l", "+14156060005": "Cancel", "+14156060006": "end", "+14156060007": "QUIT\n"]
+                       "+14156060004": "s t o p a l l", "+14156060005": "Cancel", "+14156060006": "end", "+14156060007": "QUIT\n",
+                       "+14156060008": "Revoke", "+14156060009": "Opt Out"]
         var blockedIDs: [Int] = []
         for (phone, word) in blocked {
             blockedIDs.append(try await failed(phone))
@@ -134,12 +135,12 @@ extension FaultDrills {
             #expect(row.string("reason") == "opted_out" && row.bool("pending") == false && row.int("retry_count") == 0)
             #expect(row.string("metadata")?.contains(#""campaign": "otp""#) == true)
         }
-        // The lookup reads migration 007's index, not the table.
+        // The lookup reads migration 008's index, not the table.
         try await t.query("INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content) SELECT 1, '+1415' || g, 'inbound', 5, 'hello' FROM generate_series(1, 20000) g")
         try await t.query("ANALYZE sms_usage_logs")
         let plan = try await t.query("EXPLAIN " + Queries.optOutLatest.replacingOccurrences(of: "$PHONE", with: "'+14156060001'"))
             .all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
-        #expect(plan.contains("sms_usage_logs_opt_out_v2_idx") && !plan.contains("Seq Scan"), "\(plan)")
-        figure("optedOutNumbers", "\(blocked.count + 2) opted-out numbers (7 keyword spellings, a 21610) → 0 sends, closed opted_out; a 21610 met mid-run → its number's second row closed unsent; 3 numbers that opted in again or only used the word → sent once each; lookup plan over 20k rows: \(plan.split(separator: "\n").first { $0.contains("opt_out_idx") }?.trimmingCharacters(in: .whitespaces).prefix(70) ?? "?")")
+        #expect(plan.contains("sms_usage_logs_opt_out_v3_idx") && !plan.contains("Seq Scan"), "\(plan)")
+        figure("optedOutNumbers", "\(blocked.count + 2) opted-out numbers (9 keyword spellings, a 21610) → 0 sends, closed opted_out; a 21610 met mid-run → its number's second row closed unsent; 3 numbers that opted in again or only used the word → sent once each; lookup plan over 20k rows: \(plan.split(separator: "\n").first { $0.contains("opt_out_v3_idx") }?.trimmingCharacters(in: .whitespaces).prefix(70) ?? "?")")
     }
 }
