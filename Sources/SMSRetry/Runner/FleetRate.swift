@@ -18,7 +18,7 @@ final class FleetRate: Sendable {
 
     /// How often a run counts the runs present.
     static let countEvery = Duration.milliseconds(250)
-    /// How long a joining run waits before its first send: one count of the others, and a margin.
+    /// How long a run waits before its first send: one count of the others, and a margin.
     static let joining = countEvery + .milliseconds(50)
 
     /// This run's share: `rate / runs`.

@@ -40,10 +40,10 @@ final class SendGate: Sendable {
         }
     }
 
-    /// No sender starts before `duration` from now.
-    func hold(for duration: Duration) {
+    /// No sender starts before `instant`.
+    func hold(until instant: ContinuousClock.Instant) {
         state.withLock { s in
-            s.pausedUntil = max(s.pausedUntil, .now + duration)
+            s.pausedUntil = max(s.pausedUntil, instant)
             s.generation += 1
         }
     }

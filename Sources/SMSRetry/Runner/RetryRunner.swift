@@ -21,6 +21,8 @@ public final class RetryRunner: Sendable {
     private let senderGates = Mutex<[String: SendGate]>([:])
     /// How many runs share the rates now (1 until counted).
     private let runsSharing = Atomic<Int>(1)
+    /// No send before this (the fleet rate's first count of the others).
+    private let firstSend = Mutex<ContinuousClock.Instant?>(nil)
     private let breaker: CircuitBreaker
     /// Numbers Twilio answered 21610 for during this run: their other rows are not sent.
     private let unsubscribed = Mutex<Set<String>>([])
@@ -78,16 +80,17 @@ public final class RetryRunner: Sendable {
         // start, and a batch is recorded as soon as its last outcome is in, while later rows are
         // still in flight. Senders only wait on the database for those two statements.
         if options.adopt { summary.adopted = try await adopt(until: deadline) }
-        // A fleet-wide rate: this run's share, re-counted four times a second while it runs. A
-        // run joining others holds its first send until they have counted it (they still send
-        // at their larger shares until then).
+        // A fleet-wide rate: this run's share, re-counted four times a second while it runs.
+        // The first send waits one count of every run: those already sending count this one
+        // (they send at their larger shares until then), and this one counts runs that started
+        // at the same moment but had not taken their presence at its first count.
         var follower: Task<Void, Never>? = nil
         if options.rate != nil || options.senderRate != nil {
             let fleet = FleetRate(database: store.database, logger: logger)
-            if let runs = try? await fleet.present() {
-                applyShare(runs: runs)
-                if runs > 1 { gate.hold(for: FleetRate.joining) }
-            }
+            if let runs = try? await fleet.present() { applyShare(runs: runs) }
+            let start = ContinuousClock.now + FleetRate.joining
+            firstSend.withLock { $0 = start }
+            gate.hold(until: start)
             follower = Task { await fleet.follow { [weak self] runs in self?.applyShare(runs: runs) } }
         }
         defer { follower?.cancel() }
@@ -522,6 +525,7 @@ public final class RetryRunner: Sendable {
         return senderGates.withLock { gates in
             if let gate = gates[key] { return gate }
             let gate = SendGate(rate: FleetRate.share(senderRate, runs: runs), maxBackoff: .seconds(30))
+            if let start = firstSend.withLock({ $0 }) { gate.hold(until: start) }
             gates[key] = gate
             return gate
         }
