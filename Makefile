@@ -4,7 +4,7 @@ APT_PACKAGES := postgresql libpq-dev libcurl4-openssl-dev pkg-config
 SWIFT_BUILD := swift build
 BIN = $(shell swift build --show-bin-path)
 
-.PHONY: deps build test test-faults run measure bench lint clean
+.PHONY: deps build test test-faults run measure cpu bench lint clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -43,6 +43,12 @@ measure: deps
 	swift build -c release
 	@data=$$(mktemp -d /tmp/sms-retry-measure-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" benchmarks/core.sh "$$(swift build -c release --show-bin-path)"; status=$$?; rm -rf "$$data"; exit $$status
+
+# CPU per resent row of sms-retry, PostgreSQL and the stand-in, from /proc (benchmarks/cpu.sh).
+cpu: deps
+	swift build -c release
+	@data=$$(mktemp -d /tmp/sms-retry-cpu-pg.XXXXXX); \
+	  .ci/with-postgres "$$data" benchmarks/cpu.sh "$$(swift build -c release --show-bin-path)"; status=$$?; rm -rf "$$data"; exit $$status
 
 # The benchmarks (benchmarks/README.md): ~30 min, writes benchmarks/results.md. Not part of test.
 bench: deps

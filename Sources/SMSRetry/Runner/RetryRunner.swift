@@ -423,7 +423,7 @@ public final class RetryRunner: Sendable {
             providerAnswered()
             outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
                               durationMS: Int(seconds * 1000), outcome: "sent")
-            outcome.delivery = ["sid": sid, "status": twilioStatus, "at": ISO8601DateFormatter().string(from: Date())]
+            outcome.delivery = ["sid": sid, "status": twilioStatus, "at": JSONText.timestamp(Date())]
         case .rejected(let code, _, _, _) where store.policy.rule(for: .twilio(code: code)).rule.senderFault:
             // The sender cannot send: not this message's fault. Stop the sender for this run.
             providerAnswered()

@@ -50,12 +50,7 @@ public struct WallClock: Sendable {
 
     public func now() -> Date { fixed ?? Date() }
     /// The statements' "now" parameter: nil (the server's `now()`) unless fixed.
-    var sql: String? { fixed.map(Self.timestamp) }
-    private static func timestamp(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: d)
-    }
+    var sql: String? { fixed.map(JSONText.timestamp) }
 }
 
 /// What a run did; `description` is the one summary line the CLI prints.

@@ -71,15 +71,13 @@ struct Outcome: Sendable {
         case nil: nil
         case .clear: ""
         case .since(let date, let counted):
-            #"{"since": "\#(ISO8601DateFormatter().string(from: date))", "counted": \#(counted)}"#
+            #"{"since": "\#(JSONText.timestamp(date))", "counted": \#(counted)}"#
         }
     }
 
     /// `delivery` as JSON text.
     var deliveryParameter: String? {
-        guard let delivery else { return nil }
-        return (try? JSONSerialization.data(withJSONObject: delivery, options: [.sortedKeys]))
-            .map { String(decoding: $0, as: UTF8.self) }
+        delivery.map(JSONText.object)
     }
 
     /// The outcome of a failure under `decision`.

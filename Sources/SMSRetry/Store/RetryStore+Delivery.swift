@@ -128,7 +128,7 @@ extension Outcome {
             outcome.outcome = status.rawValue
         }
         if (counted || found) && outcome.outcome == nil { outcome.outcome = "sent" }
-        outcome.delivery = ["sid": sid, "status": status.rawValue, "at": ISO8601DateFormatter().string(from: Date())]
+        outcome.delivery = ["sid": sid, "status": status.rawValue, "at": JSONText.timestamp(Date())]
             .merging(errorCode.map { ["error_code": String($0)] } ?? [:]) { $1 }
         return outcome
     }

@@ -93,12 +93,9 @@ extension MessageKeys {
     /// A value read at a key path (`#>` JSON text) as a plain string: a JSON string unquoted and
     /// trimmed, a number or boolean as written; nil for null, empty or missing.
     static func string(_ raw: String?) -> String? {
-        guard let raw, raw != "null" else { return nil }
-        if raw.hasPrefix("\""), let data = raw.data(using: .utf8), let s = try? JSONDecoder().decode(String.self, from: data) {
-            let trimmed = s.trimmingCharacters(in: .whitespaces)
-            return trimmed.isEmpty ? nil : trimmed
-        }
-        return raw
+        guard let s = JSONText.string(raw) else { return nil }
+        let trimmed = s.trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty ? nil : trimmed
     }
 }
 
@@ -106,13 +103,7 @@ extension OutboundMessage {
     /// The row's original message from what the claim read at `MessageKeys` (each value as
     /// `#>` JSON text), the configured sender where the row names none.
     static func original(to: String, body: String?, metadata: [String?], configured: TwilioConfig.Sender) -> OutboundMessage {
-        func text(_ i: Int) -> String? {
-            guard i < metadata.count, let raw = metadata[i] else { return nil }
-            if let data = raw.data(using: .utf8), let s = try? JSONDecoder().decode(String.self, from: data) {
-                return s.trimmingCharacters(in: .whitespaces).isEmpty ? nil : s.trimmingCharacters(in: .whitespaces)
-            }
-            return raw == "null" ? nil : raw
-        }
+        func text(_ i: Int) -> String? { i < metadata.count ? MessageKeys.string(metadata[i]) : nil }
         func flag(_ i: Int) -> Bool? {
             switch text(i)?.lowercased() { case "true": true; case "false": false; default: nil }
         }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# CPU per resent row, per process: `sms-retry run` over DUE due rows against the stand-in (no
+# latency), with each process's CPU read from /proc before and after: sms-retry, PostgreSQL (every
+# server process, and the backends that ended during the run, through the postmaster's cutime),
+# and the stand-in.
+#
+#   make cpu                          (DUE=10000 CONCURRENCY=32 BATCH=100 ROUNDS=3)
+#
+# Called by .ci/with-postgres (PG* set, SMS_RETRY_PGDATA) with the release build folder as $1.
+set -euo pipefail
+bin=$1
+here=$(cd "$(dirname "$0")" && pwd)
+due=${DUE:-10000}
+concurrency=${CONCURRENCY:-32}
+batch=${BATCH:-100}
+rounds=${ROUNDS:-3}
+tick=$(getconf CLK_TCK)
+
+# utime+stime (+cutime+cstime with "children") of a process, in clock ticks.
+ticks() { awk -v c="${2:-}" '{ t = $14 + $15; if (c != "") t += $16 + $17; print t }' "/proc/$1/stat"; }
+postmaster=$(head -n 1 "$SMS_RETRY_PGDATA/postmaster.pid")
+pg_ticks() {
+  local total; total=$(ticks "$postmaster" children)
+  for pid in $(pgrep -P "$postmaster"); do total=$((total + $(ticks "$pid" 2>/dev/null || echo 0))); done
+  echo "$total"
+}
+
+"$bin/sms-retry" migrate --create-table --log-level warning >/dev/null
+export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token TWILIO_FROM_NUMBER=+15005550006
+url_file=$(mktemp)
+"$bin/twilio-standin" > "$url_file" &
+standin=$!
+trap 'kill $standin 2>/dev/null || true; rm -f "$url_file"' EXIT
+for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
+export TWILIO_API_BASE_URL=$(head -n 1 "$url_file")
+
+echo "== sms-retry run over $due due rows: concurrency $concurrency, batch $batch, $(nproc) cores; CPU per row in µs"
+for round in $(seq "$rounds"); do
+  psql -q -v ON_ERROR_STOP=1 -c "TRUNCATE sms_usage_logs" -c "
+    INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success,
+                                error_message, sms_metadata, retry_count, max_retries, next_retry_at, created_at)
+    SELECT g, '+1415' || lpad(g::text, 7, '0'), 'outbound', 20, 'Your code is ' || g, false, 'Twilio error 30003',
+           jsonb_build_object('campaign', 'bench', 'retry', jsonb_build_object('error_code', '30003')), 0, 3,
+           now() - interval '1 second', localtimestamp - interval '1 minute'
+    FROM generate_series(1, $due) AS g" -c "VACUUM ANALYZE sms_usage_logs"
+  pg0=$(pg_ticks); si0=$(ticks "$standin")
+  start=$(date +%s%N)
+  /usr/bin/time -o /tmp/sms-retry-cpu.time -f "%U %S %M" \
+    "$bin/sms-retry" run --log-level warning --concurrency "$concurrency" --batch-size "$batch" --max-runtime 600 --max-age 60d >/dev/null || true
+  wall=$(( $(date +%s%N) - start ))
+  pg1=$(pg_ticks); si1=$(ticks "$standin")
+  read -r user sys rss < /tmp/sms-retry-cpu.time
+  sent=$(psql -Atc "SELECT count(*) FROM sms_usage_logs WHERE final_status = 'sent'")
+  awk -v u="$user" -v s="$sys" -v pg=$((pg1 - pg0)) -v si=$((si1 - si0)) -v t="$tick" -v n="$sent" -v w="$wall" -v r="$rss" -v k="$round" 'BEGIN {
+    printf "round %d: %d sent in %.2f s (%.0f rows/s); sms-retry %.0f, PostgreSQL %.0f, stand-in %.0f; sms-retry peak RSS %d kB\n",
+      k, n, w / 1e9, n / (w / 1e9), (u + s) * 1e6 / n, pg / t * 1e6 / n, si / t * 1e6 / n, r }'
+done
