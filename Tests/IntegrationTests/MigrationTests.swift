@@ -112,8 +112,15 @@ import Testing
 
     @Test func everyRuntimeQueryPreparesAgainstTheSchema() async throws {
         let t = try await TestDatabase.make()
-        for (name, sql) in Queries.all {
-            try await t.query("PREPARE \(name) AS \(sql)")
+        for statement in Statement.allCases {
+            try await t.query("PREPARE \(statement.name) AS \(statement.sql)")
+        }
+        // A failing statement names itself.
+        do {
+            _ = try await t.db.query(Statement.runPresence, ["not a number"])
+            Issue.record("runPresence with a bad parameter should fail")
+        } catch let error as DatabaseError {
+            #expect(error.statement == "runPresence" && "\(error)".hasPrefix("database error 22P02 in runPresence:"), "\(error)")
         }
     }
 

@@ -124,6 +124,12 @@ public final class Database: Sendable {
         try await withConnection { try $0.execute(sql, parameters) }
     }
 
+    /// One named statement (an error names it).
+    @discardableResult
+    public func query(_ statement: some SQLStatement, _ parameters: [String?] = []) async throws -> PGRows {
+        try await withConnection { try $0.execute(statement, parameters) }
+    }
+
     /// Runs `body` between BEGIN and COMMIT on the database queue; ROLLBACK when it throws.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
         try await withConnection { conn in

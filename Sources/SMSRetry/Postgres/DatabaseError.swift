@@ -15,11 +15,14 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
     /// The five-character SQLSTATE, when the server sent one.
     public var sqlState: String?
     public var message: String
+    /// The named statement that failed (`claimDue`), when it was one.
+    public var statement: String?
 
-    public init(kind: Kind, sqlState: String? = nil, message: String) {
+    public init(kind: Kind, sqlState: String? = nil, message: String, statement: String? = nil) {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message
+        self.statement = statement
     }
 
     /// True for errors that mean "the database is not there" rather than "this statement was
@@ -40,8 +43,9 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
         if let state = sqlState, state.hasPrefix("22") || state.hasPrefix("23") {
             text = Self.redactingQuoted(text)
         }
-        if let state = sqlState { return "database error \(state): \(text)" }
-        return "database error: \(text)"
+        let in_ = statement.map { " in \($0)" } ?? ""
+        if let state = sqlState { return "database error \(state)\(in_): \(text)" }
+        return "database error\(in_): \(text)"
     }
 
     static func redactingQuoted(_ text: String) -> String {

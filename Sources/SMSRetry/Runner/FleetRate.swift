@@ -26,7 +26,7 @@ final class FleetRate: Sendable {
 
     /// Holds a presence slot (taken again after a reconnect) and returns how many runs are present.
     func present() async throws -> Int {
-        let row = try await database.query(Queries.runPresence, [String(Self.presenceClass)])[0]
+        let row = try await database.query(Statement.runPresence, [String(Self.presenceClass)])[0]
         return row.int("runs") ?? 1
     }
 

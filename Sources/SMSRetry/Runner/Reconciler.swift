@@ -94,7 +94,7 @@ public final class Reconciler: Sendable {
             let parameters = [String(options.batchSize), String(options.confirmAfter), String(options.maxAge),
                               String(options.confirmAfter * 2)]
             let rows = try await db.surviving(logger: logger, "claim unconfirmed resends") {
-                try await db.query(Queries.unconfirmedClaim, parameters).all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
+                try await db.query(Statement.unconfirmedClaim, parameters).all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
             }
             guard !rows.isEmpty else { break }
             let answers = await concurrently(rows) { row in (row, await self.twilio.message(sid: row.sid)) }

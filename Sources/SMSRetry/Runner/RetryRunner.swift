@@ -204,7 +204,7 @@ public final class RetryRunner: Sendable {
         let options = self.options
         while ContinuousClock.now < deadline {
             let count = try await store.database.transaction { conn -> Int in
-                let rows = try conn.execute(Queries.unadoptedLock, [String(batch), String(options.adoptGrace)]).all
+                let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(options.adoptGrace)]).all
                 let outcomes = rows.map { row -> Outcome in
                     let id = row.int("id")!
                     let message = row.string("error_message")

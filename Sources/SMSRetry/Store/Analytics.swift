@@ -13,7 +13,7 @@ public struct Analytics: Sendable {
     /// Sets a `sms_retry.*` setting for this connection (window, thresholds, price).
     public func set(_ name: String, _ value: String) async throws {
         precondition(name.hasPrefix("sms_retry."), "only sms_retry.* settings")
-        try await database.query(Queries.settingSet, [name, value])
+        try await database.query(Statement.settingSet, [name, value])
     }
 
     /// One view's rows. `name` must be one of `views`.
@@ -25,7 +25,7 @@ public struct Analytics: Sendable {
 
     /// Every view as one JSON object keyed by the view's short name.
     public func json() async throws -> String {
-        try await database.query(Queries.statsJSON).first?.string("stats") ?? "{}"
+        try await database.query(Statement.statsJSON).first?.string("stats") ?? "{}"
     }
 
     public struct Health: Sendable, Equatable {
@@ -41,7 +41,7 @@ public struct Analytics: Sendable {
     }
 
     public func health() async throws -> Health {
-        guard let r = try await database.query(Queries.health).first else {
+        guard let r = try await database.query(Statement.health).first else {
             throw DatabaseError(kind: .query, message: "sms_retry_health returned no row")
         }
         let reasons = (try? JSONDecoder().decode([String].self, from: Data((r.string("reasons") ?? "[]").utf8))) ?? []

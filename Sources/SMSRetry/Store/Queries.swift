@@ -328,11 +328,32 @@ enum Queries {
     /// Sets an analytics setting for this session ($1 name, $2 value), e.g. sms_retry.window.
     static let settingSet = "SELECT set_config($1, $2, false)"
 
-    /// All statements, for the test that PREPAREs each one against the migrated schema.
-    static let all: [(name: String, sql: String)] = [
-        ("claimDue", claimDue), ("dueList", dueList), ("rowLock", rowLock), ("outcomesRecord", outcomesRecord),
-        ("staleLock", staleLock), ("dueCount", dueCount), ("statsJSON", statsJSON), ("health", health),
-        ("settingSet", settingSet), ("sidLock", sidLock), ("unadoptedLock", unadoptedLock),
-        ("unconfirmedClaim", unconfirmedClaim), ("runPresence", runPresence),
-    ]
+}
+
+/// Every runtime statement, by construction: a case without its SQL does not compile, the
+/// store runs statements only through these cases, and the test that PREPAREs each against the
+/// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
+enum Statement: String, CaseIterable, SQLStatement {
+    case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, statsJSON, health,
+         settingSet, sidLock, unadoptedLock, unconfirmedClaim, runPresence
+
+    var name: String { rawValue }
+
+    var sql: String {
+        switch self {
+        case .claimDue: Queries.claimDue
+        case .dueList: Queries.dueList
+        case .rowLock: Queries.rowLock
+        case .outcomesRecord: Queries.outcomesRecord
+        case .staleLock: Queries.staleLock
+        case .dueCount: Queries.dueCount
+        case .statsJSON: Queries.statsJSON
+        case .health: Queries.health
+        case .settingSet: Queries.settingSet
+        case .sidLock: Queries.sidLock
+        case .unadoptedLock: Queries.unadoptedLock
+        case .unconfirmedClaim: Queries.unconfirmedClaim
+        case .runPresence: Queries.runPresence
+        }
+    }
 }

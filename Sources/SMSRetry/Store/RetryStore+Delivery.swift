@@ -54,7 +54,7 @@ extension RetryStore {
         }
         let policy = self.policy
         let result = try await database.transaction { conn -> DeliveryOutcome in
-            guard let row = try conn.execute(Queries.sidLock, [messageSID]).first else { return .unknownMessage }
+            guard let row = try conn.execute(Statement.sidLock, [messageSID]).first else { return .unknownMessage }
             let id = row.int("id")!
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound(logID: id) }
             let known = row.string("delivery_sid") == messageSID ? row.string("delivery_status").flatMap(DeliveryStatus.init) : nil

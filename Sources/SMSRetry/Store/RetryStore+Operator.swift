@@ -20,7 +20,7 @@ extension RetryStore {
     /// canceled) is reopened with one more attempt.
     public func retryNow(logID: Int) async throws -> RetryNowOutcome {
         try await database.transaction { conn -> RetryNowOutcome in
-            guard let row = try conn.execute(Queries.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
             if row.bool("success") == true { return .alreadySent }
             if row.bool("in_flight") == true { return .inFlight }
@@ -50,7 +50,7 @@ extension RetryStore {
     /// `note` kept in the metadata). The row itself stays.
     public func cancel(logID: Int, note: String? = nil) async throws -> CancelOutcome {
         try await database.transaction { conn -> CancelOutcome in
-            guard let row = try conn.execute(Queries.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
             if row.bool("success") == true { return .alreadySent }
             if row.bool("in_flight") == true { return .inFlight }
@@ -65,7 +65,7 @@ extension RetryStore {
     /// are left to their run, which applies the same limit. Returns how many were closed.
     public func expire(olderThan maxAge: Double) async throws -> Int {
         try await database.transaction { conn -> Int in
-            let ids = try conn.execute(Queries.staleLock, [String(maxAge)]).all.compactMap { $0.int("id") }
+            let ids = try conn.execute(Statement.staleLock, [String(maxAge)]).all.compactMap { $0.int("id") }
             let outcomes = ids.map { Outcome(id: $0, kind: .failed, reason: "expired", outcome: "expired") }
             return outcomes.isEmpty ? 0 : try Self.record(outcomes, on: conn).count
         }
@@ -73,6 +73,6 @@ extension RetryStore {
 
     /// Rows due now.
     public func dueCount() async throws -> Int {
-        try await database.query(Queries.dueCount).first?.int("due") ?? 0
+        try await database.query(Statement.dueCount).first?.int("due") ?? 0
     }
 }

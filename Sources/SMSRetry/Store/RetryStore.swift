@@ -49,7 +49,7 @@ public final class RetryStore: Sendable {
         let failure: Failure = errorCode.map { .twilio(code: $0) } ?? .transport
         let policy = self.policy
         let result = try await database.transaction { conn -> FailureOutcome in
-            guard let row = try conn.execute(Queries.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
             let made = row.int("retry_count") ?? 0
             let decision = policy.decide(failure, attemptsMade: made)
@@ -90,7 +90,7 @@ public final class RetryStore: Sendable {
     /// Reports that the send logged as row `logID` was accepted by Twilio as `messageSID`.
     public func recordSent(logID: Int, messageSID: String) async throws -> SentOutcome {
         try await database.transaction { conn -> SentOutcome in
-            guard let row = try conn.execute(Queries.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
             _ = try Self.record([Outcome(id: logID, kind: .sent, sid: messageSID, outcome: "sent")], on: conn)
             return .recorded
@@ -136,7 +136,7 @@ public final class RetryStore: Sendable {
     /// `uncertainOnly`: only rows whose last send's fate is unknown (`reconcile`).
     func claim(limit: Int, lease: Double, runID: String, now: String? = nil,
                uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
-        let rows = try await database.query(Queries.claimDue, [String(limit), String(lease), now, runID,
+        let rows = try await database.query(Statement.claimDue, [String(limit), String(lease), now, runID,
                                                                uncertainOnly ? "t" : "f", PGArray.literal(policy.messageKeys.paths)])
         // RETURNING comes in no particular order: sent in the order they fell due.
         return rows.all.sorted { ($0.double("due_epoch") ?? 0, $0.int("id") ?? 0) < ($1.double("due_epoch") ?? 0, $1.int("id") ?? 0) }.map { r in
@@ -186,7 +186,7 @@ public final class RetryStore: Sendable {
             PGArray.literal(outcomes.map { $0.amend ? "t" : "f" }),
             PGArray.literal(outcomes.map { $0.sender }),
         ]
-        return try conn.execute(Queries.outcomesRecord, params).all.map { r in
+        return try conn.execute(Statement.outcomesRecord, params).all.map { r in
             WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,
                        nextRetryAt: r.double("next_retry_epoch").map { Date(timeIntervalSince1970: $0) })
         }
@@ -205,7 +205,7 @@ public final class RetryStore: Sendable {
     }
 
     func dueList(limit: Int, now: String? = nil) async throws -> [DueRow] {
-        try await database.query(Queries.dueList, [String(limit), now, policy.messageKeys.kind]).all.map { r in
+        try await database.query(Statement.dueList, [String(limit), now, policy.messageKeys.kind]).all.map { r in
             DueRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "", direction: r.string("message_direction") ?? "",
                    retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
                    nextRetryAt: r.string("next_retry_at") ?? "", errorCode: r.string("error_code"),
