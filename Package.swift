@@ -18,14 +18,16 @@ let package = Package(
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
-        // C libraries: only a module map and shim.h each; only SMSRetry/Postgres and
-        // SMSRetry/HTTP import them.
+        // C libraries: only a module map and shim.h each. Each has one wrapper target, the only
+        // one that depends on it, so the compiler keeps libpq and libcurl out of everything else.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "SMSRetryPostgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "SMSRetryHTTP", dependencies: ["CCurl"]),
         .target(
             name: "SMSRetry",
             dependencies: [
-                "CLibPQ", "CCurl",
+                "SMSRetryPostgres", "SMSRetryHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -7,7 +7,7 @@ public struct PGRows: Sendable {
     /// Rows affected, for INSERT/UPDATE/DELETE without RETURNING.
     public let affected: Int
 
-    init(columns: [String], rows: [[String?]], affected: Int) {
+    public init(columns: [String], rows: [[String?]], affected: Int) {
         self.columns = columns
         self.rows = rows
         self.affected = affected
@@ -50,8 +50,8 @@ public struct PGRow: Sendable {
 
 /// Text-format literals for array parameters (`$1::bigint[]`, `$2::text[]`), so a whole batch
 /// travels as one bound value per column.
-enum PGArray {
-    static func literal(_ values: [String?]) -> String {
+public enum PGArray {
+    public static func literal(_ values: [String?]) -> String {
         var out = "{"
         for (i, value) in values.enumerated() {
             if i > 0 { out += "," }
@@ -70,6 +70,6 @@ enum PGArray {
         return out + "}"
     }
 
-    static func literal(_ values: [Int?]) -> String { literal(values.map { $0.map(String.init) }) }
-    static func literal(_ values: [Double?]) -> String { literal(values.map { $0.map { String($0) } }) }
+    public static func literal(_ values: [Int?]) -> String { literal(values.map { $0.map(String.init) }) }
+    public static func literal(_ values: [Double?]) -> String { literal(values.map { $0.map { String($0) } }) }
 }

@@ -52,7 +52,7 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` with the connection on the database queue.
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 continuation.resume(with: Result {
@@ -110,7 +110,7 @@ public final class Database: Sendable {
                 return try await work()
             } catch let error as DatabaseError where error.isConnectionLoss && clock.now + wait < giveUp {
                 logger?.warning("database connection lost; reconnecting",
-                                metadata: ["db.error": "\(error)", "db.work": "\(what)", "db.retry_in_s": "\(wait.seconds)"])
+                                metadata: ["db.error": "\(error)", "db.work": "\(what)", "db.retry_in": "\(wait)"])
                 try await Task.sleep(for: wait)
                 wait = min(wait * 2, .seconds(4))
                 await reconnect()
@@ -131,7 +131,7 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` between BEGIN and COMMIT on the database queue; ROLLBACK when it throws.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
         try await withConnection { conn in
             try conn.executeScript("BEGIN")
             do {

@@ -155,7 +155,10 @@ final class Transfer {
         return n
     }
 
-    var elapsed: Double { (ContinuousClock.now - started).seconds }
+    var elapsed: Double {
+        let d = ContinuousClock.now - started
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
 
     func header(line: String) {
         if line.hasPrefix("HTTP/") { headers.removeAll(); return }  // a new response (100, redirect)

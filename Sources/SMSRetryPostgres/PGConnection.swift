@@ -6,12 +6,12 @@ import Foundation
 ///
 /// Every statement with values goes through `PQexecParams`: values travel as separate text
 /// parameters and are never spliced into SQL text.
-final class PGConnection {
+public final class PGConnection {
     private let handle: OpaquePointer
 
     /// `conninfo` is anything `PQconnectdb` takes: `""` (the `PG*` environment, `.pgpass` and
     /// service files, as psql), `key=value` pairs, or a `postgresql://` URI.
-    init(conninfo: String) throws(DatabaseError) {
+    public init(conninfo: String) throws(DatabaseError) {
         // Defaults that the conninfo (a URI, key=value pairs, a service) and PG* variables
         // override: "when key words are repeated, the last processed value is retained", and the
         // conninfo is expanded from `dbname`, which comes last. Without a connect_timeout libpq
@@ -52,30 +52,30 @@ final class PGConnection {
         var messages: [String] = [] { didSet { if messages.count > 100 { messages.removeFirst() } } }
     }
 
-    func drainNotices() -> [String] {
+    public func drainNotices() -> [String] {
         defer { notices.messages.removeAll() }
         return notices.messages
     }
 
     deinit { PQfinish(handle) }
 
-    var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+    public var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
 
     /// libpq's last error text for this connection (never the password).
-    var errorMessage: String { String(cString: PQerrorMessage(handle)) }
+    public var errorMessage: String { String(cString: PQerrorMessage(handle)) }
 
     /// "PQreset: Resets the communication channel to the server ... closes the connection to the
     /// server and attempts to establish a new connection, using all the same parameters
     /// previously used." Returns whether the new connection is up.
     @discardableResult
-    func reset() -> Bool {
+    public func reset() -> Bool {
         PQreset(handle)
         return isOK
     }
 
     /// Runs one statement with `$n` parameters (text format; `nil` is SQL NULL).
     @discardableResult
-    func execute(_ sql: String, _ parameters: [String?] = []) throws(DatabaseError) -> PGRows {
+    public func execute(_ sql: String, _ parameters: [String?] = []) throws(DatabaseError) -> PGRows {
         // Parameters are C strings: a NUL byte cannot travel, so it is dropped here.
         let cStrings: [UnsafeMutablePointer<CChar>?] = parameters.map { value in
             // (utf8.contains, not String.contains: on Linux the latter goes through
@@ -92,7 +92,7 @@ final class PGConnection {
 
     /// Runs a named statement; an error names it.
     @discardableResult
-    func execute(_ statement: some SQLStatement, _ parameters: [String?] = []) throws(DatabaseError) -> PGRows {
+    public func execute(_ statement: some SQLStatement, _ parameters: [String?] = []) throws(DatabaseError) -> PGRows {
         do { return try execute(statement.sql, parameters) } catch {
             var named = error
             named.statement = statement.name
@@ -104,7 +104,7 @@ final class PGConnection {
     /// "If the command string contains multiple SQL commands, they are processed in a single
     /// transaction" (libpq docs): callers send one statement at a time.
     @discardableResult
-    func executeScript(_ sql: String) throws(DatabaseError) -> PGRows {
+    public func executeScript(_ sql: String) throws(DatabaseError) -> PGRows {
         try consume(PQexec(handle, sql))
     }
 

@@ -34,6 +34,14 @@ public final class HTTPClient: Sendable {
         public var newConnections: Int = 0
 
         public var text: String { String(decoding: body, as: UTF8.self) }
+
+        public init(status: Int, headers: [String: String], body: [UInt8], seconds: Double, newConnections: Int = 0) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.seconds = seconds
+            self.newConnections = newConnections
+        }
     }
 
     public struct Options: Sendable {
@@ -47,7 +55,7 @@ public final class HTTPClient: Sendable {
 
     private let inbox: Inbox
     private let multiAddress: UInt
-    let options: Options
+    public let options: Options
 
     public init(options: Options = Options()) {
         _ = curlGlobalInit
