@@ -409,88 +409,34 @@ public final class RetryRunner: Sendable {
             }
             // A pause longer than this row's time left: back to the table, due when it ends.
             guard await admit(before: sendBy) else {
-                var outcome = release
+                var (outcome, _) = AnswerOutcome.map(result, row: row, message: message, policy: store.policy, started: started,
+                                                     now: options.clock.now(), handBack: options.throttleDelay)
                 outcome.delay = max(pause.seconds, 1)
-                outcome.errorCode = RetryPolicy.throttledCode
-                outcome.outcome = "throttled"
                 return outcome
             }
         }
-        var outcome: Outcome
-        switch result {
-        case .accepted(let sid, let twilioStatus, let status, let seconds):
-            gate.accepted()
-            providerAnswered()
-            outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
-                              durationMS: Int(seconds * 1000), outcome: "sent")
-            outcome.delivery = ["sid": sid, "status": twilioStatus, "at": JSONText.timestamp(Date())]
-        case .rejected(let code, _, _, _) where store.policy.rule(for: .twilio(code: code)).rule.senderFault:
-            // The sender cannot send: not this message's fault. Stop the sender for this run.
-            providerAnswered()
-            let meaning = store.policy.rule(for: .twilio(code: code)).rule.meaning
-            let why = "Twilio \(code) (\(meaning))"
-            blockedSenders.withLock { $0[Self.senderKey(message)] = $0[Self.senderKey(message)] ?? why }
-            logger.error("sender stopped for this run", metadata: ["sms.sender": "\(message.senderForHistory ?? "-")", "sms.error_code": "\(code)"])
-            outcome = Self.senderBlocked(row, message: message, why: why, code: code)
-        case .rejected(let code, let message, let status, let seconds):
-            providerAnswered()
-            if code == 21610 { unsubscribed.withLock { _ = $0.insert(row.phoneNumber) } }
-            let decision = store.policy.decide(.twilio(code: code), attemptsMade: attemptsMade)
-            outcome = .failure(id: row.id, decision: decision, failure: .twilio(code: code),
-                               message: "Twilio error \(code): \(message)", countedAttempt: true)
-            outcome.httpStatus = status
-            outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "rejected"
-            outcome.uncertain = .clear
-        case .throttled:
-            preconditionFailure("handled above")
-        case .unauthorized(let code, let message, let status):
-            halt(.configuration("Twilio refused the credentials (HTTP \(status), code \(code.map(String.init) ?? "none"): \(message)); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key"))
-            outcome = release
-        case .unexpected(let status, let code, let message, let seconds):
-            let decision = store.policy.decide(.transport, attemptsMade: attemptsMade)
-            outcome = .failure(id: row.id, decision: decision, failure: .transport,
-                               message: "HTTP \(status)\(code.map { " (code \($0))" } ?? ""): \(message)", countedAttempt: true)
-            outcome.errorCode = code
-            outcome.httpStatus = status
-            outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "http_error"
-            // A 5xx may come after Twilio created the message: ask before resending.
-            outcome.uncertain = .since(started, counted: outcome.counted)
-            if status >= 500 {
-                outcome.providerFailure = true
-                providerFailed("HTTP \(status)")
-            } else {
-                providerAnswered()
-            }
-        case .transport(let error, let seconds) where !error.requestMayHaveArrived:
-            // Refused, DNS, TLS, or no byte of the form sent: Twilio cannot have seen it. Not an
-            // attempt: back to the table uncounted (any earlier doubt kept), later.
-            outcome = .release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
-            outcome.errorMessage = error.description
-            outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "not_sent"
-            outcome.unreachable = true
-            outcome.providerFailure = true
-            noteUnreachable(error.description)
-            providerFailed(error.description)
-        case .transport(let error, let seconds):
-            // Timed out waiting, reset or closed after the request left: Twilio may have taken it.
-            let decision = store.policy.decide(.transport, attemptsMade: attemptsMade)
-            outcome = .failure(id: row.id, decision: decision, failure: .transport, message: error.description,
-                               countedAttempt: true)
-            outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "transport_error"
-            outcome.uncertain = .since(started, counted: outcome.counted)
-            outcome.providerFailure = true
-            providerFailed(error.description)
-        }
-        outcome.leaseUntil = row.leaseUntil
-        outcome.sender = message.senderForHistory
+        let (outcome, signals) = AnswerOutcome.map(result, row: row, message: message, policy: store.policy, started: started,
+                                                   now: options.clock.now(), handBack: options.throttleDelay)
+        apply(signals, row: row, message: message)
         logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
                                            "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome ?? outcome.kind.rawValue)",
                                            "sms.error_code": "\(outcome.errorCode.map(String.init) ?? "-")"])
         return outcome
+    }
+
+    /// What an answer tells the run, applied: the breaker, a stopped sender, an unsubscribed
+    /// number, credentials refused.
+    private func apply(_ signals: AnswerOutcome.Signals, row: RetryStore.ClaimedRow, message: OutboundMessage) {
+        if signals.accepted { gate.accepted() }
+        if signals.providerUp == true { providerAnswered() }
+        if let why = signals.providerFailure { providerFailed(why) }
+        if let what = signals.unreachable { noteUnreachable(what) }
+        if let why = signals.configurationError { halt(.configuration(why)) }
+        if signals.unsubscribed { unsubscribed.withLock { _ = $0.insert(row.phoneNumber) } }
+        if let why = signals.blockSender {
+            blockedSenders.withLock { $0[Self.senderKey(message)] = $0[Self.senderKey(message)] ?? why }
+            logger.error("sender stopped for this run", metadata: ["sms.sender": "\(message.senderForHistory ?? "-")", "sms.why": "\(why)"])
+        }
     }
 
     /// One key per sender (a From, a Messaging Service, or both).

@@ -1,0 +1,105 @@
+import Foundation
+
+/// What Twilio's answer to a create means, as pure logic: the row's outcome, and what it tells
+/// the run (the breaker's signal, a sender to stop, a number that unsubscribed, credentials
+/// refused). `RetryRunner` applies the signals; nothing here does I/O or reads a clock.
+enum AnswerOutcome {
+    struct Signals: Equatable {
+        /// Twilio answered for the message's own reasons (nil: no answer to judge by).
+        var providerUp: Bool? = nil
+        /// Why the answer counts against the outage breaker (5xx, timeout, connection).
+        var providerFailure: String? = nil
+        /// The request never reached Twilio (`unreachable=N`).
+        var unreachable: String? = nil
+        /// Twilio refused the credentials: the run stops.
+        var configurationError: String? = nil
+        /// Twilio says the sender cannot send: stop it for the run, for this reason.
+        var blockSender: String? = nil
+        /// Twilio answered 21610: the number's other rows are not sent this run.
+        var unsubscribed = false
+        /// Twilio accepted the request (the 429 backoff starts from 1 s again).
+        var accepted = false
+    }
+
+    /// The outcome of `result` for `row`, resent as `message` (attempt `retryCount + 1`),
+    /// sent at `started`; `handBack` seconds before a row handed back is due again; `now` dates
+    /// the delivery status.
+    static func map(_ result: SendResult, row: RetryStore.ClaimedRow, message: OutboundMessage, policy: RetryPolicy,
+                    started: Date, now: Date, handBack: Double) -> (Outcome, Signals) {
+        let attemptsMade = row.retryCount + 1
+        var signals = Signals()
+        var outcome: Outcome
+        switch result {
+        case .accepted(let sid, let twilioStatus, let status, let seconds):
+            signals.accepted = true
+            signals.providerUp = true
+            outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
+                              durationMS: Int(seconds * 1000), outcome: "sent")
+            outcome.delivery = ["sid": sid, "status": twilioStatus, "at": JSONText.timestamp(now)]
+        case .rejected(let code, _, _, _) where policy.rule(for: .twilio(code: code)).rule.senderFault:
+            // The sender cannot send: not this message's fault.
+            signals.providerUp = true
+            let why = "Twilio \(code) (\(policy.rule(for: .twilio(code: code)).rule.meaning))"
+            signals.blockSender = why
+            outcome = RetryRunner.senderBlocked(row, message: message, why: why, code: code)
+        case .rejected(let code, let text, let status, let seconds):
+            signals.providerUp = true
+            signals.unsubscribed = code == 21610
+            let decision = policy.decide(.twilio(code: code), attemptsMade: attemptsMade)
+            outcome = .failure(id: row.id, decision: decision, failure: .twilio(code: code),
+                               message: "Twilio error \(code): \(text)", countedAttempt: true)
+            outcome.httpStatus = status
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "rejected"
+            outcome.uncertain = .clear
+        case .throttled(let retryAfter, _, _):
+            // Handed back when the 429 pause outlasts the row's time (the runner waits otherwise).
+            outcome = .release(id: row.id, delay: max(retryAfter ?? 1, 1), leaseUntil: row.leaseUntil)
+            outcome.errorCode = RetryPolicy.throttledCode
+            outcome.outcome = "throttled"
+        case .unauthorized(let code, let text, let status):
+            signals.configurationError = "Twilio refused the credentials (HTTP \(status), code \(code.map(String.init) ?? "none"): \(text)); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key"
+            outcome = .release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
+        case .unexpected(let status, let code, let text, let seconds):
+            let decision = policy.decide(.transport, attemptsMade: attemptsMade)
+            outcome = .failure(id: row.id, decision: decision, failure: .transport,
+                               message: "HTTP \(status)\(code.map { " (code \($0))" } ?? ""): \(text)", countedAttempt: true)
+            outcome.errorCode = code
+            outcome.httpStatus = status
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "http_error"
+            // A 5xx may come after Twilio created the message: ask before resending.
+            outcome.uncertain = .since(started, counted: outcome.counted)
+            if status >= 500 {
+                outcome.providerFailure = true
+                signals.providerFailure = "HTTP \(status)"
+            } else {
+                signals.providerUp = true
+            }
+        case .transport(let error, let seconds) where !error.requestMayHaveArrived:
+            // Refused, DNS, TLS, or no byte of the form sent: Twilio cannot have seen it. Not an
+            // attempt: back to the table uncounted (any earlier doubt kept), later.
+            outcome = .release(id: row.id, delay: handBack, leaseUntil: row.leaseUntil)
+            outcome.errorMessage = error.description
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "not_sent"
+            outcome.unreachable = true
+            outcome.providerFailure = true
+            signals.unreachable = error.description
+            signals.providerFailure = error.description
+        case .transport(let error, let seconds):
+            // Timed out waiting, reset or closed after the request left: Twilio may have taken it.
+            let decision = policy.decide(.transport, attemptsMade: attemptsMade)
+            outcome = .failure(id: row.id, decision: decision, failure: .transport, message: error.description,
+                               countedAttempt: true)
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.outcome = "transport_error"
+            outcome.uncertain = .since(started, counted: outcome.counted)
+            outcome.providerFailure = true
+            signals.providerFailure = error.description
+        }
+        outcome.leaseUntil = row.leaseUntil
+        outcome.sender = message.senderForHistory
+        return (outcome, signals)
+    }
+}
