@@ -41,7 +41,7 @@ enum AnswerOutcome {
             signals.providerUp = true
             let why = "Twilio \(code) (\(policy.rule(for: .twilio(code: code)).rule.meaning))"
             signals.blockSender = why
-            outcome = RetryRunner.senderBlocked(row, message: message, why: why, code: code)
+            outcome = Outcome.senderBlocked(row, message: message, why: why, code: code)
         case .rejected(let code, let text, let status, let seconds):
             signals.providerUp = true
             signals.unsubscribed = code == 21610
@@ -101,5 +101,18 @@ enum AnswerOutcome {
         outcome.leaseUntil = row.leaseUntil
         outcome.sender = message.senderForHistory
         return (outcome, signals)
+    }
+}
+
+extension Outcome {
+    /// A row of a sender Twilio said cannot send: back to the table in 10 minutes, uncounted.
+    static func senderBlocked(_ row: RetryStore.ClaimedRow, message: OutboundMessage, why: String, code: Int?) -> Outcome {
+        var outcome = Outcome.release(id: row.id, delay: 600, leaseUntil: row.leaseUntil)
+        outcome.outcome = "sender_blocked"
+        outcome.errorCode = code
+        outcome.note = "sender \(message.senderForHistory ?? "-") stopped for the run: \(why)"
+        outcome.sender = message.senderForHistory
+        outcome.senderBlocked = true
+        return outcome
     }
 }

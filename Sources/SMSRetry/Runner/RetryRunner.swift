@@ -53,7 +53,7 @@ public final class RetryRunner: Sendable {
         self.twilio = twilio
         self.options = options
         self.logger = logger
-        self.runID = runID ?? "\(Self.hostname()):\(getpid()):\(UUID().uuidString.prefix(8))"
+        self.runID = runID ?? "\(RunIdentity.hostname()):\(getpid()):\(UUID().uuidString.prefix(8))"
         gate = SendGate(rate: options.rate, maxBackoff: .milliseconds(Int64(options.throttleDelay * 1000)))
         breaker = CircuitBreaker(window: options.breakerWindow, threshold: options.breakerThreshold)
     }
@@ -61,13 +61,6 @@ public final class RetryRunner: Sendable {
     private var stopped: Bool { stop.withLock { $0 != nil } }
 
     private func halt(_ why: Stop) { stop.withLock { $0 = $0 ?? why } }
-
-    /// gethostname(2) only: Foundation's hostName may wait on a DNS lookup.
-    static func hostname() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 
     public func run() async throws -> RunSummary {
         let clock = ContinuousClock()
@@ -246,7 +239,7 @@ public final class RetryRunner: Sendable {
             case _ where outcome.reconciled: summary.reconciled += 1
             case _ where outcome.unreachable: summary.released += 1
             case _ where outcome.senderBlocked: summary.senderBlocked += 1
-            case _ where outcome.outcome == Self.quietHours: summary.quiet += 1
+            case _ where outcome.outcome == Triage.quietHours: summary.quiet += 1
             case .sent, .delivered, .progress: summary.sent += 1
             case .retry: summary.rescheduled += 1
             case .failed where outcome.outcome == "not_sent": summary.skipped += 1
@@ -283,93 +276,53 @@ public final class RetryRunner: Sendable {
         }
     }
 
-    /// The history label of a row held for its recipient's quiet hours.
-    static let quietHours = "quiet_hours"
-
     /// Splits a claimed batch into rows closed unsent (too old, bad input, inbound, opted out),
-    /// rows held for their recipient's quiet hours, and rows to send.
+    /// rows held for their recipient's quiet hours, and rows to send (`Triage`, pure), and logs why.
     private func triage(_ rows: [RetryStore.ClaimedRow]) -> (closed: [Outcome], sendable: [RetryStore.ClaimedRow]) {
         var closed: [Outcome] = []
         var sendable: [RetryStore.ClaimedRow] = []
         let now = options.clock.now()
         for var row in rows {
-            let (kindName, kind) = store.policy.kinds.kind(row.kind)
-            let safety = MessageSafety.decide(kind: kind, maxAgeDefault: options.maxAge, age: row.ageSeconds,
-                                              number: row.phoneNumber, now: now)
-            if case .expired(let why) = safety {
-                logger.info("message too old to send; closed", metadata: ["sms.log_id": "\(row.id)", "sms.age_s": "\(Int(row.ageSeconds ?? 0))",
-                                                                          "sms.kind": "\(kindName)", "sms.why": "\(why)"])
-                var expired = Outcome.closed(id: row.id, reason: "expired", leaseUntil: row.leaseUntil)
-                expired.outcome = "expired"
-                expired.note = "\(kindName): \(why)"
-                closed.append(expired)
-            } else if let reason = Self.unsendableReason(row, message: message(for: row)) {
-                logger.warning("row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.reason": "\(reason)"])
-                closed.append(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
-            } else if let event = row.optOut {
-                logger.info("number opted out; row closed without sending", metadata: ["sms.log_id": "\(row.id)", "sms.opt_out": "\(event)"])
-                closed.append(Self.optedOut(row, event: event))
-            } else if case .hold(let until, let zone) = safety {
-                var held = Outcome.release(id: row.id, delay: max(1, until.timeIntervalSince(now)), leaseUntil: row.leaseUntil)
-                held.outcome = Self.quietHours
-                held.reason = Self.quietHours
-                held.note = "\(kindName): quiet hours in \(zone); held until \(MessageSafety.describe(until, zone: zone))"
-                logger.info("recipient's quiet hours; held", metadata: ["sms.log_id": "\(row.id)", "sms.kind": "\(kindName)",
-                                                                       "sms.until": "\(MessageSafety.describe(until, zone: zone))"])
-                closed.append(held)
-            } else {
+            let id = "\(row.id)"
+            switch Triage.verdict(row, policy: store.policy, maxAge: options.maxAge, now: now, sender: twilio.config.sender) {
+            case .expired(let outcome, let kind, let why):
+                logger.info("message too old to send; closed", metadata: ["sms.log_id": "\(id)", "sms.age_s": "\(Int(row.ageSeconds ?? 0))",
+                                                                          "sms.kind": "\(kind)", "sms.why": "\(why)"])
+                closed.append(outcome)
+            case .unsendable(let outcome):
+                logger.warning("row closed without sending", metadata: ["sms.log_id": "\(id)", "sms.reason": "\(outcome.reason ?? "-")"])
+                closed.append(outcome)
+            case .optedOut(let outcome, let event):
+                logger.info("number opted out; row closed without sending", metadata: ["sms.log_id": "\(id)", "sms.opt_out": "\(event)"])
+                closed.append(outcome)
+            case .held(let outcome, let kind):
+                logger.info("recipient's quiet hours; held", metadata: ["sms.log_id": "\(id)", "sms.kind": "\(kind)",
+                                                                       "sms.note": "\(outcome.note ?? "")"])
+                closed.append(outcome)
+            case .send(let secondsLeft):
                 if let previous = row.previousLease {
                     logger.warning("previous attempt's outcome unknown (its run stopped before recording it); asking Twilio before resending",
-                                   metadata: ["sms.log_id": "\(row.id)", "sms.previous_lease": "\(previous)"])
+                                   metadata: ["sms.log_id": "\(id)", "sms.previous_lease": "\(previous)"])
                 }
-                if case .send(let left) = safety { row.secondsLeft = left }
+                row.secondsLeft = secondsLeft
                 sendable.append(row)
             }
         }
         return (closed, sendable)
     }
 
-    /// The resend of `row`: the original message (its sender and content from `sms_metadata`),
-    /// with Twilio's `Attempt` (the router's send was 1) and `ValidityPeriod` (what is left of
-    /// the maximum age).
+    /// The resend of `row` (`Triage.message`).
     func message(for row: RetryStore.ClaimedRow) -> OutboundMessage {
-        var m = OutboundMessage.original(to: row.phoneNumber, body: row.content, metadata: row.original,
-                                         configured: twilio.config.sender)
-        m.attempt = row.retryCount + 2
-        if let left = row.secondsLeft {
-            m.validityPeriod = min(36_000, Int(left))
-        } else if case .seconds(let left) = OutboundMessage.validity(ageSeconds: row.ageSeconds, maxAge: options.maxAge) {
-            m.validityPeriod = left
-        }
-        return m
-    }
-
-    static func unsendableReason(_ row: RetryStore.ClaimedRow, message: OutboundMessage) -> String? {
-        if !RetryStore.isOutbound(row.direction) { return "not_outbound" }
-        // Nothing to send: no body, no content template, no media.
-        if !message.hasContent { return "empty_body" }
-        // Twilio refuses longer bodies (21617); no request is spent learning that.
-        if let body = row.content, body.unicodeScalars.count > 1600 { return "body_too_long" }
-        if !PhoneNumber.isE164(row.phoneNumber) { return "invalid_phone_number" }
-        return nil
-    }
-
-    /// A row whose number opted out (`event`: the STOP-family keyword or "21610"): closed unsent.
-    static func optedOut(_ row: RetryStore.ClaimedRow, event: String) -> Outcome {
-        var outcome = Outcome.closed(id: row.id, reason: "opted_out", leaseUntil: row.leaseUntil)
-        outcome.outcome = "opted_out"
-        outcome.note = event == "21610" ? "Twilio answered 21610 (unsubscribed) for this number"
-                                        : "the number sent \(event) and has not opted in again (START, UNSTOP, YES) since"
-        return outcome
+        Triage.message(for: row, maxAge: options.maxAge, sender: twilio.config.sender)
     }
 
     /// One send and what it means for the row.
     private func attempt(_ row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant) async -> Outcome {
         let release = Outcome.release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
-        if unsubscribed.withLock({ $0.contains(row.phoneNumber) }) { return Self.optedOut(row, event: "21610") }
+        if unsubscribed.withLock({ $0.contains(row.phoneNumber) }) { return Triage.optedOut(row, event: "21610") }
         let message = message(for: row)
         if let why = blockedSenders.withLock({ $0[Self.senderKey(message)] }) {
-            return Self.senderBlocked(row, message: message, why: why, code: nil)
+            return Outcome.senderBlocked(row, message: message, why: why, code: nil)
         }
         guard await admit(before: sendBy, sender: Self.senderKey(message)) else { return release }
         let attemptsMade = row.retryCount + 1
@@ -377,7 +330,7 @@ public final class RetryRunner: Sendable {
         // Until it has answered, the doubt stays on the row (a hand-back keeps `retry.uncertain`).
         if row.doubt != nil {
             requests.add(1, ordering: .relaxed)
-            switch await Reconciler.resolve(row, twilio: twilio, policy: store.policy, logger: logger) {
+            switch await DoubtLookup.resolve(row, twilio: twilio, policy: store.policy, logger: logger) {
             case .found(let outcome):
                 providerAnswered()
                 return outcome
@@ -441,17 +394,6 @@ public final class RetryRunner: Sendable {
 
     /// One key per sender (a From, a Messaging Service, or both).
     static func senderKey(_ m: OutboundMessage) -> String { "\(m.from ?? "")|\(m.messagingServiceSID ?? "")" }
-
-    /// A row of a sender Twilio said cannot send: back to the table in 10 minutes, uncounted.
-    static func senderBlocked(_ row: RetryStore.ClaimedRow, message: OutboundMessage, why: String, code: Int?) -> Outcome {
-        var outcome = Outcome.release(id: row.id, delay: 600, leaseUntil: row.leaseUntil)
-        outcome.outcome = "sender_blocked"
-        outcome.errorCode = code
-        outcome.note = "sender \(message.senderForHistory ?? "-") stopped for the run: \(why)"
-        outcome.sender = message.senderForHistory
-        outcome.senderBlocked = true
-        return outcome
-    }
 
     /// This run's share of the fleet-wide rates, `runs` runs sharing them.
     private func applyShare(runs: Int) {

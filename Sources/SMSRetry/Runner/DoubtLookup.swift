@@ -1,0 +1,44 @@
+import Foundation
+import Logging
+
+/// Asking Twilio about a send whose fate is unknown, for `run` (before a resend) and
+/// `reconcile` alike; neither calls the other.
+enum DoubtLookup {
+    /// What Twilio knows about an unknown-fate row's last send.
+    enum Resolution {
+        /// It created the message: this outcome records it (attempt counted, status applied).
+        case found(Outcome)
+        /// No such message: sending again cannot duplicate one.
+        case notFound
+        case failed(TwilioClient.LookupError)
+    }
+
+    /// Looks up the message an unknown-fate send may have created (same number and body,
+    /// created since the send started, not the row's known SID).
+    /// The message found is that uncertain attempt: counted once in all (completing the
+    /// attempt's history entry when it was already counted, adding one when a dead run made it).
+    static func resolve(_ row: RetryStore.ClaimedRow, twilio: TwilioClient, policy: RetryPolicy, logger: Logger) async -> Resolution {
+        let doubt = row.doubt ?? Doubt(since: Date(), counted: false)
+        switch await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: doubt.since, excluding: row.sid) {
+        case .success(let found?):
+            let alreadyCounted = doubt.isCountedAttempt(created: found.dateCreated)
+            var outcome = Outcome.status(id: row.id, sid: found.sid, status: DeliveryStatus(rawValue: found.status) ?? .sent,
+                                         errorCode: found.errorCode, attemptsMade: row.retryCount + (alreadyCounted ? 0 : 1),
+                                         counted: !alreadyCounted, found: true, policy: policy)
+            outcome.amend = alreadyCounted
+            outcome.uncertain = .clear
+            outcome.reconciled = true
+            outcome.note = "found at Twilio (\(found.status)); not resent"
+            outcome.leaseUntil = row.leaseUntil
+            logger.info("earlier send found at Twilio; not resent",
+                        metadata: ["sms.log_id": "\(row.id)", "sms.sid": "\(found.sid)", "sms.status": "\(found.status)"])
+            return .found(outcome)
+        case .success(nil):
+            return .notFound
+        case .failure(let error):
+            logger.warning("could not ask Twilio about an earlier send; not resending yet",
+                           metadata: ["sms.log_id": "\(row.id)", "twilio.error": "\(error)"])
+            return .failed(error)
+        }
+    }
+}
