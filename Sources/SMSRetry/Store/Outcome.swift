@@ -52,6 +52,32 @@ struct Outcome: Sendable {
     /// Not written: handed back because Twilio said its sender cannot send.
     var senderBlocked = false
 
+    /// The record statement's columns, one per line: its name in the statement (`o.name`), its
+    /// SQL type, and its value for an outcome (text; nil is NULL). The statement's `unnest` and
+    /// its parameters are both made from this list, so names and positions cannot drift apart.
+    static let recordColumns: [(name: String, type: String, value: @Sendable (Outcome) -> String?)] = [
+        ("id", "bigint", { String($0.id) }),
+        ("kind", "text", { $0.kind.rawValue }),
+        ("counted", "bool", { $0.counted ? "t" : "f" }),
+        ("delay", "float8", { $0.delay.map { String($0) } }),
+        ("sid", "text", { $0.sid }),
+        ("error_code", "int", { $0.errorCode.map(String.init) }),
+        ("error_message", "text", { $0.errorMessage }),
+        ("http_status", "int", { $0.httpStatus.map(String.init) }),
+        ("duration_ms", "int", { $0.durationMS.map(String.init) }),
+        ("reason", "text", { $0.reason }),
+        ("strategy", "text", { $0.strategy }),
+        ("max_retries", "int", { $0.maxRetries.map(String.init) }),
+        ("lease_until", "timestamptz", { $0.leaseUntil }),
+        ("outcome", "text", { $0.outcome }),
+        ("note", "text", { $0.note }),
+        ("final_status", "text", { $0.finalStatus }),
+        ("delivery", "text", { $0.deliveryParameter }),
+        ("uncertain", "text", { $0.uncertainParameter }),
+        ("amend", "bool", { $0.amend ? "t" : "f" }),
+        ("sender", "text", { $0.sender }),
+    ]
+
     /// This outcome once the outage breaker has opened: a provider failure goes back due now,
     /// uncounted, keeping its error, its history entry and its uncertainty marker.
     var outageForgiven: Outcome {

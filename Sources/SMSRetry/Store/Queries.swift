@@ -170,7 +170,8 @@ enum Queries {
     /// history entry is completed (outcome, SID, code) instead of a new one being added.
     /// lease_until: when set, the row is only written while it still carries this run's lease,
     /// so a run that overstayed its lease cannot clobber a newer claimer's outcome.
-    /// $14 = now, $15 = how many history entries to keep.
+    /// $1 = now, $2 = how many history entries to keep, then one array per column of
+    /// `Outcome.recordColumns`, in its order.
     static let outcomesRecord = """
         UPDATE sms_usage_logs AS s
         SET success = CASE WHEN o.kind IN ('sent', 'delivered') THEN true WHEN o.kind IN ('release', 'progress') THEN s.success
@@ -180,13 +181,13 @@ enum Queries {
                                 WHEN 'retry' THEN (CASE WHEN s.final_status = 'failed' THEN 'unknown' ELSE s.final_status END)
                                 ELSE s.final_status END),
             delivery_confirmed_at = CASE WHEN o.kind = 'delivered'
-                                         THEN coalesce(s.delivery_confirmed_at, coalesce($14::timestamptz, now()))
+                                         THEN coalesce(s.delivery_confirmed_at, coalesce($1::timestamptz, now()))
                                          ELSE s.delivery_confirmed_at END,
             twilio_message_sid = coalesce(o.sid, s.twilio_message_sid),
             retry_count = s.retry_count + o.counted::int,
             max_retries = coalesce(o.max_retries, s.max_retries),
             next_retry_at = CASE WHEN o.kind IN ('retry', 'release')
-                                 THEN coalesce($14::timestamptz, now()) + make_interval(secs => o.delay)
+                                 THEN coalesce($1::timestamptz, now()) + make_interval(secs => o.delay)
                                  WHEN o.kind = 'progress' THEN s.next_retry_at END,
             error_message = CASE WHEN o.kind IN ('retry', 'failed') THEN coalesce(o.error_message, s.error_message)
                                  ELSE s.error_message END,
@@ -197,7 +198,7 @@ enum Queries {
                 || jsonb_strip_nulls(jsonb_build_object(
                        'error_code', o.error_code, 'error_message', o.error_message,
                        'strategy', o.strategy, 'reason', o.reason, 'note', o.note,
-                       'updated_at', coalesce($14::timestamptz, now()),
+                       'updated_at', coalesce($1::timestamptz, now()),
                        -- the message's Twilio status; merged while it is about the same SID
                        'delivery', (CASE WHEN jsonb_typeof(\(retry) -> 'delivery') = 'object'
                                           AND \(retry) -> 'delivery' ->> 'sid' = o.delivery::jsonb ->> 'sid'
@@ -212,25 +213,22 @@ enum Queries {
                                SELECT jsonb_agg(CASE WHEN h.i = m.i
                                                      THEN (h.e - 'uncertain') || jsonb_strip_nulls(jsonb_build_object(
                                                          'outcome', o.outcome, 'code', o.error_code, 'sid', o.sid,
-                                                         'note', o.note, 'found_at', coalesce($14::timestamptz, now())))
+                                                         'note', o.note, 'found_at', coalesce($1::timestamptz, now())))
                                                      ELSE h.e END ORDER BY h.i)
                                FROM jsonb_array_elements(\(history)) WITH ORDINALITY AS h(e, i),
                                     (SELECT max(x.i) AS i FROM jsonb_array_elements(\(history)) WITH ORDINALITY AS x(e, i)
                                      WHERE x.e @> '{"uncertain": true}') AS m)
                            ELSE \(history) || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
-                               'at', coalesce($14::timestamptz, now()),
+                               'at', coalesce($1::timestamptz, now()),
                                'attempt', s.retry_count + o.counted::int,
                                'outcome', o.outcome, 'code', o.error_code, 'error', o.error_message,
                                'sid', o.sid, 'http_status', o.http_status, 'duration_ms', o.duration_ms,
                                'note', o.note, 'from', o.sender, 'uncertain', CASE WHEN o.uncertain <> '' THEN true END)))
                            END,
-                           '$[last - $keep + 1 to last]', jsonb_build_object('keep', $15::int)))
+                           '$[last - $keep + 1 to last]', jsonb_build_object('keep', $2::int)))
                    END)
-        FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::float8[], $5::text[], $6::int[], $7::text[],
-                    $8::int[], $9::int[], $10::text[], $11::text[], $12::int[], $13::timestamptz[],
-                    $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bool[], $22::text[])
-             AS o(id, kind, counted, delay, sid, error_code, error_message, http_status, duration_ms,
-                  reason, strategy, max_retries, lease_until, outcome, note, final_status, delivery, uncertain, amend, sender)
+        FROM unnest(\(Outcome.recordColumns.enumerated().map { "$\($0.offset + 3)::\($0.element.type)[]" }.joined(separator: ", ")))
+             AS o(\(Outcome.recordColumns.map(\.name).joined(separator: ", ")))
         WHERE s.id = o.id AND (o.lease_until IS NULL OR s.next_retry_at = o.lease_until)
         RETURNING s.id, s.retry_count, extract(epoch FROM s.next_retry_at)::float8 AS next_retry_epoch
         """

@@ -162,30 +162,8 @@ public final class RetryStore: Sendable {
     }
 
     static func record(_ outcomes: [Outcome], now: String? = nil, on conn: PGConnection) throws -> [WrittenRow] {
-        let params: [String?] = [
-            PGArray.literal(outcomes.map { $0.id }),
-            PGArray.literal(outcomes.map { $0.kind.rawValue }),
-            PGArray.literal(outcomes.map { $0.counted ? "t" : "f" }),
-            PGArray.literal(outcomes.map { $0.delay }),
-            PGArray.literal(outcomes.map { $0.sid }),
-            PGArray.literal(outcomes.map { $0.errorCode }),
-            PGArray.literal(outcomes.map { $0.errorMessage }),
-            PGArray.literal(outcomes.map { $0.httpStatus }),
-            PGArray.literal(outcomes.map { $0.durationMS }),
-            PGArray.literal(outcomes.map { $0.reason }),
-            PGArray.literal(outcomes.map { $0.strategy }),
-            PGArray.literal(outcomes.map { $0.maxRetries }),
-            PGArray.literal(outcomes.map { $0.leaseUntil }),
-            now,
-            String(historyLimit),
-            PGArray.literal(outcomes.map { $0.outcome }),
-            PGArray.literal(outcomes.map { $0.note }),
-            PGArray.literal(outcomes.map { $0.finalStatus }),
-            PGArray.literal(outcomes.map { $0.deliveryParameter }),
-            PGArray.literal(outcomes.map { $0.uncertainParameter }),
-            PGArray.literal(outcomes.map { $0.amend ? "t" : "f" }),
-            PGArray.literal(outcomes.map { $0.sender }),
-        ]
+        let params: [String?] = [now, String(historyLimit)]
+            + Outcome.recordColumns.map { column in PGArray.literal(outcomes.map(column.value)) }
         return try conn.execute(Statement.outcomesRecord, params).all.map { r in
             WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,
                        nextRetryAt: r.double("next_retry_epoch").map { Date(timeIntervalSince1970: $0) })
