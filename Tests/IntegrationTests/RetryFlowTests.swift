@@ -229,7 +229,7 @@ import Testing
         let summary = try await runOnce(t, twilio)
         #expect(summary.sent == 1)
         // The dead run wakes up and tries to record: refused, the newer outcome stands.
-        let late = try await t.store().record([Outcome(id: id, kind: .failed, reason: "late", leaseUntil: claimed[0].leaseUntil, outcome: "late")])
+        let late = try await t.store().record([Outcome(id: id, kind: .failed, reason: .canceled, leaseUntil: claimed[0].leaseUntil, outcome: .canceled)])
         #expect(late.isEmpty)
         #expect(try await t.row(id).string("final_status") == "sent")
     }

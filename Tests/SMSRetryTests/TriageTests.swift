@@ -22,16 +22,16 @@ import Testing
 
     @Test func eachVerdict() {
         if case .expired(let o, let kind, _) = verdict(row(kind: "otp", age: 601)) {
-            #expect(kind == "otp" && o.reason == "expired" && o.kind == .failed && !o.counted)
+            #expect(kind == "otp" && o.reason?.rawValue == "expired" && o.kind == .failed && !o.counted)
         } else { Issue.record("an otp past 10 minutes is expired") }
-        if case .unsendable(let o) = verdict(row(direction: "inbound")) { #expect(o.reason == "not_outbound") } else { Issue.record("inbound") }
-        if case .unsendable(let o) = verdict(row(content: "  ")) { #expect(o.reason == "empty_body") } else { Issue.record("empty") }
-        if case .unsendable(let o) = verdict(row("4155550100")) { #expect(o.reason == "invalid_phone_number") } else { Issue.record("not E.164") }
+        if case .unsendable(let o) = verdict(row(direction: "inbound")) { #expect(o.reason?.rawValue == "not_outbound") } else { Issue.record("inbound") }
+        if case .unsendable(let o) = verdict(row(content: "  ")) { #expect(o.reason?.rawValue == "empty_body") } else { Issue.record("empty") }
+        if case .unsendable(let o) = verdict(row("4155550100")) { #expect(o.reason?.rawValue == "invalid_phone_number") } else { Issue.record("not E.164") }
         if case .optedOut(let o, let event) = verdict(row(optOut: "REVOKE")) {
-            #expect(event == "REVOKE" && o.reason == "opted_out" && o.note?.contains("REVOKE") == true)
+            #expect(event == "REVOKE" && o.reason?.rawValue == "opted_out" && o.note?.contains("REVOKE") == true)
         } else { Issue.record("opted out") }
         if case .held(let o, let kind) = verdict(row(kind: "marketing")) {
-            #expect(kind == "marketing" && o.kind == .release && !o.counted && o.delay == 10 * 3600 + 55 * 60 && o.reason == Triage.quietHours)
+            #expect(kind == "marketing" && o.kind == .release && !o.counted && o.delay == 10 * 3600 + 55 * 60 && o.reason == .quietHours)
         } else { Issue.record("marketing at 21:05 is held") }
         if case .send(let left) = verdict(row(kind: "transactional")) { #expect(left == 86_340) } else { Issue.record("transactional goes") }
         if case .send(let left) = verdict(row(age: nil)) { #expect(left == nil) } else { Issue.record("unknown age goes") }

@@ -34,7 +34,7 @@ enum AnswerOutcome {
             signals.accepted = true
             signals.providerUp = true
             outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
-                              durationMS: Int(seconds * 1000), outcome: "sent")
+                              durationMS: Int(seconds * 1000), outcome: .sent)
             outcome.delivery = ["sid": sid, "status": twilioStatus, "at": JSONText.timestamp(now)]
         case .rejected(let code, _, _, _) where policy.rule(for: .twilio(code: code)).rule.senderFault:
             // The sender cannot send: not this message's fault.
@@ -50,13 +50,13 @@ enum AnswerOutcome {
                                message: "Twilio error \(code): \(text)", countedAttempt: true)
             outcome.httpStatus = status
             outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "rejected"
+            outcome.outcome = .rejected
             outcome.uncertain = .clear
         case .throttled(let retryAfter, _, _):
             // Handed back when the 429 pause outlasts the row's time (the runner waits otherwise).
             outcome = .release(id: row.id, delay: max(retryAfter ?? 1, 1), leaseUntil: row.leaseUntil)
             outcome.errorCode = RetryPolicy.throttledCode
-            outcome.outcome = "throttled"
+            outcome.outcome = .throttled
         case .unauthorized(let code, let text, let status):
             signals.configurationError = "Twilio refused the credentials (HTTP \(status), code \(code.map(String.init) ?? "none"): \(text)); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key"
             outcome = .release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
@@ -67,7 +67,7 @@ enum AnswerOutcome {
             outcome.errorCode = code
             outcome.httpStatus = status
             outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "http_error"
+            outcome.outcome = .httpError
             // A 5xx may come after Twilio created the message: ask before resending.
             outcome.uncertain = .since(started, counted: outcome.counted)
             if status >= 500 {
@@ -82,7 +82,7 @@ enum AnswerOutcome {
             outcome = .release(id: row.id, delay: handBack, leaseUntil: row.leaseUntil)
             outcome.errorMessage = error.description
             outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "not_sent"
+            outcome.outcome = .notSent
             outcome.unreachable = true
             outcome.providerFailure = true
             signals.unreachable = error.description
@@ -93,7 +93,7 @@ enum AnswerOutcome {
             outcome = .failure(id: row.id, decision: decision, failure: .transport, message: error.description,
                                countedAttempt: true)
             outcome.durationMS = Int(seconds * 1000)
-            outcome.outcome = "transport_error"
+            outcome.outcome = .transportError
             outcome.uncertain = .since(started, counted: outcome.counted)
             outcome.providerFailure = true
             signals.providerFailure = error.description
@@ -108,7 +108,7 @@ extension Outcome {
     /// A row of a sender Twilio said cannot send: back to the table in 10 minutes, uncounted.
     static func senderBlocked(_ row: RetryStore.ClaimedRow, message: OutboundMessage, why: String, code: Int?) -> Outcome {
         var outcome = Outcome.release(id: row.id, delay: 600, leaseUntil: row.leaseUntil)
-        outcome.outcome = "sender_blocked"
+        outcome.outcome = .senderBlocked
         outcome.errorCode = code
         outcome.note = "sender \(message.senderForHistory ?? "-") stopped for the run: \(why)"
         outcome.sender = message.senderForHistory

@@ -205,11 +205,11 @@ public final class RetryRunner: Sendable {
                     let failure: Failure = code.map { .twilio(code: $0) } ?? .transport
                     var outcome: Outcome
                     if let age = row.double("age_seconds"), age > options.maxAge {
-                        outcome = Outcome(id: id, kind: .failed, errorCode: code, reason: "expired", outcome: "expired")
+                        outcome = Outcome(id: id, kind: .failed, errorCode: code, reason: .expired, outcome: .expired)
                     } else {
                         outcome = .failure(id: id, decision: policy.decide(failure, attemptsMade: 0), failure: failure,
                                            message: message, countedAttempt: false)
-                        outcome.outcome = "failed"
+                        outcome.outcome = .failed
                     }
                     outcome.note = "adopted: the router did not report this failure"
                     return outcome
@@ -239,12 +239,12 @@ public final class RetryRunner: Sendable {
             case _ where outcome.reconciled: summary.reconciled += 1
             case _ where outcome.unreachable: summary.released += 1
             case _ where outcome.senderBlocked: summary.senderBlocked += 1
-            case _ where outcome.outcome == Triage.quietHours: summary.quiet += 1
+            case _ where outcome.outcome == .quietHours: summary.quiet += 1
             case .sent, .delivered, .progress: summary.sent += 1
             case .retry: summary.rescheduled += 1
-            case .failed where outcome.outcome == "not_sent": summary.skipped += 1
-            case .failed where outcome.outcome == "expired": summary.expired += 1
-            case .failed where outcome.outcome == "opted_out": summary.optedOut += 1
+            case .failed where outcome.outcome == .notSent: summary.skipped += 1
+            case .failed where outcome.outcome == .expired: summary.expired += 1
+            case .failed where outcome.outcome == .optedOut: summary.optedOut += 1
             case .failed: summary.failed += 1
             case .release: summary.released += 1
             }
@@ -290,7 +290,7 @@ public final class RetryRunner: Sendable {
                                                                           "sms.kind": "\(kind)", "sms.why": "\(why)"])
                 closed.append(outcome)
             case .unsendable(let outcome):
-                logger.warning("row closed without sending", metadata: ["sms.log_id": "\(id)", "sms.reason": "\(outcome.reason ?? "-")"])
+                logger.warning("row closed without sending", metadata: ["sms.log_id": "\(id)", "sms.reason": "\(outcome.reason?.rawValue ?? "-")"])
                 closed.append(outcome)
             case .optedOut(let outcome, let event):
                 logger.info("number opted out; row closed without sending", metadata: ["sms.log_id": "\(id)", "sms.opt_out": "\(event)"])
@@ -372,7 +372,7 @@ public final class RetryRunner: Sendable {
                                                    now: options.clock.now(), handBack: options.throttleDelay)
         apply(signals, row: row, message: message)
         logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
-                                           "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome ?? outcome.kind.rawValue)",
+                                           "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome?.rawValue ?? outcome.kind.rawValue)",
                                            "sms.error_code": "\(outcome.errorCode.map(String.init) ?? "-")"])
         return outcome
     }

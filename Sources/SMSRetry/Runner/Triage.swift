@@ -16,9 +16,6 @@ enum Triage {
         case send(secondsLeft: Double?)
     }
 
-    /// The history label and reason of a row held for its recipient's quiet hours.
-    static let quietHours = "quiet_hours"
-
     /// The verdict for `row` at `now`; `maxAge` is the default kind's limit (`--max-age`),
     /// `sender` the configured one for rows that name none.
     static func verdict(_ row: RetryStore.ClaimedRow, policy: RetryPolicy, maxAge: Double, now: Date,
@@ -26,8 +23,8 @@ enum Triage {
         let (kindName, kind) = policy.kinds.kind(row.kind)
         let safety = MessageSafety.decide(kind: kind, maxAgeDefault: maxAge, age: row.ageSeconds, number: row.phoneNumber, now: now)
         if case .expired(let why) = safety {
-            var expired = Outcome.closed(id: row.id, reason: "expired", leaseUntil: row.leaseUntil)
-            expired.outcome = "expired"
+            var expired = Outcome.closed(id: row.id, reason: .expired, leaseUntil: row.leaseUntil)
+            expired.outcome = .expired
             expired.note = "\(kindName): \(why)"
             return .expired(expired, kind: kindName, why: why)
         }
@@ -38,8 +35,8 @@ enum Triage {
         switch safety {
         case .hold(let until, let zone):
             var held = Outcome.release(id: row.id, delay: max(1, until.timeIntervalSince(now)), leaseUntil: row.leaseUntil)
-            held.outcome = quietHours
-            held.reason = quietHours
+            held.outcome = .quietHours
+            held.reason = .quietHours
             held.note = "\(kindName): quiet hours in \(zone); held until \(MessageSafety.describe(until, zone: zone))"
             return .held(held, kind: kindName)
         case .send(let left):
@@ -63,20 +60,20 @@ enum Triage {
         return m
     }
 
-    static func unsendableReason(_ row: RetryStore.ClaimedRow, message: OutboundMessage) -> String? {
-        if !RetryStore.isOutbound(row.direction) { return "not_outbound" }
+    static func unsendableReason(_ row: RetryStore.ClaimedRow, message: OutboundMessage) -> CloseReason? {
+        if !RetryStore.isOutbound(row.direction) { return .notOutbound }
         // Nothing to send: no body, no content template, no media.
-        if !message.hasContent { return "empty_body" }
+        if !message.hasContent { return .emptyBody }
         // Twilio refuses longer bodies (21617); no request is spent learning that.
-        if let body = row.content, body.unicodeScalars.count > 1600 { return "body_too_long" }
-        if !PhoneNumber.isE164(row.phoneNumber) { return "invalid_phone_number" }
+        if let body = row.content, body.unicodeScalars.count > 1600 { return .bodyTooLong }
+        if !PhoneNumber.isE164(row.phoneNumber) { return .invalidPhoneNumber }
         return nil
     }
 
     /// A row whose number opted out (`event`: the opt-out word or "21610"): closed unsent.
     static func optedOut(_ row: RetryStore.ClaimedRow, event: String) -> Outcome {
-        var outcome = Outcome.closed(id: row.id, reason: "opted_out", leaseUntil: row.leaseUntil)
-        outcome.outcome = "opted_out"
+        var outcome = Outcome.closed(id: row.id, reason: .optedOut, leaseUntil: row.leaseUntil)
+        outcome.outcome = .optedOut
         outcome.note = event == "21610" ? "Twilio answered 21610 (unsubscribed) for this number"
                                         : "the number sent \(event) and has not opted in again (START, UNSTOP, YES) since"
         return outcome

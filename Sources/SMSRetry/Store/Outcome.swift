@@ -14,16 +14,16 @@ struct Outcome: Sendable {
     var errorMessage: String? = nil
     var httpStatus: Int? = nil
     var durationMS: Int? = nil
-    var reason: String? = nil
+    var reason: CloseReason? = nil
     var strategy: String? = nil
     var maxRetries: Int? = nil
     var leaseUntil: String? = nil
     /// The history entry's label; nil writes no history entry.
-    var outcome: String? = nil
+    var outcome: HistoryLabel? = nil
     /// An operator's note (`cancel --reason`), kept in `retry.note` and the history entry.
     var note: String? = nil
     /// Overrides the kind's `final_status` (e.g. `undelivered`).
-    var finalStatus: String? = nil
+    var finalStatus: FinalStatus? = nil
     /// Merged into `retry.delivery`: the message's last known Twilio status.
     var delivery: [String: String]? = nil
     /// `retry.uncertain`: nil keeps it, `.clear` removes it, `.since` sets it.
@@ -65,13 +65,13 @@ struct Outcome: Sendable {
         ("error_message", "text", { $0.errorMessage }),
         ("http_status", "int", { $0.httpStatus.map(String.init) }),
         ("duration_ms", "int", { $0.durationMS.map(String.init) }),
-        ("reason", "text", { $0.reason }),
+        ("reason", "text", { $0.reason?.rawValue }),
         ("strategy", "text", { $0.strategy }),
         ("max_retries", "int", { $0.maxRetries.map(String.init) }),
         ("lease_until", "timestamptz", { $0.leaseUntil }),
-        ("outcome", "text", { $0.outcome }),
+        ("outcome", "text", { $0.outcome?.rawValue }),
         ("note", "text", { $0.note }),
-        ("final_status", "text", { $0.finalStatus }),
+        ("final_status", "text", { $0.finalStatus?.rawValue }),
         ("delivery", "text", { $0.deliveryParameter }),
         ("uncertain", "text", { $0.uncertainParameter }),
         ("amend", "bool", { $0.amend ? "t" : "f" }),
@@ -84,7 +84,7 @@ struct Outcome: Sendable {
         guard providerFailure, kind != .release else { return self }
         var o = Outcome(id: id, kind: .release, delay: 0, errorCode: errorCode, errorMessage: errorMessage,
                         httpStatus: httpStatus, durationMS: durationMS, leaseUntil: leaseUntil)
-        o.outcome = "provider_outage"
+        o.outcome = .providerOutage
         // Forgiven: the attempt no longer counts, so a message found for it later will.
         if case .since(let date, _) = uncertain { o.uncertain = .since(date, counted: false) } else { o.uncertain = uncertain }
         o.providerFailure = true
@@ -122,15 +122,15 @@ struct Outcome: Sendable {
         case .giveUp(let reason):
             o.kind = .failed
             o.counted = countedAttempt
-            o.reason = reason.rawValue
+            o.reason = CloseReason(reason)
 
         }
         return o
     }
 
     /// A row closed without sending (bad input, inbound): nothing counted.
-    static func closed(id: Int, reason: String, leaseUntil: String?) -> Outcome {
-        Outcome(id: id, kind: .failed, errorMessage: nil, reason: reason, leaseUntil: leaseUntil, outcome: "not_sent")
+    static func closed(id: Int, reason: CloseReason, leaseUntil: String?) -> Outcome {
+        Outcome(id: id, kind: .failed, errorMessage: nil, reason: reason, leaseUntil: leaseUntil, outcome: .notSent)
     }
 
     /// A claimed row handed back unsent: due again after `delay`, nothing counted.

@@ -64,13 +64,13 @@ extension RetryStore {
             var outcome = Outcome.status(id: id, sid: messageSID, status: status, errorCode: errorCode,
                                          attemptsMade: made, counted: false, policy: policy)
             if status.isProgress && row.bool("success") == true && row.string("final_status") == "unknown" {
-                outcome.finalStatus = "sent"
+                outcome.finalStatus = .sent
             }
             var result: DeliveryOutcome = switch outcome.kind {
             case .progress: .progress(logID: id, status: status.rawValue)
             case .delivered: .delivered(logID: id)
             case .retry: .scheduled(logID: id, attempt: made + 1, at: Date())
-            default: .closed(logID: id, reason: outcome.reason ?? status.rawValue)
+            default: .closed(logID: id, reason: outcome.reason?.rawValue ?? status.rawValue)
             }
             let written = try Self.record([outcome], on: conn)
             if case .scheduled(let id, let attempt, _) = result, let at = written.first?.nextRetryAt {
@@ -112,10 +112,10 @@ extension Outcome {
         case _ where status.isProgress:
             outcome = Outcome(id: id, kind: counted || found ? .sent : .progress, counted: counted, sid: sid)
         case .delivered, .read:
-            outcome = Outcome(id: id, kind: .delivered, counted: counted, sid: sid, outcome: "delivered")
+            outcome = Outcome(id: id, kind: .delivered, counted: counted, sid: sid, outcome: .delivered)
         case .canceled:
-            outcome = Outcome(id: id, kind: .failed, counted: counted, sid: sid, reason: "canceled", outcome: "canceled")
-            outcome.finalStatus = "failed"
+            outcome = Outcome(id: id, kind: .failed, counted: counted, sid: sid, reason: .canceled, outcome: .canceled)
+            outcome.finalStatus = .failed
         default:   // undelivered, failed
             let failure: Failure = errorCode.map { .twilio(code: $0) } ?? .transport
             let decision = policy.decide(failure, attemptsMade: attemptsMade)
@@ -124,10 +124,10 @@ extension Outcome {
                                message: "Twilio: \(status.rawValue)\(errorCode.map { ", error \($0)" } ?? "") (\(meaning))",
                                countedAttempt: counted)
             outcome.sid = sid
-            outcome.finalStatus = status.rawValue
-            outcome.outcome = status.rawValue
+            outcome.finalStatus = status == .undelivered ? .undelivered : .failed
+            outcome.outcome = HistoryLabel(status)
         }
-        if (counted || found) && outcome.outcome == nil { outcome.outcome = "sent" }
+        if (counted || found) && outcome.outcome == nil { outcome.outcome = .sent }
         outcome.delivery = ["sid": sid, "status": status.rawValue, "at": JSONText.timestamp(Date())]
             .merging(errorCode.map { ["error_code": String($0)] } ?? [:]) { $1 }
         return outcome

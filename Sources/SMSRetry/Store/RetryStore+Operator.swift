@@ -26,7 +26,7 @@ extension RetryStore {
             if row.bool("in_flight") == true { return .inFlight }
             if let reason = row.string("reason"), !Self.reopenable.contains(reason) { return .refused(reason: reason) }
             let made = row.int("retry_count") ?? 0
-            var outcome = Outcome(id: logID, kind: .retry, delay: 0, outcome: "retry_now")
+            var outcome = Outcome(id: logID, kind: .retry, delay: 0, outcome: .retryNow)
             outcome.maxRetries = max(row.int("max_retries") ?? 0, made + 1)
             _ = try Self.record([outcome], on: conn)
             return .scheduled(attempt: made + 1)
@@ -55,7 +55,7 @@ extension RetryStore {
             if row.bool("success") == true { return .alreadySent }
             if row.bool("in_flight") == true { return .inFlight }
             guard row.bool("pending") == true else { return .notPending }
-            _ = try Self.record([Outcome(id: logID, kind: .failed, reason: "canceled", outcome: "canceled", note: note)], on: conn)
+            _ = try Self.record([Outcome(id: logID, kind: .failed, reason: .canceled, outcome: .canceled, note: note)], on: conn)
             return .canceled
         }
     }
@@ -66,7 +66,7 @@ extension RetryStore {
     public func expire(olderThan maxAge: Double) async throws -> Int {
         try await database.transaction { conn -> Int in
             let ids = try conn.execute(Statement.staleLock, [String(maxAge)]).all.compactMap { $0.int("id") }
-            let outcomes = ids.map { Outcome(id: $0, kind: .failed, reason: "expired", outcome: "expired") }
+            let outcomes = ids.map { Outcome(id: $0, kind: .failed, reason: .expired, outcome: .expired) }
             return outcomes.isEmpty ? 0 : try Self.record(outcomes, on: conn).count
         }
     }

@@ -55,7 +55,7 @@ public final class RetryStore: Sendable {
             let decision = policy.decide(failure, attemptsMade: made)
             var outcome = Outcome.failure(id: logID, decision: decision, failure: failure, message: errorMessage,
                                           countedAttempt: false)
-            outcome.outcome = "failed"
+            outcome.outcome = .failed
             let written = try Self.record([outcome], on: conn)
             switch decision {
             case .retry:
@@ -92,7 +92,7 @@ public final class RetryStore: Sendable {
         try await database.transaction { conn -> SentOutcome in
             guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
-            _ = try Self.record([Outcome(id: logID, kind: .sent, sid: messageSID, outcome: "sent")], on: conn)
+            _ = try Self.record([Outcome(id: logID, kind: .sent, sid: messageSID, outcome: .sent)], on: conn)
             return .recorded
         }
     }
