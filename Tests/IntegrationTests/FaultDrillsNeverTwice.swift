@@ -118,8 +118,7 @@ extension FaultDrills {
         let phone = "+14156150001"
         let id = try await deadRunSent(t, twilio, phone: phone)
         // The second run claims it 20 minutes later (its clock) and dies before asking anything.
-        let later = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1_200))
-        let second = try await t.store().claim(limit: 10, lease: 300, runID: "dead-run-2", now: later)
+        let second = try await t.store(clock: .at(Date().addingTimeInterval(1_200))).claim(limit: 10, lease: 300, runID: "dead-run-2")
         #expect(second.map(\.id) == [id])
         try await t.makeDue()
         let summary = try await runOnce(t, twilio)

@@ -48,16 +48,14 @@ import TwilioStandIn
         try await inbound(t, "+14155596006", "Yes", minutesBefore: 20, at: at)
 
         // The dry run says what the run will do, in the recipient's time and in UTC.
-        var options = RunOptions()
-        options.clock = .at(at)
-        let runner = RetryRunner(store: t.store(), twilio: twilio.client(), options: options, logger: quietLogger)
+        let runner = RetryRunner(store: t.store(clock: .at(at)), twilio: twilio.client(), options: RunOptions(), logger: quietLogger)
         let plan = Dictionary(uniqueKeysWithValues: try await runner.dryRun().map { ($0.logID, $0) })
         #expect(plan[marketing]?.kind == "marketing"
                 && plan[marketing]?.action == "hold for quiet hours until 2027-07-15 08:00 PDT America/Los_Angeles (2027-07-15 15:00 UTC)",
                 "\(String(describing: plan[marketing]))")
         #expect(plan[otp]?.action.hasPrefix("close as expired") == true && plan[receipt]?.action == "send")
 
-        let night = try await runOnce(t, twilio) { $0.clock = .at(at) }
+        let night = try await runOnce(t, twilio, clock: .at(at))
         #expect(night.quiet == 1 && night.expired == 1 && night.optedOut == 2 && night.sent == 2, "\(night)")
         let sentTo = Set(await twilio.server.received.map(\.to))
         #expect(sentTo == ["+14155596003", "+14155596006"], "\(sentTo)")
@@ -80,7 +78,7 @@ import TwilioStandIn
 
         // 08:00:30 PDT: the marketing row goes, with what is left of its 72 hours.
         let morning = Self.utc("2027-07-15T15:00:30Z")
-        let next = try await runOnce(t, twilio) { $0.clock = .at(morning) }
+        let next = try await runOnce(t, twilio, clock: .at(morning))
         #expect(next.sent == 1 && next.quiet == 0, "\(next)")
         let resend = await twilio.server.received.first { $0.to == "+14155596001" }
         #expect(resend?.body == "20% off tonight" && resend?.field("ValidityPeriod") == "36000")

@@ -73,7 +73,9 @@ struct TestDatabase {
         try await query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE next_retry_at IS NOT NULL")
     }
 
-    func store(_ policy: RetryPolicy = noJitter) -> RetryStore { RetryStore(database: db, policy: policy, logger: quietLogger) }
+    func store(_ policy: RetryPolicy = noJitter, clock: WallClock = .system) -> RetryStore {
+        RetryStore(database: db, policy: policy, logger: quietLogger, clock: clock)
+    }
 }
 
 let noJitter: RetryPolicy = { var p = RetryPolicy.default; p.jitter = 0; return p }()
@@ -113,11 +115,11 @@ struct StandIn {
 
 /// One run of the runner with test-friendly options.
 func runOnce(_ t: TestDatabase, _ standIn: StandIn, policy: RetryPolicy = noJitter, token: String = StandIn.token,
-             configure: (inout RunOptions) -> Void = { _ in }) async throws -> RunSummary {
+             clock: WallClock = .system, configure: (inout RunOptions) -> Void = { _ in }) async throws -> RunSummary {
     var options = RunOptions()
     options.batchSize = 50
     configure(&options)
-    return try await RetryRunner(store: t.store(policy), twilio: standIn.client(token: token), options: options,
+    return try await RetryRunner(store: t.store(policy, clock: clock), twilio: standIn.client(token: token), options: options,
                                  logger: quietLogger).run()
 }
 

@@ -68,7 +68,7 @@ public final class Reconciler: Sendable {
             }
             guard !rows.isEmpty else { break }
             let resolutions = await concurrently(rows) { row in
-                await DoubtLookup.resolve(row, twilio: self.twilio, policy: self.store.policy, logger: self.logger)
+                await DoubtLookup.resolve(row, twilio: self.twilio, policy: self.store.policy, now: self.store.clock.now(), logger: self.logger)
             }
             var outcomes: [Outcome] = []
             for (row, resolution) in zip(rows, resolutions) {
@@ -92,7 +92,7 @@ public final class Reconciler: Sendable {
         }
         while !summary.unauthorized {
             let parameters = [String(options.batchSize), String(options.confirmAfter), String(options.maxAge),
-                              String(options.confirmAfter * 2)]
+                              String(options.confirmAfter * 2), store.clock.sql]
             let rows = try await db.surviving(logger: logger, "claim unconfirmed resends") {
                 try await db.query(Statement.unconfirmedClaim, parameters).all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
             }

@@ -122,7 +122,7 @@ public final class RetryRunner: Sendable {
                             // and they are then treated as a dead run's (asked about first).
                             let budget = min(Duration.seconds(15), deadline - clock.now)
                             rows = want > 0 ? try await store.database.surviving(budget: budget, logger: logger, "claim due rows") {
-                                try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID, now: self.options.clock.sql)
+                                try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID)
                             } : []
                         } catch let error as DatabaseError where error.isConnectionLoss {
                             // The rows in flight were sent: finish them and try to record them
@@ -197,7 +197,7 @@ public final class RetryRunner: Sendable {
         let options = self.options
         while ContinuousClock.now < deadline {
             let count = try await store.database.transaction { conn -> Int in
-                let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(options.adoptGrace)]).all
+                let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(options.adoptGrace), self.store.clock.sql]).all
                 let outcomes = rows.map { row -> Outcome in
                     let id = row.int("id")!
                     let message = row.string("error_message")
@@ -214,7 +214,7 @@ public final class RetryRunner: Sendable {
                     outcome.note = "adopted: the router did not report this failure"
                     return outcome
                 }
-                _ = try RetryStore.record(outcomes, on: conn)
+                _ = try RetryStore.record(outcomes, now: self.store.clock.sql, on: conn)
                 return outcomes.count
             }
             adopted += count
@@ -230,7 +230,7 @@ public final class RetryRunner: Sendable {
         // would have them resent once their lease ends. Rerunning the statement is safe: a row
         // whose outcome did commit no longer carries this lease and is not written twice.
         let written = Set(try await store.database.surviving(logger: logger, "record outcomes") {
-            try await self.store.record(outcomes, now: self.options.clock.sql)
+            try await self.store.record(outcomes)
         }.map(\.id))
         var lost = 0
         for outcome in outcomes {
@@ -260,8 +260,8 @@ public final class RetryRunner: Sendable {
     /// The due rows a run would claim now, without claiming them, and what it would do with
     /// each by its kind: send it, hold it for quiet hours (until when), or close it as expired.
     public func dryRun() async throws -> [DueMessage] {
-        let now = options.clock.now()
-        return try await store.dueList(limit: options.limit ?? options.batchSize, now: options.clock.sql).map {
+        let now = store.clock.now()
+        return try await store.dueList(limit: options.limit ?? options.batchSize).map {
             let (kindName, kind) = store.policy.kinds.kind($0.kind)
             var due = DueMessage(logID: $0.id, maskedPhone: PhoneNumber.masked($0.phoneNumber), direction: $0.direction,
                                  attempt: $0.retryCount + 1, maxRetries: $0.maxRetries, dueAt: $0.nextRetryAt,
@@ -281,7 +281,7 @@ public final class RetryRunner: Sendable {
     private func triage(_ rows: [RetryStore.ClaimedRow]) -> (closed: [Outcome], sendable: [RetryStore.ClaimedRow]) {
         var closed: [Outcome] = []
         var sendable: [RetryStore.ClaimedRow] = []
-        let now = options.clock.now()
+        let now = store.clock.now()
         for var row in rows {
             let id = "\(row.id)"
             switch Triage.verdict(row, policy: store.policy, maxAge: options.maxAge, now: now, sender: twilio.config.sender) {
@@ -330,7 +330,7 @@ public final class RetryRunner: Sendable {
         // Until it has answered, the doubt stays on the row (a hand-back keeps `retry.uncertain`).
         if row.doubt != nil {
             requests.add(1, ordering: .relaxed)
-            switch await DoubtLookup.resolve(row, twilio: twilio, policy: store.policy, logger: logger) {
+            switch await DoubtLookup.resolve(row, twilio: twilio, policy: store.policy, now: store.clock.now(), logger: logger) {
             case .found(let outcome):
                 providerAnswered()
                 return outcome
@@ -363,13 +363,13 @@ public final class RetryRunner: Sendable {
             // A pause longer than this row's time left: back to the table, due when it ends.
             guard await admit(before: sendBy) else {
                 var (outcome, _) = AnswerOutcome.map(result, row: row, message: message, policy: store.policy, started: started,
-                                                     now: options.clock.now(), handBack: options.throttleDelay)
+                                                     now: store.clock.now(), handBack: options.throttleDelay)
                 outcome.delay = max(pause.seconds, 1)
                 return outcome
             }
         }
         let (outcome, signals) = AnswerOutcome.map(result, row: row, message: message, policy: store.policy, started: started,
-                                                   now: options.clock.now(), handBack: options.throttleDelay)
+                                                   now: store.clock.now(), handBack: options.throttleDelay)
         apply(signals, row: row, message: message)
         logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
                                            "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome?.rawValue ?? outcome.kind.rawValue)",

@@ -35,22 +35,8 @@ public struct RunOptions: Sendable {
     /// Adopt only rows written at least this long ago (seconds), so a router that reports
     /// through the library right after writing its row is never raced.
     public var adoptGrace: Double = 30
-    /// The wall clock the run's decisions and statements read (a test's fixed time, or the
-    /// system's: then statements use the database server's `now()`).
-    public var clock = WallClock.system
 
     public init() {}
-}
-
-/// The time a run reads: the system's, or a fixed instant a test sets.
-public struct WallClock: Sendable {
-    public var fixed: Date?
-    public static let system = WallClock(fixed: nil)
-    public static func at(_ instant: Date) -> WallClock { WallClock(fixed: instant) }
-
-    public func now() -> Date { fixed ?? Date() }
-    /// The statements' "now" parameter: nil (the server's `now()`) unless fixed.
-    var sql: String? { fixed.map(JSONText.timestamp) }
 }
 
 /// What a run did; `description` is the one summary line the CLI prints.

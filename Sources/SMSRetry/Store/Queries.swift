@@ -5,7 +5,8 @@
 /// becomes `{}`, and a value that is not a JSON object is kept whole under `original_metadata`.
 /// Retry state lives under the `retry` key only.
 ///
-/// Statements take an optional "now" (`NULL` = the server's `now()`) so tests control the clock.
+/// Every statement that reads the time takes a "now" parameter (`NULL` = the server's `now()`):
+/// the store's `WallClock.sql`, so a test's fixed instant reaches the SQL as well as the Swift.
 enum Queries {
     /// The row's metadata as an object, losing nothing.
     static let metadata = """
@@ -127,29 +128,29 @@ enum Queries {
         LIMIT $1
         """
 
-    /// Locks one row for the router's report of a send ($1 id).
+    /// Locks one row for the router's report of a send ($1 id, $2 now).
     static let rowLock = """
         SELECT id, message_direction, retry_count, max_retries, success, final_status,
                next_retry_at IS NOT NULL AS pending,
-               (next_retry_at > now() AND sms_metadata -> 'retry' ? 'lease') AS in_flight,
+               (next_retry_at > coalesce($2::timestamptz, now()) AND sms_metadata -> 'retry' ? 'lease') AS in_flight,
                sms_metadata -> 'retry' ->> 'reason' AS reason
         FROM sms_usage_logs WHERE id = $1 FOR UPDATE
         """
 
-    /// Pending retries whose message is older than $1 seconds and not in flight, locked for
-    /// closing (`expire`). Reads the due-rows index.
+    /// Pending retries whose message is older than $1 seconds and not in flight ($2 now),
+    /// locked for closing (`expire`). Reads the due-rows index.
     static let staleLock = """
         SELECT id FROM sms_usage_logs
         WHERE success = false AND next_retry_at IS NOT NULL
-          AND created_at < sms_retry_router_time(now()) - make_interval(secs => $1::float8)
-          AND NOT (next_retry_at > now() AND coalesce(sms_metadata -> 'retry' ? 'lease', false))
+          AND created_at < sms_retry_router_time(coalesce($2::timestamptz, now())) - make_interval(secs => $1::float8)
+          AND NOT (next_retry_at > coalesce($2::timestamptz, now()) AND coalesce(sms_metadata -> 'retry' ? 'lease', false))
         FOR UPDATE SKIP LOCKED
         """
 
     /// Rows due now (for the metrics file; the same predicate as the claim).
     static let dueCount = """
         SELECT count(*) AS due FROM sms_usage_logs
-        WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "NULL"))
+        WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$1"))
         """
 
     /// Records a batch of outcomes in one statement: one array per column, one element per row.
@@ -250,13 +251,13 @@ enum Queries {
         """
 
     /// Locks up to $1 failed rows nobody has classified, written at least $2 seconds ago (so a
-    /// router that reports through the library gets there first).
+    /// router that reports through the library gets there first); $3 now.
     static let unadoptedLock = """
         SELECT id, error_message, sms_metadata::text AS metadata,
-               extract(epoch FROM sms_retry_router_time(now()) - created_at)::float8 AS age_seconds
+               extract(epoch FROM sms_retry_router_time(coalesce($3::timestamptz, now())) - created_at)::float8 AS age_seconds
         FROM sms_usage_logs
         WHERE \(unadoptedPredicate)
-          AND created_at < sms_retry_router_time(now()) - make_interval(secs => $2::float8)
+          AND created_at < sms_retry_router_time(coalesce($3::timestamptz, now())) - make_interval(secs => $2::float8)
         ORDER BY created_at
         LIMIT $1
         FOR UPDATE SKIP LOCKED
@@ -267,15 +268,15 @@ enum Queries {
     /// message younger than $3 seconds. Reads the index of rows that ever failed (004).
     /// Claimed like due rows (SKIP LOCKED, then `next_check` pushed $4 seconds on, committed
     /// before Twilio is asked), so concurrent reconcilers ask about different rows and no lock is
-    /// held across the HTTP requests; $1 = limit.
+    /// held across the HTTP requests; $1 = limit, $5 = now.
     static let unconfirmedClaim = """
         WITH due AS (
             SELECT id FROM sms_usage_logs
             WHERE retry_count > 0 AND final_status = 'sent' AND twilio_message_sid IS NOT NULL
-              AND created_at >= sms_retry_router_time(now()) - make_interval(secs => $3::float8)
+              AND created_at >= sms_retry_router_time(coalesce($5::timestamptz, now())) - make_interval(secs => $3::float8)
               AND coalesce((sms_metadata -> 'retry' -> 'delivery' ->> 'next_check')::timestamptz,
                            (sms_metadata -> 'retry' ->> 'updated_at')::timestamptz + make_interval(secs => $2::float8))
-                  <= now()
+                  <= coalesce($5::timestamptz, now())
             ORDER BY id
             LIMIT $1
             FOR UPDATE SKIP LOCKED
@@ -284,7 +285,7 @@ enum Queries {
         SET sms_metadata = \(metadata) || jsonb_build_object('retry', \(retry) || jsonb_build_object('delivery',
                 (CASE WHEN jsonb_typeof(s.sms_metadata -> 'retry' -> 'delivery') = 'object'
                       THEN s.sms_metadata -> 'retry' -> 'delivery' ELSE '{}'::jsonb END)
-                || jsonb_build_object('next_check', now() + make_interval(secs => $4::float8))))
+                || jsonb_build_object('next_check', coalesce($5::timestamptz, now()) + make_interval(secs => $4::float8))))
         FROM due
         WHERE s.id = due.id
         RETURNING s.id, s.twilio_message_sid AS sid

@@ -62,7 +62,7 @@ extension RetryStore {
 
             let made = row.int("retry_count") ?? 0
             var outcome = Outcome.status(id: id, sid: messageSID, status: status, errorCode: errorCode,
-                                         attemptsMade: made, counted: false, policy: policy)
+                                         attemptsMade: made, counted: false, policy: policy, now: self.clock.now())
             if status.isProgress && row.bool("success") == true && row.string("final_status") == "unknown" {
                 outcome.finalStatus = .sent
             }
@@ -72,7 +72,7 @@ extension RetryStore {
             case .retry: .scheduled(logID: id, attempt: made + 1, at: Date())
             default: .closed(logID: id, reason: outcome.reason?.rawValue ?? status.rawValue)
             }
-            let written = try Self.record([outcome], on: conn)
+            let written = try Self.record([outcome], now: self.clock.sql, on: conn)
             if case .scheduled(let id, let attempt, _) = result, let at = written.first?.nextRetryAt {
                 result = .scheduled(logID: id, attempt: attempt, at: at)
             }
@@ -106,7 +106,7 @@ extension Outcome {
     /// uncertain send created (a run or reconcile found it at Twilio), so the row is sent even
     /// while Twilio still reports progress, and counted when the attempt was not already.
     static func status(id: Int, sid: String, status: DeliveryStatus, errorCode: Int?, attemptsMade: Int,
-                       counted: Bool, found: Bool = false, policy: RetryPolicy) -> Outcome {
+                       counted: Bool, found: Bool = false, policy: RetryPolicy, now: Date) -> Outcome {
         var outcome: Outcome
         switch status {
         case _ where status.isProgress:
@@ -128,7 +128,7 @@ extension Outcome {
             outcome.outcome = HistoryLabel(status)
         }
         if (counted || found) && outcome.outcome == nil { outcome.outcome = .sent }
-        outcome.delivery = ["sid": sid, "status": status.rawValue, "at": JSONText.timestamp(Date())]
+        outcome.delivery = ["sid": sid, "status": status.rawValue, "at": JSONText.timestamp(now)]
             .merging(errorCode.map { ["error_code": String($0)] } ?? [:]) { $1 }
         return outcome
     }

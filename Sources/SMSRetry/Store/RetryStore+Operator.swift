@@ -20,7 +20,7 @@ extension RetryStore {
     /// canceled) is reopened with one more attempt.
     public func retryNow(logID: Int) async throws -> RetryNowOutcome {
         try await database.transaction { conn -> RetryNowOutcome in
-            guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
             if row.bool("success") == true { return .alreadySent }
             if row.bool("in_flight") == true { return .inFlight }
@@ -28,7 +28,7 @@ extension RetryStore {
             let made = row.int("retry_count") ?? 0
             var outcome = Outcome(id: logID, kind: .retry, delay: 0, outcome: .retryNow)
             outcome.maxRetries = max(row.int("max_retries") ?? 0, made + 1)
-            _ = try Self.record([outcome], on: conn)
+            _ = try Self.record([outcome], now: self.clock.sql, on: conn)
             return .scheduled(attempt: made + 1)
         }
     }
@@ -50,12 +50,12 @@ extension RetryStore {
     /// `note` kept in the metadata). The row itself stays.
     public func cancel(logID: Int, note: String? = nil) async throws -> CancelOutcome {
         try await database.transaction { conn -> CancelOutcome in
-            guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
             if row.bool("success") == true { return .alreadySent }
             if row.bool("in_flight") == true { return .inFlight }
             guard row.bool("pending") == true else { return .notPending }
-            _ = try Self.record([Outcome(id: logID, kind: .failed, reason: .canceled, outcome: .canceled, note: note)], on: conn)
+            _ = try Self.record([Outcome(id: logID, kind: .failed, reason: .canceled, outcome: .canceled, note: note)], now: self.clock.sql, on: conn)
             return .canceled
         }
     }
@@ -65,14 +65,14 @@ extension RetryStore {
     /// are left to their run, which applies the same limit. Returns how many were closed.
     public func expire(olderThan maxAge: Double) async throws -> Int {
         try await database.transaction { conn -> Int in
-            let ids = try conn.execute(Statement.staleLock, [String(maxAge)]).all.compactMap { $0.int("id") }
+            let ids = try conn.execute(Statement.staleLock, [String(maxAge), self.clock.sql]).all.compactMap { $0.int("id") }
             let outcomes = ids.map { Outcome(id: $0, kind: .failed, reason: .expired, outcome: .expired) }
-            return outcomes.isEmpty ? 0 : try Self.record(outcomes, on: conn).count
+            return outcomes.isEmpty ? 0 : try Self.record(outcomes, now: self.clock.sql, on: conn).count
         }
     }
 
     /// Rows due now.
     public func dueCount() async throws -> Int {
-        try await database.query(Statement.dueCount).first?.int("due") ?? 0
+        try await database.query(Statement.dueCount, [clock.sql]).first?.int("due") ?? 0
     }
 }

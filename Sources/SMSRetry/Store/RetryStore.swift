@@ -12,15 +12,18 @@ import Logging
 public final class RetryStore: Sendable {
     public let database: Database
     public let policy: RetryPolicy
+    /// The time every statement and decision reads (a test's fixed instant, or the system's).
+    public let clock: WallClock
     let logger: Logger
     /// How many attempts `sms_metadata.retry.history` keeps (the newest).
     public static let historyLimit = 20
 
     public init(database: Database, policy: RetryPolicy = .default,
-                logger: Logger = Logger(label: "sms-retry")) {
+                logger: Logger = Logger(label: "sms-retry"), clock: WallClock = .system) {
         self.database = database
         self.policy = policy
         self.logger = logger
+        self.clock = clock
     }
 
     /// Opens a connection with a libpq conninfo (`""` = the `PG*` environment, `.pgpass`,
@@ -49,14 +52,14 @@ public final class RetryStore: Sendable {
         let failure: Failure = errorCode.map { .twilio(code: $0) } ?? .transport
         let policy = self.policy
         let result = try await database.transaction { conn -> FailureOutcome in
-            guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
             let made = row.int("retry_count") ?? 0
             let decision = policy.decide(failure, attemptsMade: made)
             var outcome = Outcome.failure(id: logID, decision: decision, failure: failure, message: errorMessage,
                                           countedAttempt: false)
             outcome.outcome = .failed
-            let written = try Self.record([outcome], on: conn)
+            let written = try Self.record([outcome], now: self.clock.sql, on: conn)
             switch decision {
             case .retry:
                 let at = written.first?.nextRetryAt ?? Date()
@@ -90,9 +93,9 @@ public final class RetryStore: Sendable {
     /// Reports that the send logged as row `logID` was accepted by Twilio as `messageSID`.
     public func recordSent(logID: Int, messageSID: String) async throws -> SentOutcome {
         try await database.transaction { conn -> SentOutcome in
-            guard let row = try conn.execute(Statement.rowLock, [String(logID)]).first else { return .rowNotFound }
+            guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
-            _ = try Self.record([Outcome(id: logID, kind: .sent, sid: messageSID, outcome: .sent)], on: conn)
+            _ = try Self.record([Outcome(id: logID, kind: .sent, sid: messageSID, outcome: .sent)], now: self.clock.sql, on: conn)
             return .recorded
         }
     }
@@ -134,9 +137,8 @@ public final class RetryStore: Sendable {
 
     /// Claims up to `limit` due rows for `lease` seconds; committed when this returns.
     /// `uncertainOnly`: only rows whose last send's fate is unknown (`reconcile`).
-    func claim(limit: Int, lease: Double, runID: String, now: String? = nil,
-               uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
-        let rows = try await database.query(Statement.claimDue, [String(limit), String(lease), now, runID,
+    func claim(limit: Int, lease: Double, runID: String, uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
+        let rows = try await database.query(Statement.claimDue, [String(limit), String(lease), clock.sql, runID,
                                                                uncertainOnly ? "t" : "f", PGArray.literal(policy.messageKeys.paths)])
         // RETURNING comes in no particular order: sent in the order they fell due.
         return rows.all.sorted { ($0.double("due_epoch") ?? 0, $0.int("id") ?? 0) < ($1.double("due_epoch") ?? 0, $1.int("id") ?? 0) }.map { r in
@@ -156,8 +158,9 @@ public final class RetryStore: Sendable {
 
     /// Writes a batch of outcomes in one statement; returns the rows actually written (a row
     /// whose lease was lost is not).
-    func record(_ outcomes: [Outcome], now: String? = nil) async throws -> [WrittenRow] {
+    func record(_ outcomes: [Outcome]) async throws -> [WrittenRow] {
         guard !outcomes.isEmpty else { return [] }
+        let now = clock.sql
         return try await database.withConnection { try Self.record(outcomes, now: now, on: $0) }
     }
 
@@ -182,8 +185,8 @@ public final class RetryStore: Sendable {
         var kind: String?
     }
 
-    func dueList(limit: Int, now: String? = nil) async throws -> [DueRow] {
-        try await database.query(Statement.dueList, [String(limit), now, policy.messageKeys.kind]).all.map { r in
+    func dueList(limit: Int) async throws -> [DueRow] {
+        try await database.query(Statement.dueList, [String(limit), clock.sql, policy.messageKeys.kind]).all.map { r in
             DueRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "", direction: r.string("message_direction") ?? "",
                    retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
                    nextRetryAt: r.string("next_retry_at") ?? "", errorCode: r.string("error_code"),
