@@ -46,6 +46,7 @@ measure: deps
 
 # CPU per resent row of sms-retry, PostgreSQL and the stand-in, from /proc (benchmarks/cpu.sh).
 cpu: deps
+	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	swift build -c release
 	@data=$$(mktemp -d /tmp/sms-retry-cpu-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" benchmarks/cpu.sh "$$(swift build -c release --show-bin-path)"; status=$$?; rm -rf "$$data"; exit $$status

@@ -47,6 +47,10 @@ let package = Package(
         .executableTarget(name: "twilio-standin", dependencies: ["TwilioStandIn"]),
         // `make bench` only: the raw HTTP ceiling, through the library's own client.
         .executableTarget(name: "sms-retry-bench", dependencies: ["SMSRetry"], path: "benchmarks/Sources/sms-retry-bench"),
+        // `make bench` only: a stand-in that costs far less than what it serves (one thread, epoll).
+        // (Swift 5 mode: a single-threaded C-style loop over globals and libc's stdio.)
+        .executableTarget(name: "lean-standin", path: "benchmarks/Sources/lean-standin",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SMSRetryTests", dependencies: ["SMSRetry"]),
         .testTarget(
             name: "IntegrationTests",

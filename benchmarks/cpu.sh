@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# CPU per resent row, per process: `sms-retry run` over DUE due rows against the stand-in (no
+# CPU per resent row, per process: `sms-retry run` over DUE due rows against a stand-in (no
 # latency), with each process's CPU read from /proc before and after: sms-retry, PostgreSQL (every
 # server process, and the backends that ended during the run, through the postmaster's cutime),
-# and the stand-in.
+# and the stand-in. Then the same create request from wrk, a lean C client, against the same
+# stand-in: its CPU per request is the yardstick for sms-retry's.
 #
-#   make cpu                          (DUE=10000 CONCURRENCY=32 BATCH=100 ROUNDS=3)
+#   make cpu              (DUE=10000 CONCURRENCY=32 BATCH=100 ROUNDS=3 STANDIN=lean|test)
+#
+# STANDIN=lean (default) is benchmarks/Sources/lean-standin (one thread, poll); test is the
+# tests' twilio-standin, which spends more CPU per request than sms-retry does.
 #
 # Called by .ci/with-postgres (PG* set, SMS_RETRY_PGDATA) with the release build folder as $1.
 set -euo pipefail
@@ -28,7 +32,7 @@ pg_ticks() {
 "$bin/sms-retry" migrate --create-table --log-level warning >/dev/null
 export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token TWILIO_FROM_NUMBER=+15005550006
 url_file=$(mktemp)
-"$bin/twilio-standin" > "$url_file" &
+if [ "${STANDIN:-lean}" = lean ]; then "$bin/lean-standin" > "$url_file" & else "$bin/twilio-standin" > "$url_file" & fi
 standin=$!
 trap 'kill $standin 2>/dev/null || true; rm -f "$url_file"' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
@@ -55,3 +59,13 @@ for round in $(seq "$rounds"); do
     printf "round %d: %d sent in %.2f s (%.0f rows/s); sms-retry %.0f, PostgreSQL %.0f, stand-in %.0f; sms-retry peak RSS %d kB\n",
       k, n, w / 1e9, n / (w / 1e9), (u + s) * 1e6 / n, pg / t * 1e6 / n, si / t * 1e6 / n, r }'
 done
+
+echo "== wrk (1 thread, $concurrency connections, 5 s) posting the same create to the same stand-in"
+si0=$(ticks "$standin")
+/usr/bin/time -o /tmp/wrk-cpu.time -f "%U %S" wrk -t1 -c"$concurrency" -d5s -s "$here/post.lua" \
+  "$TWILIO_API_BASE_URL/2010-04-01/Accounts/$TWILIO_ACCOUNT_SID/Messages.json" > /tmp/wrk.out
+si1=$(ticks "$standin")
+requests=$(awk '/requests in/ { print $1 }' /tmp/wrk.out)
+read -r user sys < /tmp/wrk-cpu.time
+awk -v u="$user" -v s="$sys" -v n="$requests" -v si=$((si1 - si0)) -v t="$tick" 'BEGIN {
+  printf "wrk: %d requests in 5 s (%.0f/s); wrk %.1f µs per request, stand-in %.1f\n", n, n / 5, (u + s) * 1e6 / n, si / t * 1e6 / n }'
