@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import Testing
 @testable import SMSRetry
@@ -200,8 +201,22 @@ private func onThread(_ work: @escaping @Sendable () -> Void) {
     thread.start()
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then closed).
+/// Ports `freePort` has handed out in this test process.
+private let portsHandedOut = Mutex<Set<Int>>([])
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then closed), never the same twice in one
+/// test process: the kernel may hand a just-closed port to the next bind(0), and two tests
+/// running in parallel then started their servers on one port (the second failed to bind and
+/// its requests reached the first test's server).
 func freePort() throws -> Int {
+    for _ in 0..<100 {
+        let port = try anyFreePort()
+        if portsHandedOut.withLock({ $0.insert(port).inserted }) { return port }
+    }
+    throw TestSetupError(description: "no free port")
+}
+
+private func anyFreePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
