@@ -8,11 +8,11 @@ import Logging
 final class FleetRate: Sendable {
     /// The advisory-lock class of sms-retry's run presence ('SMSR').
     static let presenceClass: Int32 = 0x534D_5352
-    let database: Database
+    let store: RetryStore
     let logger: Logger
 
-    init(database: Database, logger: Logger) {
-        self.database = database
+    init(store: RetryStore, logger: Logger) {
+        self.store = store
         self.logger = logger
     }
 
@@ -26,8 +26,7 @@ final class FleetRate: Sendable {
 
     /// Holds a presence slot (taken again after a reconnect) and returns how many runs are present.
     func present() async throws -> Int {
-        let row = try await database.query(Statement.runPresence, [String(Self.presenceClass)])[0]
-        return row.int("runs") ?? 1
+        try await store.runsPresent(lockClass: Self.presenceClass)
     }
 
     /// Four times a second until cancelled: the count of runs, handed to `apply` (so a run that

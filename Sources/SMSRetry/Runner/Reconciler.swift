@@ -58,11 +58,10 @@ public final class Reconciler: Sendable {
 
     public func run() async throws -> Summary {
         var summary = Summary()
-        let db = store.database
         while !summary.unauthorized {
             // Every statement here is safe to repeat after a lost connection: a claim takes other
             // rows, a record is guarded by the lease, a status by its rank.
-            let rows = try await db.surviving(logger: logger, "claim unknown-fate rows") {
+            let rows = try await store.surviving(logger: logger, "claim unknown-fate rows") {
                 try await self.store.claim(limit: self.options.batchSize, lease: self.options.lease, runID: self.runID,
                                            uncertainOnly: true)
             }
@@ -87,14 +86,13 @@ public final class Reconciler: Sendable {
                     outcomes.append(.release(id: row.id, delay: 60, leaseUntil: row.leaseUntil))
                 }
             }
-            _ = try await db.surviving(logger: logger, "record outcomes") { try await self.store.record(outcomes) }
+            _ = try await store.surviving(logger: logger, "record outcomes") { try await self.store.record(outcomes) }
             if rows.count < options.batchSize { break }
         }
         while !summary.unauthorized {
-            let parameters = [String(options.batchSize), String(options.confirmAfter), String(options.maxAge),
-                              String(options.confirmAfter * 2), store.clock.sql]
-            let rows = try await db.surviving(logger: logger, "claim unconfirmed resends") {
-                try await db.query(Statement.unconfirmedClaim, parameters).all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
+            let rows = try await store.surviving(logger: logger, "claim unconfirmed resends") {
+                try await self.store.claimUnconfirmed(limit: self.options.batchSize, confirmAfter: self.options.confirmAfter,
+                                                      maxAge: self.options.maxAge)
             }
             guard !rows.isEmpty else { break }
             let answers = await concurrently(rows) { row in (row, await self.twilio.message(sid: row.sid)) }
@@ -102,7 +100,7 @@ public final class Reconciler: Sendable {
                 summary.checked += 1
                 switch answer {
                 case .success(let message?):
-                    let outcome = try await db.surviving(logger: logger, "record a delivery status") {
+                    let outcome = try await store.surviving(logger: logger, "record a delivery status") {
                         try await self.store.recordDeliveryStatus(messageSID: row.sid, status: message.status,
                                                                   errorCode: message.errorCode)
                     }

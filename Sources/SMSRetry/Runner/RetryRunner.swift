@@ -79,7 +79,7 @@ public final class RetryRunner: Sendable {
         // at the same moment but had not taken their presence at its first count.
         var follower: Task<Void, Never>? = nil
         if options.rate != nil || options.senderRate != nil {
-            let fleet = FleetRate(database: store.database, logger: logger)
+            let fleet = FleetRate(store: store, logger: logger)
             if let runs = try? await fleet.present() { applyShare(runs: runs) }
             let start = ContinuousClock.now + FleetRate.joining
             firstSend.withLock { $0 = start }
@@ -121,7 +121,7 @@ public final class RetryRunner: Sendable {
                             // commit leaves its rows leased to this run until the lease ends,
                             // and they are then treated as a dead run's (asked about first).
                             let budget = min(Duration.seconds(15), deadline - clock.now)
-                            rows = want > 0 ? try await store.database.surviving(budget: budget, logger: logger, "claim due rows") {
+                            rows = want > 0 ? try await store.surviving(budget: budget, logger: logger, "claim due rows") {
                                 try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID)
                             } : []
                         } catch let error as DatabaseError where error.isConnectionLoss {
@@ -186,37 +186,12 @@ public final class RetryRunner: Sendable {
         return summary
     }
 
-    /// Gives every failed outbound row without retry state (what a router that never calls the
-    /// library leaves) its classification: the Twilio code from `sms_metadata` or `error_message`,
-    /// through the policy; rows older than the maximum age are closed as expired. Each batch is
-    /// locked, classified and written in one transaction, so concurrent runs adopt disjoint rows.
-    /// Returns how many rows were adopted.
+    /// Adopts the failures the router never reported (`RetryStore.adopt`), batch by batch until
+    /// none is left or the deadline passes. Returns how many rows were adopted.
     func adopt(until deadline: ContinuousClock.Instant, batch: Int = 500) async throws -> Int {
         var adopted = 0
-        let policy = store.policy
-        let options = self.options
         while ContinuousClock.now < deadline {
-            let count = try await store.database.transaction { conn -> Int in
-                let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(options.adoptGrace), self.store.clock.sql]).all
-                let outcomes = rows.map { row -> Outcome in
-                    let id = row.int("id")!
-                    let message = row.string("error_message")
-                    let code = ErrorCodeParser.code(errorMessage: message, metadata: row.string("metadata"))
-                    let failure: Failure = code.map { .twilio(code: $0) } ?? .transport
-                    var outcome: Outcome
-                    if let age = row.double("age_seconds"), age > options.maxAge {
-                        outcome = Outcome(id: id, kind: .failed, errorCode: code, reason: .expired, outcome: .expired)
-                    } else {
-                        outcome = .failure(id: id, decision: policy.decide(failure, attemptsMade: 0), failure: failure,
-                                           message: message, countedAttempt: false)
-                        outcome.outcome = .failed
-                    }
-                    outcome.note = "adopted: the router did not report this failure"
-                    return outcome
-                }
-                _ = try RetryStore.record(outcomes, now: self.store.clock.sql, on: conn)
-                return outcomes.count
-            }
+            let count = try await store.adopt(batch: batch, grace: options.adoptGrace, maxAge: options.maxAge)
             adopted += count
             if count < batch { break }
         }
@@ -229,7 +204,7 @@ public final class RetryRunner: Sendable {
         // Reconnecting when the server went away: these rows were sent, and an outcome lost here
         // would have them resent once their lease ends. Rerunning the statement is safe: a row
         // whose outcome did commit no longer carries this lease and is not written twice.
-        let written = Set(try await store.database.surviving(logger: logger, "record outcomes") {
+        let written = Set(try await store.surviving(logger: logger, "record outcomes") {
             try await self.store.record(outcomes)
         }.map(\.id))
         var lost = 0

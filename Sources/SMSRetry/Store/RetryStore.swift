@@ -194,6 +194,61 @@ public final class RetryStore: Sendable {
         }
     }
 
+    /// Classifies up to `batch` failed outbound rows the router never reported (no retry state,
+    /// written at least `grace` seconds ago): the Twilio code from `sms_metadata` or
+    /// `error_message`, through the policy; rows older than `maxAge` are closed as expired. One
+    /// transaction locks, classifies and writes them, so concurrent runs adopt disjoint rows.
+    /// Returns how many rows were adopted.
+    func adopt(batch: Int, grace: Double, maxAge: Double) async throws -> Int {
+        let policy = self.policy
+        return try await database.transaction { conn -> Int in
+            let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(grace), self.clock.sql]).all
+            let outcomes = rows.map {
+                Self.adopted(id: $0.int("id")!, errorMessage: $0.string("error_message"), metadata: $0.string("metadata"),
+                             ageSeconds: $0.double("age_seconds"), policy: policy, maxAge: maxAge)
+            }
+            _ = try Self.record(outcomes, now: self.clock.sql, on: conn)
+            return outcomes.count
+        }
+    }
+
+    /// What an unreported failure becomes (pure): scheduled by its code, or expired.
+    static func adopted(id: Int, errorMessage: String?, metadata: String?, ageSeconds: Double?, policy: RetryPolicy,
+                        maxAge: Double) -> Outcome {
+        let code = ErrorCodeParser.code(errorMessage: errorMessage, metadata: metadata)
+        let failure: Failure = code.map { .twilio(code: $0) } ?? .transport
+        var outcome: Outcome
+        if let age = ageSeconds, age > maxAge {
+            outcome = Outcome(id: id, kind: .failed, errorCode: code, reason: .expired, outcome: .expired)
+        } else {
+            outcome = .failure(id: id, decision: policy.decide(failure, attemptsMade: 0), failure: failure,
+                               message: errorMessage, countedAttempt: false)
+            outcome.outcome = .failed
+        }
+        outcome.note = "adopted: the router did not report this failure"
+        return outcome
+    }
+
+    /// Resends Twilio accepted but has not confirmed either way, claimed for `reconcile`
+    /// (`Statement.unconfirmedClaim`): their ids and SIDs.
+    func claimUnconfirmed(limit: Int, confirmAfter: Double, maxAge: Double) async throws -> [(id: Int, sid: String)] {
+        try await database.query(Statement.unconfirmedClaim, [String(limit), String(confirmAfter), String(maxAge),
+                                                              String(confirmAfter * 2), clock.sql])
+            .all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
+    }
+
+    /// Takes (or keeps) this session's presence slot among the runs sharing a rate (advisory
+    /// lock class `lockClass`) and returns how many runs are present.
+    func runsPresent(lockClass: Int32) async throws -> Int {
+        try await database.query(Statement.runPresence, [String(lockClass)])[0].int("runs") ?? 1
+    }
+
+    /// `work` (statements safe to repeat), re-run through a lost connection for up to `budget`.
+    func surviving<T: Sendable>(budget: Duration = .seconds(15), logger: Logger? = nil, _ what: String,
+                                _ work: () async throws -> T) async throws -> T {
+        try await database.surviving(budget: budget, logger: logger, what, work)
+    }
+
     /// Only outbound rows are ever sent (`Direction`: Twilio's spellings, any case).
     static func isOutbound(_ direction: String?) -> Bool { Direction(direction) == .outbound }
 }
