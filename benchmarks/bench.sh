@@ -21,7 +21,7 @@ emit() { echo "$*" >> "$out"; }
 
 standin_start() {   # latency in ms
   [ -n "$standin" ] && standin_stop
-  "$bin/twilio-standin" --latency-ms "$1" > "$tmp/url" &
+  "$bin/lean-standin" --latency-ms "$1" > "$tmp/url" &
   standin=$!
   for _ in $(seq 100); do [ -s "$tmp/url" ] && break; sleep 0.1; done
   export TWILIO_API_BASE_URL=$(head -n 1 "$tmp/url")
@@ -177,7 +177,7 @@ migration)
   ;;
 claim)
   emit ""
-  emit "## 2. Claim cost against table size (10k due rows, 100-row batch, pgbench, 300 claims rolled back)"
+  emit "## 2. Claim cost against table size (10k due rows, 100-row batch: the runtime statement, 300 claims rolled back)"
   emit ""
   emit "| table rows | p50 ms | p99 ms |"
   emit "|---|---|---|"
@@ -189,10 +189,8 @@ claim)
       10000000) use_10m ;;
     esac
     set_due 10000
-    rm -f "$tmp"/claimlog*
-    (cd "$tmp" && pgbench -n -f "$here/claim.sql" -t 300 -c 1 --log --log-prefix=claimlog >/dev/null 2>&1)
-    read -r p50 p99 < <(cat "$tmp"/claimlog* | awk '{ print $3 / 1000 }' | sort -g |
-      awk '{ v[NR] = $1 } END { printf "%.2f %.2f\n", v[int(NR * 0.5)], v[int(NR * 0.99)] }')
+    line=$("$bin/sms-retry-bench" claim --times 300 --limit 100)
+    p50=$(echo "$line" | sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p'); p99=$(echo "$line" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
     p50s[$size]=$p50
     emit "| $size | $p50 | $p99 |"
   done

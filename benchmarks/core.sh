@@ -27,37 +27,12 @@ psql -q -v ON_ERROR_STOP=1 -c "
        (VALUES (1, 'STOP'), (2, 'start ')) AS v(k, word)"
 psql -q -c "VACUUM ANALYZE sms_usage_logs"
 
-echo "== EXPLAIN ANALYZE of the claim (batch $batch), rolled back"
-# The shape of Queries.claimDue, with its per-row opt-out lookup (Queries.optOutLatest).
-psql -X -q <<SQL
-BEGIN;
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-WITH due AS (
-    SELECT id, sms_metadata -> 'retry' -> 'lease' AS previous_lease FROM sms_usage_logs
-    WHERE success = false AND next_retry_at IS NOT NULL
-      AND next_retry_at <= coalesce(NULL::timestamptz, now()) AND retry_count < max_retries
-    ORDER BY next_retry_at LIMIT $batch FOR UPDATE SKIP LOCKED)
-UPDATE sms_usage_logs AS s SET next_retry_at = now() + make_interval(secs => 300::float8)
-FROM due WHERE s.id = due.id
-RETURNING s.id, (
-    SELECT CASE WHEN e.kind IN ('START', 'UNSTOP') THEN NULL ELSE e.kind END FROM (
-        SELECT CASE WHEN o.message_direction = 'outbound' THEN '21610'
-                    ELSE upper(regexp_replace(o.message_content, '\s', '', 'g')) END AS kind,
-               CASE WHEN o.message_direction = 'outbound'
-                    THEN coalesce((o.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz::timestamp, o.created_at)
-                    ELSE o.created_at END AS at, o.id
-        FROM sms_usage_logs AS o
-        WHERE o.phone_number = s.phone_number AND ((o.message_direction = 'inbound' AND length(o.message_content) <= 40
-          AND upper(regexp_replace(o.message_content, '\s', '', 'g'))
-          IN ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'START', 'UNSTOP'))
-          OR (o.message_direction = 'outbound' AND o.sms_metadata -> 'retry' ->> 'error_code' = '21610'))
-    ) AS e ORDER BY e.at DESC NULLS LAST, e.id DESC LIMIT 1) AS opt_out;
-ROLLBACK;
-SQL
+echo "== EXPLAIN ANALYZE of the claim (batch $batch), rolled back: the runtime statement"
+"$bin/sms-retry-bench" claim --explain --limit "$batch"
 
 export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token TWILIO_FROM_NUMBER=+15005550006
 url_file=$(mktemp)
-"$bin/twilio-standin" > "$url_file" &
+"$bin/lean-standin" > "$url_file" &
 standin=$!
 trap 'kill $standin 2>/dev/null || true; rm -f "$url_file"' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done

@@ -156,6 +156,21 @@ public final class RetryStore: Sendable {
         }
     }
 
+    /// The claim statement exactly as a run sends it, for a batch of `limit`, inside a
+    /// transaction that is rolled back (the benchmarks): with `explain`, the lines of its
+    /// `EXPLAIN (ANALYZE, BUFFERS)`; else one line, how many rows it claimed.
+    public func probeClaim(limit: Int, explain: Bool) async throws -> [String] {
+        let params: [String?] = [String(limit), "300", clock.sql, "probe", "f", PGArray.literal(policy.messageKeys.paths)]
+        return try await database.withConnection { conn in
+            try conn.executeScript("BEGIN")
+            defer { _ = try? conn.executeScript("ROLLBACK") }
+            if explain {
+                return try conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + Statement.claimDue.sql, params).rows.compactMap { $0.first ?? nil }
+            }
+            return ["\(try conn.execute(Statement.claimDue, params).count)"]
+        }
+    }
+
     /// Writes a batch of outcomes in one statement; returns the rows actually written (a row
     /// whose lease was lost is not).
     func record(_ outcomes: [Outcome]) async throws -> [WrittenRow] {

@@ -6,10 +6,43 @@ import SMSRetry
 //   sms-retry-bench http --requests N --concurrency C
 //       The raw HTTP ceiling: N messages through the same TwilioClient and libcurl wrapper
 //       `sms-retry run` uses, C in flight, no database (TWILIO_* from the environment).
+//   sms-retry-bench claim [--explain] [--times N] [--limit L]
+//       The runtime claim statement for a batch of L, rolled back N times: p50/p99 (PG* env);
+//       with --explain, its EXPLAIN (ANALYZE, BUFFERS).
 //   sms-retry-bench writer --until-file PATH
 //       A live application's writes: insert a row and update it, again and again, until PATH
 //       exists; then prints how many writes were made and the longest one waited (PG* env).
 var args = CommandLine.arguments.dropFirst()
+if args.first == "claim" {
+    // sms-retry-bench claim [--explain] [--times N] [--limit L]: the runtime claim statement
+    // (RetryStore.probeClaim, not a copy), rolled back each time; p50/p99 in ms, or its plan.
+    var times = 300, limit = 100, explain = false
+    var it = args.dropFirst().makeIterator()
+    while let a = it.next() {
+        switch a {
+        case "--times": times = Int(it.next() ?? "") ?? times
+        case "--limit": limit = Int(it.next() ?? "") ?? limit
+        case "--explain": explain = true
+        default: FileHandle.standardError.write(Data("sms-retry-bench claim: unknown argument \(a)\n".utf8)); exit(2)
+        }
+    }
+    let store = RetryStore(database: try await Database.connect(""))
+    if explain {
+        for line in try await store.probeClaim(limit: limit, explain: true) { print(line) }
+        exit(0)
+    }
+    var ms: [Double] = []
+    var claimed = 0
+    for _ in 0..<times {
+        let t0 = ContinuousClock.now
+        claimed = Int(try await store.probeClaim(limit: limit, explain: false).first ?? "0") ?? 0
+        let d = ContinuousClock.now - t0
+        ms.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+    }
+    ms.sort()
+    print(String(format: "claims=%d rows=%d p50_ms=%.2f p99_ms=%.2f", times, claimed, ms[ms.count / 2], ms[min(ms.count - 1, Int(Double(ms.count) * 0.99))]))
+    exit(0)
+}
 if args.first == "writer" {
     guard args.count == 3, args.dropFirst().first == "--until-file", let stopFile = args.last else {
         FileHandle.standardError.write(Data("usage: sms-retry-bench writer --until-file PATH\n".utf8))
