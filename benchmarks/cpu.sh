@@ -5,7 +5,10 @@
 # and the stand-in. Then the same create request from wrk, a lean C client, against the same
 # stand-in: its CPU per request is the yardstick for sms-retry's.
 #
-#   make cpu              (DUE=10000 CONCURRENCY=32 BATCH=100 ROUNDS=3 STANDIN=lean|test)
+#   make cpu              (DUE=10000 CONCURRENCY=32 BATCH=100 ROUNDS=3 STANDIN=lean|test LATENCY_MS=0)
+#
+# With LATENCY_MS the stand-in answers after that long, and each round also prints the ratio
+# to the ideal rows/s (concurrency / latency).
 #
 # STANDIN=lean (default) is benchmarks/Sources/lean-standin (one thread, poll); test is the
 # tests' twilio-standin, which spends more CPU per request than sms-retry does.
@@ -32,13 +35,15 @@ pg_ticks() {
 "$bin/sms-retry" migrate --create-table --log-level warning >/dev/null
 export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token TWILIO_FROM_NUMBER=+15005550006
 url_file=$(mktemp)
-if [ "${STANDIN:-lean}" = lean ]; then "$bin/lean-standin" > "$url_file" & else "$bin/twilio-standin" > "$url_file" & fi
+latency=${LATENCY_MS:-0}
+if [ "${STANDIN:-lean}" = lean ]; then "$bin/lean-standin" --latency-ms "$latency" > "$url_file" &
+else "$bin/twilio-standin" --latency-ms "$latency" > "$url_file" & fi
 standin=$!
 trap 'kill $standin 2>/dev/null || true; rm -f "$url_file"' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
 export TWILIO_API_BASE_URL=$(head -n 1 "$url_file")
 
-echo "== sms-retry run over $due due rows: concurrency $concurrency, batch $batch, $(nproc) cores; CPU per row in µs"
+echo "== sms-retry run over $due due rows: concurrency $concurrency, batch $batch, stand-in latency $latency ms, $(nproc) cores; CPU per row in µs"
 for round in $(seq "$rounds"); do
   psql -q -v ON_ERROR_STOP=1 -c "TRUNCATE sms_usage_logs" -c "
     INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success,
@@ -55,11 +60,14 @@ for round in $(seq "$rounds"); do
   pg1=$(pg_ticks); si1=$(ticks "$standin")
   read -r user sys rss < /tmp/sms-retry-cpu.time
   sent=$(psql -Atc "SELECT count(*) FROM sms_usage_logs WHERE final_status = 'sent'")
-  awk -v u="$user" -v s="$sys" -v pg=$((pg1 - pg0)) -v si=$((si1 - si0)) -v t="$tick" -v n="$sent" -v w="$wall" -v r="$rss" -v k="$round" 'BEGIN {
-    printf "round %d: %d sent in %.2f s (%.0f rows/s); sms-retry %.0f, PostgreSQL %.0f, stand-in %.0f; sms-retry peak RSS %d kB\n",
-      k, n, w / 1e9, n / (w / 1e9), (u + s) * 1e6 / n, pg / t * 1e6 / n, si / t * 1e6 / n, r }'
+  awk -v u="$user" -v s="$sys" -v pg=$((pg1 - pg0)) -v si=$((si1 - si0)) -v t="$tick" -v n="$sent" -v w="$wall" -v r="$rss" -v k="$round" -v lat="$latency" -v c="$concurrency" 'BEGIN {
+    printf "round %d: %d sent in %.2f s (%.0f rows/s", k, n, w / 1e9, n / (w / 1e9)
+    if (lat > 0) printf ", %.2f of the ideal %.0f/s", n / (w / 1e9) / (c / (lat / 1000)), c / (lat / 1000)
+    printf "); sms-retry %.0f, PostgreSQL %.0f, stand-in %.0f; sms-retry peak RSS %d kB\n",
+      (u + s) * 1e6 / n, pg / t * 1e6 / n, si / t * 1e6 / n, r }'
 done
 
+[ "$latency" = 0 ] || exit 0   # wrk's figure is for the stand-in without latency
 echo "== wrk (1 thread, $concurrency connections, 5 s) posting the same create to the same stand-in"
 si0=$(ticks "$standin")
 /usr/bin/time -o /tmp/wrk-cpu.time -f "%U %S" wrk -t1 -c"$concurrency" -d5s -s "$here/post.lua" \
