@@ -5,7 +5,7 @@
 # and the stand-in. Then the same create request from wrk, a lean C client, against the same
 # stand-in: its CPU per request is the yardstick for sms-retry's.
 #
-#   make cpu              (DUE=10000 CONCURRENCY=32 BATCH=100 ROUNDS=3 STANDIN=lean|test LATENCY_MS=0)
+#   make cpu              (DUE=10000 CONCURRENCY=32 BATCH=100 ROUNDS=3 STANDIN=lean|test LATENCY_MS=0 MAX_RUNTIME=600)
 #
 # With LATENCY_MS the stand-in answers after that long, and each round also prints the ratio
 # to the ideal rows/s (concurrency / latency).
@@ -55,7 +55,7 @@ for round in $(seq "$rounds"); do
   pg0=$(pg_ticks); si0=$(ticks "$standin")
   start=$(date +%s%N)
   /usr/bin/time -o /tmp/sms-retry-cpu.time -f "%U %S %M" \
-    "$bin/sms-retry" run --log-level warning --concurrency "$concurrency" --batch-size "$batch" --max-runtime 600 --max-age 60d >/dev/null || true
+    "$bin/sms-retry" run --log-level warning --concurrency "$concurrency" --batch-size "$batch" --max-runtime "${MAX_RUNTIME:-600}" --max-age 60d >/dev/null || true
   wall=$(( $(date +%s%N) - start ))
   pg1=$(pg_ticks); si1=$(ticks "$standin")
   read -r user sys rss < /tmp/sms-retry-cpu.time
