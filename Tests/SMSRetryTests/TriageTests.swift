@@ -10,7 +10,7 @@ import Testing
     func row(_ phone: String = "+14155550100", direction: String = "outbound", content: String? = "hi",
              kind: String? = nil, age: Double? = 60, optOut: String? = nil) -> RetryStore.ClaimedRow {
         var metadata = [String?](repeating: nil, count: MessageKeys.names.count)
-        metadata[7] = kind.map { "\"\($0)\"" }
+        metadata[MessageKeys.kindIndex] = kind.map { "\"\($0)\"" }
         return RetryStore.ClaimedRow(id: 1, phoneNumber: phone, direction: direction, content: content, retryCount: 0, maxRetries: 3,
                                      leaseUntil: "l", previousLease: nil, doubt: nil, sid: nil, ageSeconds: age, optOut: optOut,
                                      original: metadata)

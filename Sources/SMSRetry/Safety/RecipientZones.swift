@@ -22,8 +22,6 @@ public enum RecipientZones {
 
     /// How many prefixes the data maps.
     public static var prefixCount: Int { table.count }
-    /// Where the data comes from, and when it was generated.
-    public static var source: String { RecipientZoneData.source }
 
     /// The zone of an E.164 number (`+14155550100`): its longest prefix in the data, nil when
     /// none matches (or the number is not E.164).

@@ -126,7 +126,7 @@ public final class RetryStore: Sendable {
         /// What is left of the message's maximum age by its kind (set when triage lets it go).
         var secondsLeft: Double? = nil
         /// The kind of message (`MessageKeys.kind`), nil when the row names none.
-        var kind: String? { MessageKeys.string(original.count > 7 ? original[7] : nil) }
+        var kind: String? { MessageKeys.string(original.count > MessageKeys.kindIndex ? original[MessageKeys.kindIndex] : nil) }
     }
 
     struct WrittenRow: Sendable {

@@ -72,6 +72,8 @@ public struct MessageKeys: Sendable, Equatable {
     var paths: [String] { [from, messagingServiceSID, mediaURLs, contentSID, contentVariables, smartEncoded, shortenURLs, kind] }
 
     static let names = ["from", "messaging_service_sid", "media_urls", "content_sid", "content_variables", "smart_encoded", "shorten_urls", "kind"]
+    /// Where the kind's value is among the values read at `paths`.
+    static let kindIndex = names.firstIndex(of: "kind")!
 
     mutating func set(_ name: String, _ path: String) -> Bool {
         switch name {
