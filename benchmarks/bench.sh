@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of benchmarks/README.md, results written to benchmarks/results.md.
 # Runs under .ci/with-postgres (PG* set); $1 = the release build folder.
-#   SECTIONS="throughput latency views1m migration views10m claim memory" REPS=3 make bench
+#   SECTIONS="cpu throughput latency views1m migration views10m claim memory" REPS=3 make bench
 set -euo pipefail
 bin=$1
 here=$(cd "$(dirname "$0")" && pwd)
 out=${BENCH_OUT:-$here/results.md}
 reps=${REPS:-3}
-sections=${SECTIONS:-throughput latency views1m migration views10m claim memory}
+sections=${SECTIONS:-cpu throughput latency views1m migration views10m claim memory}
 tmp=$(mktemp -d)
 . "$here/lib.sh"
 standin=""
@@ -91,8 +91,48 @@ Medians of $reps runs unless said otherwise. Everything (PostgreSQL, the stand-i
 shares the same $(nproc) cores.
 HEADER
 
+lat_rows=()
 for section in $sections; do
 case $section in
+cpu)
+  # benchmarks/cpu.sh on a database of its own: CPU per row of each process, against wrk's
+  fresh_db bench_cpu
+  say "CPU per row: 10k due rows, concurrency 32, $reps rounds; then wrk"
+  DUE=10000 CONCURRENCY=32 BATCH=100 ROUNDS=$reps "$here/cpu.sh" "$bin" > "$tmp/cpu"
+  cat "$tmp/cpu" >&2
+  read -r _ rate sms pg si rss _ < <(grep '^FIGURES' "$tmp/cpu")
+  read -r _ wrk_rate wrk_us wrk_si < <(grep '^WRK' "$tmp/cpu")
+  emit ""
+  emit "## 0. CPU per resent row, each process (10k due rows, concurrency 32, batch 100, no added latency; /proc)"
+  emit ""
+  emit "\`make cpu\` (benchmarks/cpu.sh); medians of $reps rounds. The stand-in is benchmarks/Sources/lean-standin."
+  emit ""
+  emit "| | µs CPU per row (or request) | |"
+  emit "|---|---|---|"
+  emit "| sms-retry | $sms | $rate rows/s, peak RSS $(awk -v r="$rss" 'BEGIN { printf "%.1f MB", r / 1024 }') |"
+  emit "| PostgreSQL (all server processes) | $pg | claim, record and the opt-out lookup |"
+  emit "| stand-in, serving sms-retry | $si | |"
+  emit "| wrk (1 thread, 32 connections, the same create request) | $wrk_us | $wrk_rate requests/s |"
+  emit "| stand-in, serving wrk | $wrk_si | |"
+  emit "| sms-retry / wrk | $(awk -v a="$sms" -v b="$wrk_us" 'BEGIN { printf "%.1f×", a / b }') | target ≤ 3× |"
+  emit "| stand-in headroom: its rows/s at its CPU per row, / sms-retry's rows/s | $(awk -v a="$si" -v r="$rate" 'BEGIN { printf "%.0f×", 1e6 / a / r }') | target ≥ 10× |"
+  for c in 256 1024; do
+    say "CPU and rate with 150 ms latency, concurrency $c"
+    fresh_db bench_cpu
+    DUE=$((c * 20)) CONCURRENCY=$c BATCH=$c ROUNDS=$reps LATENCY_MS=150 "$here/cpu.sh" "$bin" > "$tmp/cpu-$c"
+    cat "$tmp/cpu-$c" >&2
+    read -r _ rate sms pg si rss ratio < <(grep '^FIGURES' "$tmp/cpu-$c")
+    lat_rows+=("| $c | $((c * 20)) | $rate | $(awk -v c="$c" 'BEGIN { printf "%.0f", c / 0.15 }') | $ratio | $sms | $pg |")
+  done
+  emit ""
+  emit "### With 150 ms stand-in latency: rows/s against the ideal (concurrency / 0.15 s), batch = concurrency"
+  emit ""
+  emit "| concurrency | due rows | rows/s | ideal | ratio | sms-retry µs/row | PostgreSQL µs/row |"
+  emit "|---|---|---|---|---|---|---|"
+  for row in "${lat_rows[@]}"; do emit "$row"; done
+  emit ""
+  emit "Targets: ratio ≥ 0.9 at 256, ≥ 0.6 at 1024."
+  ;;
 throughput)
   use_1m
   latency=0

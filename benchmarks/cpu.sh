@@ -43,6 +43,8 @@ trap 'kill $standin 2>/dev/null || true; rm -f "$url_file"' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
 export TWILIO_API_BASE_URL=$(head -n 1 "$url_file")
 
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+figures=$(mktemp)
 echo "== sms-retry run over $due due rows: concurrency $concurrency, batch $batch, stand-in latency $latency ms, $(nproc) cores; CPU per row in µs"
 for round in $(seq "$rounds"); do
   psql -q -v ON_ERROR_STOP=1 -c "TRUNCATE sms_usage_logs" -c "
@@ -60,12 +62,17 @@ for round in $(seq "$rounds"); do
   pg1=$(pg_ticks); si1=$(ticks "$standin")
   read -r user sys rss < /tmp/sms-retry-cpu.time
   sent=$(psql -Atc "SELECT count(*) FROM sms_usage_logs WHERE final_status = 'sent'")
-  awk -v u="$user" -v s="$sys" -v pg=$((pg1 - pg0)) -v si=$((si1 - si0)) -v t="$tick" -v n="$sent" -v w="$wall" -v r="$rss" -v k="$round" -v lat="$latency" -v c="$concurrency" 'BEGIN {
+  awk -v u="$user" -v s="$sys" -v pg=$((pg1 - pg0)) -v si=$((si1 - si0)) -v t="$tick" -v n="$sent" -v w="$wall" -v r="$rss" -v k="$round" -v lat="$latency" -v c="$concurrency" -v f="$figures" 'BEGIN {
     printf "round %d: %d sent in %.2f s (%.0f rows/s", k, n, w / 1e9, n / (w / 1e9)
     if (lat > 0) printf ", %.2f of the ideal %.0f/s", n / (w / 1e9) / (c / (lat / 1000)), c / (lat / 1000)
     printf "); sms-retry %.0f, PostgreSQL %.0f, stand-in %.0f; sms-retry peak RSS %d kB\n",
-      (u + s) * 1e6 / n, pg / t * 1e6 / n, si / t * 1e6 / n, r }'
+      (u + s) * 1e6 / n, pg / t * 1e6 / n, si / t * 1e6 / n, r
+    printf "%.1f %.1f %.1f %.1f %d %.3f\n", n / (w / 1e9), (u + s) * 1e6 / n, pg / t * 1e6 / n, si / t * 1e6 / n, r,
+      (lat > 0 ? n / (w / 1e9) / (c / (lat / 1000)) : 0) >> f }'
 done
+# One line of medians over the rounds, for bench.sh: FIGURES rows_per_s sms_retry_us postgres_us standin_us rss_kb ideal_ratio
+echo "FIGURES $(for k in 1 2 3 4 5 6; do awk -v k="$k" '{ print $k }' "$figures" | median; done | tr '\n' ' ')"
+rm -f "$figures"
 
 [ "$latency" = 0 ] || exit 0   # wrk's figure is for the stand-in without latency
 echo "== wrk (1 thread, $concurrency connections, 5 s) posting the same create to the same stand-in"
@@ -76,4 +83,5 @@ si1=$(ticks "$standin")
 requests=$(awk '/requests in/ { print $1 }' /tmp/wrk.out)
 read -r user sys < /tmp/wrk-cpu.time
 awk -v u="$user" -v s="$sys" -v n="$requests" -v si=$((si1 - si0)) -v t="$tick" 'BEGIN {
-  printf "wrk: %d requests in 5 s (%.0f/s); wrk %.1f µs per request, stand-in %.1f\n", n, n / 5, (u + s) * 1e6 / n, si / t * 1e6 / n }'
+  printf "wrk: %d requests in 5 s (%.0f/s); wrk %.1f µs per request, stand-in %.1f\n", n, n / 5, (u + s) * 1e6 / n, si / t * 1e6 / n
+  printf "WRK %.1f %.1f %.1f\n", n / 5, (u + s) * 1e6 / n, si / t * 1e6 / n }'

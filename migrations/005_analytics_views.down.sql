@@ -10,6 +10,7 @@ DROP VIEW IF EXISTS sms_retry_queue;
 DROP VIEW IF EXISTS sms_retry_by_error_code;
 DROP VIEW IF EXISTS sms_retry_by_attempt;
 DROP VIEW IF EXISTS sms_retry_overview;
+DROP FUNCTION IF EXISTS sms_retry_direction_counts(timestamp);
 DROP FUNCTION IF EXISTS sms_retry_segments(text);
 DROP FUNCTION IF EXISTS sms_retry_first_id_since(timestamp);
 DROP FUNCTION IF EXISTS sms_retry_direction(text);

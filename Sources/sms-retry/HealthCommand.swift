@@ -10,7 +10,8 @@ struct HealthCommand: AsyncParsableCommand {
         discussion: "3 also when the database cannot be reached or the views are missing. Thresholds default to the sms_retry.health_* settings.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Period judged (sets sms_retry.window; default 24h).") var window: DurationArgument?
+    @Option(name: [.customLong("period"), .customLong("window")], help: "Period judged (sets sms_retry.period; default 24h). --window is its old name.")
+    var period: DurationArgument?
     @Option(help: "Warning below this retry success rate (0-1).") var warnSuccessRate: Double?
     @Option(help: "Critical below this retry success rate (0-1).") var critSuccessRate: Double?
     @Option(help: "Warning above this many due rows.") var warnBacklog: Int?
@@ -27,7 +28,7 @@ struct HealthCommand: AsyncParsableCommand {
         let analytics = Analytics(database: db)
         do {
             let settings: [(String, String?)] = [
-                ("sms_retry.window", window.map { "\(Int($0.seconds)) seconds" }),
+                ("sms_retry.period", period.map { "\(Int($0.seconds)) seconds" }),
                 ("sms_retry.health_warn_success_rate", warnSuccessRate.map { String($0) }),
                 ("sms_retry.health_crit_success_rate", critSuccessRate.map { String($0) }),
                 ("sms_retry.health_warn_backlog", warnBacklog.map { String($0) }),

@@ -10,8 +10,9 @@ struct StatsCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @Flag(help: "One JSON object keyed by view.") var json = false
-    @Option(help: "Period of overview, by_attempt, by_error_code and health (sets sms_retry.window).")
-    var window: DurationArgument?
+    @Option(name: [.customLong("period"), .customLong("window")],
+            help: "Period of overview, by_attempt, by_error_code and health (sets sms_retry.period). --window is its old name.")
+    var period: DurationArgument?
     @Option(help: "Days shown by daily (sets sms_retry.days).") var days: Int?
     @Option(help: "Estimated price of one SMS segment (sets sms_retry.price_per_segment).") var pricePerSegment: Double?
 
@@ -19,7 +20,7 @@ struct StatsCommand: AsyncParsableCommand {
         let db = try await global.connect()
         let analytics = Analytics(database: db)
         do {
-            if let window { try await analytics.set("sms_retry.window", "\(Int(window.seconds)) seconds") }
+            if let period { try await analytics.set("sms_retry.period", "\(Int(period.seconds)) seconds") }
             if let days { try await analytics.set("sms_retry.days", String(days)) }
             if let pricePerSegment { try await analytics.set("sms_retry.price_per_segment", String(pricePerSegment)) }
             if json {

@@ -64,7 +64,7 @@ import Testing
 
         let attempts = try await t.query("SELECT * FROM sms_retry_by_attempt").all
         #expect(attempts.map { [$0.int("attempt"), $0.int("attempts"), $0.int("recovered")] } == [[1, 4, 1], [2, 2, 1]])
-        #expect(attempts.allSatisfy { $0.double("avg_processing_time_ms") != nil })
+        #expect(attempts.allSatisfy { $0.double("avg_twilio_call_ms") != nil })
 
         let codes = try await t.query("SELECT * FROM sms_retry_by_error_code").all
         let byCode = Dictionary(uniqueKeysWithValues: codes.map { ($0.string("error_code")!, $0) })
@@ -111,6 +111,30 @@ import Testing
         try await analytics.set("sms_retry.health_warn_backlog", "0")
         health = try await analytics.health()
         #expect(health.status == "warning" && health.reasons == ["1 rows due now (backlog above 0)"])
+    }
+
+    /// What a psql user types, unquoted: the period setting and its column; the old setting's name
+    /// still read; every column of every view explained by a COMMENT.
+    @Test func psqlUsersTypeThePeriodAndReadEveryColumnsMeaning() async throws {
+        let data = try await Self.build()
+        let (code, out) = try psqlCommands(["SET sms_retry.period = '1 hour'",
+                                            "SELECT period, outbound_messages FROM sms_retry_overview"], data.t.name)
+        #expect(code == 0 && out.trimmingCharacters(in: .whitespacesAndNewlines) == "01:00:00|9", "\(out)")
+        // `SET sms_retry.window` is a syntax error (a reserved word), hence the new name; the old
+        // one, set as it had to be (quoted, set_config, ALTER ROLE … SET), is still read.
+        let (oldCode, oldOut) = try psqlCommands(["SELECT set_config('sms_retry.window', '2 hours', false)",
+                                                  "SELECT period FROM sms_retry_overview"],
+                                                 data.t.name)
+        #expect(oldCode == 0 && oldOut.trimmingCharacters(in: .whitespacesAndNewlines) == "2 hours\n02:00:00", "\(oldOut)")
+        let undocumented = try await data.t.query("""
+            SELECT c.relname || '.' || a.attname AS col
+            FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE c.relkind = 'v' AND c.relname LIKE 'sms_retry\\_%' AND col_description(c.oid, a.attnum) IS NULL
+            ORDER BY 1
+            """).all.compactMap { $0.string("col") }
+        #expect(undocumented.isEmpty, "columns without a COMMENT: \(undocumented)")
+        let views = try await data.t.query("SELECT count(*) AS n FROM pg_views WHERE viewname LIKE 'sms_retry\\_%' AND obj_description(format('%I.%I', schemaname, viewname)::regclass) IS NOT NULL")
+        #expect(views.first?.int("n") == 6)
     }
 
     @Test func segmentsFollowGSM7AndUCS2() async throws {

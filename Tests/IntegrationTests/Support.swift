@@ -255,6 +255,21 @@ func psqlFile(_ file: String, _ database: String) throws -> (Int32, String) {
     return (p.terminationStatus, text)
 }
 
+/// `psql -X -A -t -v ON_ERROR_STOP=1 -c C1 -c C2 …` on `database`, as a person would type them:
+/// exit status and standard output + standard error.
+func psqlCommands(_ commands: [String], _ database: String) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database] + commands.flatMap { ["-c", $0] }
+    let out = Pipe()
+    p.standardError = out
+    p.standardOutput = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
+}
+
 /// Applies `upFiles` with psql, then every down above 001 newest first, each expected to succeed;
 /// between the two, every migration must read as applied.
 func psqlUpThenDown(_ t: TestDatabase, _ migrator: Migrator, upFiles: [String]) async throws {

@@ -324,7 +324,7 @@ enum Queries {
         FROM sms_retry_health
         """
 
-    /// Sets an analytics setting for this session ($1 name, $2 value), e.g. sms_retry.window.
+    /// Sets an analytics setting for this session ($1 name, $2 value), e.g. sms_retry.period.
     static let settingSet = "SELECT set_config($1, $2, false)"
 
 }
