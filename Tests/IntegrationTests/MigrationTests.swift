@@ -154,6 +154,19 @@ import Testing
         #expect(try await t.query("SELECT 41 + 1 AS n")[0].int("n") == 42)
     }
 
+    /// Named statements are prepared once per session; a session that lost them (a pooler's
+    /// DISCARD ALL, a reconnect) prepares them again instead of failing.
+    @Test func aStatementPreparedOnceSurvivesASessionThatForgotIt() async throws {
+        let t = try await TestDatabase.make()
+        let store = t.store()
+        _ = try await store.dueCount()
+        let names = try await t.query("SELECT name FROM pg_prepared_statements").all.compactMap { $0.string("name") }
+        #expect(names.contains("sms_retry_dueCount"), "\(names)")
+        try await t.query("DEALLOCATE ALL")
+        #expect(try await store.dueCount() == 0)
+        #expect(try await t.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE name = 'sms_retry_dueCount'")[0].int("n") == 1)
+    }
+
     @Test func serverErrorsCarryTheSQLStateButNotTheValues() async throws {
         let t = try await TestDatabase.make()
         do {
