@@ -30,8 +30,12 @@ let package = Package(
                 "SMSRetryPostgres", "SMSRetryHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            // migrations/*.sql and the build's commit, compiled in (Migrator.embedded, --version)
+            plugins: ["EmbedMigrations"]
         ),
+        .executableTarget(name: "embed-migrations"),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["embed-migrations"]),
         .executableTarget(
             name: "sms-retry",
             dependencies: [

@@ -113,6 +113,7 @@ public actor TwilioStandIn {
             switch (request.method, request.path.hasPrefix(prefix)) {
             case ("POST", true): return await self.answer(request)
             case ("GET", true): return await self.lookup(request)
+            case ("GET", false) where request.path.hasPrefix("/v1/Services/"): return await self.lookup(request)
             default: return .response(status: 404, headers: [], body: [])
             }
         }
@@ -334,9 +335,37 @@ public actor TwilioStandIn {
         return (answer?.1 as? HTTPURLResponse)?.statusCode ?? 0
     }
 
-    /// `GET …/Messages/{Sid}.json` and `GET …/Messages.json?To=…&DateSent>=…`.
+    /// The senders on this account (what `IncomingPhoneNumbers`, `SMS/ShortCodes` and
+    /// `/v1/Services/{Sid}` find): phone numbers, short codes, Messaging Service SIDs.
+    public private(set) var ownedSenders: Set<String> = ["+15005550006"]
+    public func setOwnedSenders(_ senders: Set<String>) { ownedSenders = senders }
+
+    /// `GET …/Messages/{Sid}.json` and `GET …/Messages.json?To=…&DateSent>=…`; for `check`, the
+    /// account (`GET /2010-04-01/Accounts/{Sid}.json`), its phone numbers and short codes, and a
+    /// Messaging Service (`GET /v1/Services/{Sid}`).
     private func lookup(_ request: WireRequest) -> WireAnswer {
         guard authorized(request.headers["authorization"]) else { return json(401, errorJSON(code: 20003, status: 401)) }
+        let account = "/2010-04-01/Accounts/\(accountSID)"
+        switch request.path {
+        case account + ".json":
+            return json(200, ["sid": accountSID, "friendly_name": "stand-in account", "status": "active", "type": "Full",
+                              "owner_account_sid": accountSID, "uri": request.path])
+        case account + "/IncomingPhoneNumbers.json":
+            let wanted = request.query["PhoneNumber"]
+            let numbers = ownedSenders.sorted().filter { $0.hasPrefix("+") && (wanted == nil || $0 == wanted) }
+            return json(200, ["incoming_phone_numbers": numbers.map { ["phone_number": $0, "capabilities": ["sms": true, "mms": true, "voice": true]] },
+                              "page": 0, "page_size": 50, "next_page_uri": NSNull(), "uri": request.path])
+        case account + "/SMS/ShortCodes.json":
+            let wanted = request.query["ShortCode"]
+            let codes = ownedSenders.sorted().filter { $0.allSatisfy(\.isNumber) && (wanted == nil || $0 == wanted) }
+            return json(200, ["short_codes": codes.map { ["short_code": $0] }, "page": 0, "page_size": 50,
+                              "next_page_uri": NSNull(), "uri": request.path])
+        case let path where path.hasPrefix("/v1/Services/"):
+            let sid = String(path.dropFirst("/v1/Services/".count))
+            return ownedSenders.contains(sid) ? json(200, ["sid": sid, "account_sid": accountSID, "friendly_name": "stand-in service"])
+                                              : json(404, errorJSON(code: 20404, status: 404))
+        default: break
+        }
         let prefix = "/2010-04-01/Accounts/\(accountSID)/Messages"
         if request.path == prefix + ".json" {
             let to = request.query["To"]

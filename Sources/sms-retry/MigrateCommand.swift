@@ -17,8 +17,10 @@ struct MigrateCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Folder holding NNN_name.up.sql / NNN_name.down.sql (default: $SMS_RETRY_MIGRATIONS, else ./migrations).")
-    var dir: String = ProcessInfo.processInfo.environment["SMS_RETRY_MIGRATIONS"] ?? "migrations"
+    @Option(help: "Folder holding NNN_name.up.sql / NNN_name.down.sql instead of the migrations built into this binary (default: $SMS_RETRY_MIGRATIONS when set).")
+    var dir: String?
+    @Flag(name: .customLong("print"), help: "Write the SQL instead of running it (every up from 002, oldest first, from 001 with --create-table; with --down the downs it would run, newest first), for psql -v ON_ERROR_STOP=1 -f. Needs no database.")
+    var printSQL = false
     @Flag(help: "Revert instead: the newest applied migration, or all above --to.") var down = false
     @Option(help: "With --down: revert every migration above this version (0 = all).") var to: Int?
     @Flag(help: "Only show which migrations are applied.") var status = false
@@ -30,13 +32,22 @@ struct MigrateCommand: AsyncParsableCommand {
     func validate() throws {
         if to != nil && !down { throw ValidationError("--to goes with --down") }
         if grantRuntime != nil && down { throw ValidationError("--grant-runtime goes with an up migration") }
+        if printSQL && (status || grantRuntime != nil) {
+            throw ValidationError("--print writes the SQL only: not with --status or --grant-runtime")
+        }
     }
 
     func run() async throws {
         let logger = global.makeLogger("sms-retry.migrate")
         var migrator: Migrator
-        do { migrator = try Migrator(directory: dir, logger: logger) } catch let error as MigrationError {
+        let folder = dir ?? ProcessInfo.processInfo.environment["SMS_RETRY_MIGRATIONS"]
+        do { migrator = try folder.map { try Migrator(directory: $0, logger: logger) } ?? Migrator.embedded(logger: logger) }
+        catch let error as MigrationError {
             throw CLIFailure(code: Exit.usage, message: error.description)
+        }
+        if printSQL {
+            print(migrator.script(down: down, to: to, createTable: createTable), terminator: "")
+            return
         }
         // As psql: the server's notices on stderr, as they come.
         migrator.notices = { FileHandle.standardError.write(Data(($0.hasSuffix("\n") ? $0 : $0 + "\n").utf8)) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SMSRetry
 
 @main
 struct SMSRetryCommand: AsyncParsableCommand {
@@ -10,7 +11,8 @@ struct SMSRetryCommand: AsyncParsableCommand {
             Exit codes: 0 done; 1 some rows could not be processed; 2 usage or configuration \
             error; 3 database unreachable; 4 (run) Twilio outage, sending stopped.
             """,
-        subcommands: [RunCommand.self, MigrateCommand.self, ScheduleCommand.self, MarkSentCommand.self,
+        version: "sms-retry \(SMSRetryVersion.description)",
+        subcommands: [RunCommand.self, CheckCommand.self, MigrateCommand.self, ScheduleCommand.self, MarkSentCommand.self,
                       StatsCommand.self, HealthCommand.self, RetryNowCommand.self, CancelCommand.self,
                       ExpireCommand.self, PolicyCommand.self, DeliveryStatusCommand.self,
                       ServeCallbacksCommand.self, ReconcileCommand.self])

@@ -32,6 +32,8 @@ guard let account = env["TWILIO_ACCOUNT_SID"], let token = env["TWILIO_AUTH_TOKE
 var credentials = [account: token]
 if let key = env["TWILIO_API_KEY_SID"], let secret = env["TWILIO_API_KEY_SECRET"] { credentials[key] = secret }
 let standIn = TwilioStandIn(accountSID: account, credentials: credentials, latency: .milliseconds(latencyMS))
+// The configured sender is on the stand-in's account, as `sms-retry check` expects of a real one.
+if let sender = env["TWILIO_MESSAGING_SERVICE_SID"] ?? env["TWILIO_FROM_NUMBER"] { await standIn.setOwnedSenders([sender]) }
 for (number, code) in failures { await standIn.script(number, Array(repeating: .fail(code: code), count: 1000)) }
 let url = try await standIn.start(port: port)
 FileHandle.standardOutput.write(Data((url + "\n").utf8))

@@ -89,6 +89,17 @@ import Testing
         #expect(try await t.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'sms_usage_logs_retry_due_idx'::regclass")[0].bool("indisvalid") == true)
     }
 
+    /// What `sms-retry migrate` runs from any folder is what migrations/ holds, file for file.
+    @Test func theBuiltInMigrationsAreTheFiles() throws {
+        let embedded = try Migrator.embedded()
+        #expect(embedded.migrations.map(\.name) == migrator.migrations.map(\.name))
+        for (built, file) in zip(embedded.migrations, migrator.migrations) {
+            #expect(built.up.trimmingCharacters(in: .newlines) == file.up.trimmingCharacters(in: .newlines), "\(file.name).up.sql")
+            #expect(built.down.trimmingCharacters(in: .newlines) == file.down.trimmingCharacters(in: .newlines), "\(file.name).down.sql")
+        }
+        #expect(SMSRetryVersion.commit.count == 12, "the commit: \(SMSRetryVersion.commit)")
+    }
+
     @Test func psqlAppliesTheSameFiles() async throws {
         let t = try await TestDatabase.make(migrated: false)
         let ups = migrator.migrations.map { $0.name + ".up.sql" }

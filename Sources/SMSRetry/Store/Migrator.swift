@@ -30,37 +30,63 @@ public struct Migrator: Sendable {
     /// stderr; `sms-retry migrate` does the same). Nil drops them.
     public var notices: (@Sendable (String) -> Void)? = nil
 
+    /// The migrations compiled into this build (migrations/*.sql, by the EmbedMigrations build
+    /// plugin): what `sms-retry migrate` applies from any folder.
+    public static func embedded(logger: Logger = Logger(label: "sms-retry.migrate")) throws -> Migrator {
+        try Migrator(files: EmbeddedMigrations.files, source: "the built-in migrations", logger: logger)
+    }
+
     /// Reads `NNN_name.up.sql` / `NNN_name.down.sql` pairs from `directory`.
     public init(directory: String, logger: Logger = Logger(label: "sms-retry.migrate")) throws {
-        self.logger = logger
-        let files: [String]
-        do { files = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
             throw MigrationError(message: "cannot read the migrations folder \(directory)")
         }
+        let files = names.filter { $0.hasSuffix(".sql") }.compactMap { name in
+            FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name))
+                .map { (name: name, text: String(decoding: $0, as: UTF8.self)) }
+        }
+        try self.init(files: files, source: directory, logger: logger)
+    }
+
+    /// `NNN_name.up.sql` / `NNN_name.down.sql` pairs from (name, text) files; `source` names
+    /// where they came from in errors.
+    public init(files: [(name: String, text: String)], source: String,
+                logger: Logger = Logger(label: "sms-retry.migrate")) throws {
+        self.logger = logger
+        let texts = Dictionary(files.map { ($0.name, $0.text) }, uniquingKeysWith: { first, _ in first })
         var found: [Migration] = []
-        for file in files.sorted() where file.hasSuffix(".up.sql") {
+        for file in texts.keys.sorted() where file.hasSuffix(".up.sql") {
             let stem = String(file.dropLast(".up.sql".count))
             guard let version = Int(stem.prefix(while: \.isNumber)) else {
                 throw MigrationError(message: "\(file): name must start with a version number")
             }
-            let up = try Self.read(directory, file)
-            let down = try Self.read(directory, stem + ".down.sql")
+            let up = texts[file]!
+            guard let down = texts[stem + ".down.sql"] else {
+                throw MigrationError(message: "missing \(stem).down.sql in \(source) (every up needs its down)")
+            }
             guard let marker = up.split(separator: "\n").first(where: { $0.hasPrefix("-- sms-retry:applied-when:") }) else {
                 throw MigrationError(message: "\(file): missing the '-- sms-retry:applied-when:' header")
             }
             let condition = marker.dropFirst("-- sms-retry:applied-when:".count).trimmingCharacters(in: .whitespaces)
             found.append(Migration(version: version, name: stem, up: up, down: down, appliedWhen: condition))
         }
-        guard !found.isEmpty else { throw MigrationError(message: "no *.up.sql files in \(directory)") }
+        guard !found.isEmpty else { throw MigrationError(message: "no *.up.sql files in \(source)") }
         migrations = found
     }
 
-    private static func read(_ directory: String, _ file: String) throws -> String {
-        let path = (directory as NSString).appendingPathComponent(file)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw MigrationError(message: "missing \(path) (every up needs its down)")
-        }
-        return String(decoding: data, as: UTF8.self)
+    /// The SQL of `up` (every migration from 002 on, oldest first; from 001, which creates an
+    /// empty table where there is none, with `createTable`) or of `down` (every one above `to`,
+    /// default the newest only, newest first), one file after the other, for a DBA to apply with
+    /// `psql -v ON_ERROR_STOP=1 -f`.
+    public func script(down: Bool = false, to: Int? = nil, createTable: Bool = false) -> String {
+        let chosen = down ? migrations.filter { $0.version > (to ?? migrations.dropLast().last?.version ?? 0) }.reversed()
+                          : migrations.filter { createTable || $0.version > 1 }
+        return chosen.map { migration in
+            let file = migration.name + (down ? ".down.sql" : ".up.sql")
+            let text = down ? migration.down : migration.up
+            return "-- ==== \(file) ====\n\(text)\n"
+        }.joined(separator: "\n")
     }
 
     /// Which migrations the database has, from the catalog.
@@ -145,7 +171,8 @@ public struct Migrator: Sendable {
 
     /// Grants `role` exactly what the runtime commands need, and nothing more: USAGE on the
     /// table's schema, SELECT and UPDATE on `sms_usage_logs` (sms-retry never inserts or deletes
-    /// a row), SELECT on the analytics views, EXECUTE on the functions they call. Rerunnable.
+    /// a row), SELECT on the analytics views, EXECUTE on sms-retry's functions (the claim and the
+    /// views call them). Rerunnable.
     /// Returns the statements run.
     public func grantRuntime(_ db: Database, to role: String) async throws -> [String] {
         guard try await db.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).first != nil else {
@@ -162,7 +189,7 @@ public struct Migrator: Sendable {
                        WHERE n.nspname = $1 AND c.relkind = 'v' AND c.relname LIKE 'sms\\_retry\\_%' ORDER BY c.relname)
             UNION ALL (SELECT format('GRANT EXECUTE ON FUNCTION %s TO %I', p.oid::regprocedure, $2::text)
                        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                       WHERE n.nspname = $1 AND p.proname IN ('sms_retry_segments', 'sms_retry_first_id_since', 'sms_retry_direction', 'sms_retry_router_time') ORDER BY p.proname)
+                       WHERE n.nspname = $1 AND p.proname LIKE 'sms\\_retry\\_%' ORDER BY p.proname, 1)
             """, [schema, role]).all.compactMap { $0.string("s") }
         for statement in statements { try await db.query(statement) }
         return statements

@@ -61,8 +61,11 @@ extension TwilioClient {
         }
     }
 
+    /// A GET whose 404 is an answer (the caller reads the status), every other failure an error.
+    func lookup(_ url: String) async -> Result<HTTPClient.Response, LookupError> { await get(url) }
+
     private func get(_ url: String) async -> Result<HTTPClient.Response, LookupError> {
-        let request = HTTPClient.Request(method: "GET", url: url, headers: ["Accept: application/json"],
+        let request = HTTPClient.Request(method: "GET", url: url, headers: ["Accept: application/json", Self.userAgent],
                                          basicAuth: (config.username, config.password))
         switch await http.send(request) {
         case .failure(let error):

@@ -39,6 +39,9 @@ public struct TwilioClient: Sendable {
         return FormEncoding.encode(fields)
     }
 
+    /// Names the client to Twilio (its support sees it in the request logs).
+    static let userAgent = "User-Agent: sms-retry/\(SMSRetryVersion.number)"
+
     /// A plain message from the configured sender.
     public func form(to: String, body: String) -> String { form(OutboundMessage(to: to, body: body)) }
 
@@ -47,7 +50,7 @@ public struct TwilioClient: Sendable {
     public func send(_ message: OutboundMessage) async -> SendResult {
         let request = HTTPClient.Request(
             method: "POST", url: messagesURL,
-            headers: ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json"],
+            headers: ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json", Self.userAgent],
             body: form(message),
             basicAuth: (config.username, config.password))
         let started = ContinuousClock.now
