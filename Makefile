@@ -1,18 +1,30 @@
-# sms-retry: make run (the demo), make test (the suite). Both install what is missing.
+# sms-retry: make run (the demo), make test (the suite), make install, make dist. Each installs
+# the Debian packages it needs that are missing.
 SHELL := /bin/bash
-APT_PACKAGES := postgresql libpq-dev libcurl4-openssl-dev pkg-config
+# To build: the C libraries' headers. To test and for the demo: a PostgreSQL server too.
+BUILD_PACKAGES := libpq-dev libcurl4-openssl-dev pkg-config
+APT_PACKAGES := postgresql $(BUILD_PACKAGES)
 SWIFT_BUILD := swift build
 BIN = $(shell swift build --show-bin-path)
+VERSION := $(shell sed -n 's/.*static let number = "\(.*\)".*/\1/p' Sources/SMSRetry/Version.swift)
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: deps build test test-faults run measure cpu bench lint clean
+.PHONY: deps build-deps build test test-faults test-install run install dist measure cpu bench lint clean
 
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt_install PACKAGES: installs those of them that are missing (sudo when not root).
+apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+deps:
+	@$(call apt_install,$(APT_PACKAGES))
+
+build-deps:
+	@$(call apt_install,$(BUILD_PACKAGES) binutils)
 
 build: deps
 	$(SWIFT_BUILD)
@@ -37,6 +49,42 @@ test-faults: deps
 run: build
 	@rm -rf .demo && mkdir -p .demo
 	@.ci/with-postgres .demo/pgdata .ci/demo "$(BIN)"
+
+# A release binary with the Swift runtime linked in (needs only libpq5, libcurl4 and
+# ca-certificates where it runs), stripped, with its manual, the deployment examples and the
+# migrations' SQL:  make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]. The build's log is
+# .build/install.log.
+install: build-deps
+	@echo "building sms-retry $(VERSION) (release, static Swift runtime; log: .build/install.log)"
+	@mkdir -p .build && swift build -c release --static-swift-stdlib --product sms-retry > .build/install.log 2>&1 \
+	  || { tail -n 30 .build/install.log; exit 1; }
+	@bin=$$(swift build -c release --static-swift-stdlib --show-bin-path); \
+	  root="$(DESTDIR)$(PREFIX)"; \
+	  install -d "$$root/bin" "$$root/share/man/man1" "$$root/share/doc/sms-retry" "$$root/share/sms-retry/migrations" \
+	             "$$root/share/sms-retry/deploy/systemd" "$$root/share/sms-retry/deploy/kubernetes" && \
+	  install -m 755 "$$bin/sms-retry" "$$root/bin/sms-retry" && strip "$$root/bin/sms-retry" && \
+	  .ci/manual "$$root/bin/sms-retry" > "$$root/share/man/man1/sms-retry.1" && \
+	  install -m 644 README.md "$$root/share/doc/sms-retry/README.md" && \
+	  install -m 644 migrations/*.sql "$$root/share/sms-retry/migrations/" && \
+	  install -m 644 deploy/sms-retry.env deploy/crontab deploy/logrotate deploy/Dockerfile "$$root/share/sms-retry/deploy/" && \
+	  install -m 644 deploy/systemd/* "$$root/share/sms-retry/deploy/systemd/" && \
+	  install -m 644 deploy/kubernetes/* "$$root/share/sms-retry/deploy/kubernetes/" && \
+	  echo "installed $$root/bin/sms-retry ($$("$$root/bin/sms-retry" --version)); examples in $$root/share/sms-retry/deploy"
+
+# make install into a temporary folder, then the installed binary under env -i from / against a
+# throwaway PostgreSQL (--version, migrate, check on good and broken setups, run), ldd, the env
+# file as sh and systemd read it, systemd-analyze verify on the units (.ci/install-test).
+test-install: deps
+	@command -v systemd-analyze >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq --no-install-recommends systemd >/dev/null 2>&1 || true; }
+	@command -v man >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq --no-install-recommends man-db >/dev/null 2>&1 || true; }
+	.ci/install-test
+
+# A release tarball of what make install installs, under usr/local/:
+# .build/dist/sms-retry-VERSION-linux-ARCH.tar.gz
+dist:
+	@rm -rf .build/dist/stage && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/.build/dist/stage PREFIX=/usr/local
+	@name=sms-retry-$(VERSION)-linux-$$(uname -m); \
+	  tar -C .build/dist/stage -czf .build/dist/$$name.tar.gz usr && echo "wrote .build/dist/$$name.tar.gz"
 
 # The retry core's figures: claim plan on 1M rows, run throughput on 10k due rows (see README).
 measure: deps

@@ -89,15 +89,26 @@ func twilioConfig() throws -> TwilioConfig {
     }
 }
 
-/// Maps a database error met while working: a lost server is 3, anything else 1.
+/// Maps a database error met while working: a lost server is 3; the schema or the role not as
+/// sms-retry needs them (SQLSTATE class 42: a missing column, table or function, as before
+/// `migrate`; a missing privilege) is a configuration error, 2, so that a scheduler shows it as a
+/// failure; anything else 1.
 func databaseFailure(_ error: DatabaseError) -> CLIFailure {
-    CLIFailure(code: error.isConnectionLoss ? Exit.database : Exit.partial, message: explained(error))
+    let code = error.isConnectionLoss ? Exit.database : error.sqlState?.hasPrefix("42") == true ? Exit.usage : Exit.partial
+    return CLIFailure(code: code, message: explained(error))
 }
 
-/// The error, and for a missing privilege (42501, which names the object) the fix.
+/// The error, and for a missing privilege (42501, which names the object) or a missing column,
+/// table or function (the migrations not applied) the fix.
 func explained(_ error: DatabaseError) -> String {
-    guard error.sqlState == "42501" else { return error.description }
-    return "\(error.description); the table's owner grants what sms-retry needs with: sms-retry migrate --grant-runtime <this role>"
+    switch error.sqlState {
+    case "42501":
+        return "\(error.description); the table's owner grants what sms-retry needs with: sms-retry migrate --grant-runtime <this role>"
+    case "42703", "42P01", "42883":
+        return "\(error.description); are the migrations applied? sms-retry check tells, sms-retry migrate applies them"
+    default:
+        return error.description
+    }
 }
 
 /// A duration given as `90s`, `15m`, `24h`, `7d`, or plain seconds.
