@@ -46,7 +46,9 @@ test-faults: deps
 
 # The demo: a throwaway PostgreSQL under .demo/, the migrations, a handful of failed messages,
 # a local Twilio stand-in, one `sms-retry run`, and the rows before and after.
-run: build
+run: deps
+	@echo "building sms-retry (debug; the compiler's output is in .build/build.log)"
+	@mkdir -p .build && $(SWIFT_BUILD) > .build/build.log 2>&1 || { tail -n 30 .build/build.log; exit 1; }
 	@rm -rf .demo && mkdir -p .demo
 	@.ci/with-postgres .demo/pgdata .ci/demo "$(BIN)"
 
