@@ -1,4 +1,4 @@
-/// This build's version and commit: `sms-retry --version`, the User-Agent, `check`.
+/// This build's version and commit: `sms-retry --version`.
 public enum SMSRetryVersion {
     /// The release number (semantic versioning).
     public static let number = "1.0.0"

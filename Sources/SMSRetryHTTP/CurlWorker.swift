@@ -21,7 +21,7 @@ final class CurlWorker: @unchecked Sendable {
     func run() {
         while true {
             let (submissions, closed) = inbox.state.withLock { state in
-                defer { state.pending.removeAll(keepingCapacity: true) }
+                defer { state.pending.removeAll(keepingCapacity: true); state.wakeSent = false }
                 return (state.pending, state.closed)
             }
             for submission in submissions { start(submission) }
@@ -93,10 +93,7 @@ final class CurlWorker: @unchecked Sendable {
         _ = sr_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, opaque)
         _ = sr_easy_setopt_write(easy, CURLOPT_HEADERFUNCTION) { data, size, count, user in
             let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-            if let data {
-                let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
-                transfer.header(line: line)
-            }
+            if let data { transfer.header(line: UnsafeRawBufferPointer(start: data, count: size * count)) }
             return size * count
         }
         _ = sr_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, opaque)
@@ -160,11 +157,17 @@ final class Transfer {
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
-    func header(line: String) {
-        if line.hasPrefix("HTTP/") { headers.removeAll(); return }  // a new response (100, redirect)
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = line[..<colon].lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-        headers[name] = value
+    /// One header line as libcurl hands it over (with its CRLF), read as bytes: a profile showed
+    /// Foundation's trimmingCharacters here at ~5% of a run's CPU.
+    func header(line: UnsafeRawBufferPointer) {
+        let bytes = line.bindMemory(to: UInt8.self)
+        if bytes.starts(with: "HTTP/".utf8) { headers.removeAll(); return }  // a new response (100, redirect)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return }
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+        var start = colon + 1, end = bytes.endIndex
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        let name = String(decoding: bytes[..<colon].lazy.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        headers[name] = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
     }
 }

@@ -80,15 +80,16 @@ public final class HTTPClient: Sendable {
     /// any HTTP status is a `Response`.
     public func send(_ request: Request) async -> Result<Response, HTTPError> {
         await withCheckedContinuation { continuation in
-            let accepted = inbox.state.withLock { state -> Bool in
-                guard !state.closed else { return false }
+            let (accepted, wake) = inbox.state.withLock { state -> (Bool, Bool) in
+                guard !state.closed else { return (false, false) }
                 state.pending.append(Submission(request: request, continuation: continuation))
-                return true
+                defer { state.wakeSent = true }
+                return (true, !state.wakeSent)
             }
-            if accepted {
-                curl_multi_wakeup(UnsafeMutableRawPointer(bitPattern: multiAddress))
-            } else {
+            if !accepted {
                 continuation.resume(returning: .failure(HTTPError(code: -1, message: "HTTP client shut down")))
+            } else if wake {
+                curl_multi_wakeup(UnsafeMutableRawPointer(bitPattern: multiAddress))
             }
         }
     }
@@ -159,6 +160,10 @@ final class Inbox: Sendable {
     struct State {
         var pending: [Submission] = []
         var closed = false
+        /// A wakeup is on its way to the worker, which has not yet taken `pending`: a further
+        /// submission needs none of its own (one `curl_multi_wakeup`, a syscall, per drain
+        /// instead of per request).
+        var wakeSent = false
     }
     let state = Mutex(State())
 }

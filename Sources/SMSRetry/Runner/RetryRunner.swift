@@ -69,9 +69,9 @@ public final class RetryRunner: Sendable {
         var summary = RunSummary()
         logger.info("run started", metadata: ["run.id": "\(runID)", "run.batch_size": "\(options.batchSize)",
                                               "run.concurrency": "\(options.concurrency)"])
-        // Pipelined: the next batch is claimed as soon as the current one has no row left to
-        // start, and a batch is recorded as soon as its last outcome is in, while later rows are
-        // still in flight. Senders only wait on the database for those two statements.
+        // Pipelined: the next batch is claimed while the current one still has half the
+        // concurrency's rows to start, and a batch is recorded as soon as its last outcome is in;
+        // both run as tasks beside the sends, so a sender never waits on the database.
         if options.adopt { summary.adopted = try await adopt(until: deadline) }
         // A fleet-wide rate: this run's share, re-counted four times a second while it runs.
         // The first send waits one count of every run: those already sending count this one
@@ -93,69 +93,107 @@ public final class RetryRunner: Sendable {
         var batchCount = 0
         var claiming = true
         var claimFailure: DatabaseError? = nil
+        // The next batch is claimed while this one still has `lowWater` rows to start, so that a
+        // sender that frees up finds a row instead of waiting for the claim's round trip.
+        let lowWater = max(1, options.concurrency / 2)
+        let sendTimeout = twilio.http.options.timeout + twilio.http.options.connectTimeout
 
-        func finish(_ batch: Int) async throws {
-            guard let entry = open[batch], entry.outcomes.count == entry.expected else { return }
-            open[batch] = nil
-            // Once the breaker has opened, the outage's failures are not the messages' fault:
-            // they go back uncounted (still marked uncertain where Twilio may have taken them).
-            let outcomes = breaker.isOpen ? entry.outcomes.map(\.outageForgiven) : entry.outcomes
-            try await self.record(outcomes, into: &summary)
+        /// What the run's child tasks report: a send's outcome, a claimed batch, a recorded one.
+        enum Event: Sendable {
+            case sent(batch: Int, Outcome)
+            case claimed(Result<[RetryStore.ClaimedRow], DatabaseError>)
+            case recorded([Outcome], Result<Set<Int>, any Error>)
         }
 
-        try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
-            var inFlight = 0
+        try await withThrowingTaskGroup(of: Event.self) { group in
+            var sending = 0, claimInFlight = false, recording = 0
+
+            /// Records a batch whose outcomes are all in, in a task of its own: senders go on.
+            func finish(_ batch: Int) {
+                guard let entry = open[batch], entry.outcomes.count == entry.expected else { return }
+                open[batch] = nil
+                // Once the breaker has opened, the outage's failures are not the messages' fault:
+                // they go back uncounted (still marked uncertain where Twilio may have taken them).
+                let outcomes = breaker.isOpen ? entry.outcomes.map(\.outageForgiven) : entry.outcomes
+                recording += 1
+                group.addTask {
+                    do { return .recorded(outcomes, .success(try await self.written(outcomes))) }
+                    catch { return .recorded(outcomes, .failure(error)) }
+                }
+            }
+
             while true {
-                while inFlight < max(1, options.concurrency) {
-                    if next == queue.count {
-                        // No claim for rows that could not start before the deadline (a 429
-                        // pause or the rate's spacing included): they would only be handed back.
-                        guard claiming, clock.now < deadline, !stopped, !outOfTime.load(ordering: .relaxed),
-                              gate.earliestTurn() < deadline else { claiming = false; break }
-                        // A batch smaller than the concurrency would leave senders idle.
-                        var want = min(max(options.batchSize, options.concurrency), options.limit.map { $0 - summary.claimed } ?? .max)
-                        if let rate = options.rate { want = min(want, Int(rate * (deadline - clock.now).seconds) + 1) }
-                        let rows: [RetryStore.ClaimedRow]
-                        do {
-                            // A claim is safe to repeat after a lost connection: one that did
-                            // commit leaves its rows leased to this run until the lease ends,
-                            // and they are then treated as a dead run's (asked about first).
-                            let budget = min(Duration.seconds(15), deadline - clock.now)
-                            rows = want > 0 ? try await store.surviving(budget: budget, logger: logger, "claim due rows") {
-                                try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID)
-                            } : []
-                        } catch let error as DatabaseError where error.isConnectionLoss {
-                            // The rows in flight were sent: finish them and try to record them
-                            // (surviving a short restart) before exiting as "database unreachable".
-                            logger.error("database connection lost while claiming; finishing the rows in flight",
-                                         metadata: ["db.error": "\(error)"])
-                            claimFailure = error
-                            claiming = false
-                            break
-                        }
-                        guard !rows.isEmpty else { claiming = false; break }
-                        summary.claimed += rows.count
-                        let batch = batchCount
-                        batchCount += 1
-                        let (closed, sendable) = triage(rows)
-                        open[batch] = (rows.count, closed)
-                        // A request may only start while the lease outlives it, with a margin.
-                        let timeout = twilio.http.options.timeout + twilio.http.options.connectTimeout
-                        let sendBy = min(clock.now + .milliseconds(Int64(options.lease * 1000)) - timeout - .seconds(5), deadline)
-                        queue = sendable.map { (batch, $0, sendBy) }
-                        next = 0
-                        try await finish(batch)   // a batch of closed rows only
-                        continue
-                    }
+                while sending < max(1, options.concurrency), next < queue.count {
                     let item = queue[next]
                     next += 1
-                    inFlight += 1
-                    group.addTask { (item.batch, await self.attempt(item.row, sendBy: item.sendBy)) }
+                    sending += 1
+                    group.addTask { .sent(batch: item.batch, await self.attempt(item.row, sendBy: item.sendBy)) }
                 }
-                guard inFlight > 0, let (batch, outcome) = try await group.next() else { break }
-                inFlight -= 1
-                open[batch]?.outcomes.append(outcome)
-                try await finish(batch)
+                if claiming, !claimInFlight, queue.count - next < lowWater {
+                    // No claim for rows that could not start before the deadline (a 429 pause or
+                    // the rate's spacing included): they would only be handed back.
+                    if clock.now < deadline, !stopped, !outOfTime.load(ordering: .relaxed), gate.earliestTurn() < deadline {
+                        // A batch smaller than the concurrency would leave senders idle.
+                        let left = options.limit.map { $0 - summary.claimed } ?? .max
+                        var want = min(max(options.batchSize, options.concurrency), left)
+                        // At --rate, no more rows than can start before the deadline, less those
+                        // still waiting to start.
+                        if let rate = options.rate {
+                            want = min(want, Int(rate * (deadline - clock.now).seconds) + 1 - (queue.count - next))
+                        }
+                        if left <= 0 { claiming = false }
+                        if want > 0 {
+                            claimInFlight = true
+                            // A claim is safe to repeat after a lost connection: one that did commit
+                            // leaves its rows leased to this run until the lease ends, and they are
+                            // then treated as a dead run's (asked about first).
+                            let budget = min(Duration.seconds(15), deadline - clock.now)
+                            group.addTask {
+                                do {
+                                    return .claimed(.success(try await self.store.surviving(budget: budget, logger: self.logger, "claim due rows") {
+                                        try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID)
+                                    }))
+                                } catch let error as DatabaseError { return .claimed(.failure(error)) }
+                            }
+                        }
+                    } else {
+                        claiming = false
+                    }
+                }
+                guard sending + recording > 0 || claimInFlight, let event = try await group.next() else { break }
+                switch event {
+                case .sent(let batch, let outcome):
+                    sending -= 1
+                    open[batch]?.outcomes.append(outcome)
+                    finish(batch)
+                case .claimed(.failure(let error)) where error.isConnectionLoss:
+                    claimInFlight = false
+                    // The rows in flight were sent: finish them and try to record them
+                    // (surviving a short restart) before exiting as "database unreachable".
+                    logger.error("database connection lost while claiming; finishing the rows in flight",
+                                 metadata: ["db.error": "\(error)"])
+                    claimFailure = error
+                    claiming = false
+                case .claimed(.failure(let error)):
+                    throw error
+                case .claimed(.success(let rows)):
+                    claimInFlight = false
+                    guard !rows.isEmpty else { claiming = false; continue }
+                    summary.claimed += rows.count
+                    let batch = batchCount
+                    batchCount += 1
+                    let (closed, sendable) = triage(rows)
+                    open[batch] = (rows.count, closed)
+                    // A request may only start while the lease outlives it, with a margin.
+                    let sendBy = min(clock.now + .milliseconds(Int64(options.lease * 1000)) - sendTimeout - .seconds(5), deadline)
+                    queue.removeFirst(next)
+                    next = 0
+                    queue += sendable.map { (batch, $0, sendBy) }
+                    finish(batch)   // a batch of closed rows only
+                case .recorded(let outcomes, let written):
+                    recording -= 1
+                    tally(outcomes, written: try written.get(), into: &summary)
+                }
             }
         }
         if let claimFailure { throw claimFailure }
@@ -200,13 +238,19 @@ public final class RetryRunner: Sendable {
     }
 
     /// Writes one batch's outcomes and counts them.
-    private func record(_ outcomes: [Outcome], into summary: inout RunSummary) async throws {
+    /// Records a batch's outcomes; returns the ids written (a row whose lease passed to another
+    /// run is not).
+    private func written(_ outcomes: [Outcome]) async throws -> Set<Int> {
         // Reconnecting when the server went away: these rows were sent, and an outcome lost here
         // would have them resent once their lease ends. Rerunning the statement is safe: a row
         // whose outcome did commit no longer carries this lease and is not written twice.
-        let written = Set(try await store.surviving(logger: logger, "record outcomes") {
+        Set(try await store.surviving(logger: logger, "record outcomes") {
             try await self.store.record(outcomes)
         }.map(\.id))
+    }
+
+    /// Counts a recorded batch into the run's summary.
+    private func tally(_ outcomes: [Outcome], written: Set<Int>, into summary: inout RunSummary) {
         var lost = 0
         for outcome in outcomes {
             guard written.contains(outcome.id) else { lost += 1; continue }

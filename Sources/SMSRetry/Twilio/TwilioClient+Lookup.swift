@@ -65,7 +65,7 @@ extension TwilioClient {
     func lookup(_ url: String) async -> Result<HTTPClient.Response, LookupError> { await get(url) }
 
     private func get(_ url: String) async -> Result<HTTPClient.Response, LookupError> {
-        let request = HTTPClient.Request(method: "GET", url: url, headers: ["Accept: application/json", Self.userAgent],
+        let request = HTTPClient.Request(method: "GET", url: url, headers: ["Accept: application/json"],
                                          basicAuth: (config.username, config.password))
         switch await http.send(request) {
         case .failure(let error):
@@ -73,7 +73,7 @@ extension TwilioClient {
         case .success(let response) where response.status == 401:
             return .failure(LookupError(description: "HTTP 401: Twilio refused the credentials", unauthorized: true))
         case .success(let response) where response.status >= 300 && response.status != 404:
-            let error = try? JSONDecoder().decode(TwilioErrorBody.self, from: Data(response.body))
+            let error = TwilioErrorBody(response.body)
             return .failure(LookupError(description: "HTTP \(response.status)\(error?.code.map { " (code \($0))" } ?? ""): \(error?.message ?? "")"))
         case .success(let response):
             return .success(response)

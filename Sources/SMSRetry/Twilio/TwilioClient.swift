@@ -39,9 +39,6 @@ public struct TwilioClient: Sendable {
         return FormEncoding.encode(fields)
     }
 
-    /// Names the client to Twilio (its support sees it in the request logs).
-    static let userAgent = "User-Agent: sms-retry/\(SMSRetryVersion.number)"
-
     /// A plain message from the configured sender.
     public func form(to: String, body: String) -> String { form(OutboundMessage(to: to, body: body)) }
 
@@ -50,7 +47,7 @@ public struct TwilioClient: Sendable {
     public func send(_ message: OutboundMessage) async -> SendResult {
         let request = HTTPClient.Request(
             method: "POST", url: messagesURL,
-            headers: ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json", Self.userAgent],
+            headers: ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json"],
             body: form(message),
             basicAuth: (config.username, config.password))
         let started = ContinuousClock.now
@@ -80,11 +77,11 @@ public enum SendResult: Sendable {
 
     init(response: HTTPClient.Response) {
         let status = response.status
-        let error = status >= 300 ? try? JSONDecoder().decode(TwilioErrorBody.self, from: Data(response.body)) : nil
+        let error = status >= 300 ? TwilioErrorBody(response.body) : nil
         let seconds = response.seconds
         switch status {
         case 200..<300:
-            if let message = try? JSONDecoder().decode(TwilioMessageBody.self, from: Data(response.body)), !message.sid.isEmpty {
+            if let message = TwilioMessageBody(response.body), !message.sid.isEmpty {
                 self = .accepted(sid: message.sid, status: message.status ?? "queued", httpStatus: status, seconds: seconds)
             } else {
                 self = .unexpected(httpStatus: status, code: nil, message: "HTTP \(status) without a message SID", seconds: seconds)
@@ -106,15 +103,27 @@ public enum SendResult: Sendable {
 }
 
 /// Twilio's error JSON: `{"code": 21211, "message": "…", "more_info": "…", "status": 400}`.
-struct TwilioErrorBody: Decodable {
+struct TwilioErrorBody {
     var code: Int?
     var message: String?
+
+    init?(_ body: [UInt8]) {
+        guard let fields = TwilioJSON.fields(body, ["code", "message"]) else { return nil }
+        if case .number(let n)? = fields["code"], n == n.rounded(), abs(n) < 1e9 { code = Int(n) }
+        if case .string(let text)? = fields["message"] { message = text }
+    }
 }
 
 /// The fields of Twilio's Message resource that sms-retry reads.
-struct TwilioMessageBody: Decodable {
+struct TwilioMessageBody {
     var sid: String
     var status: String?
+
+    init?(_ body: [UInt8]) {
+        guard let fields = TwilioJSON.fields(body, ["sid", "status"]), case .string(let sid)? = fields["sid"] else { return nil }
+        self.sid = sid
+        if case .string(let text)? = fields["status"] { status = text }
+    }
 }
 
 /// `application/x-www-form-urlencoded`: unreserved characters as they are, space as `+`,
