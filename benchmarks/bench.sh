@@ -115,7 +115,8 @@ cpu)
   emit "| wrk (1 thread, 32 connections, the same create request) | $wrk_us | $wrk_rate requests/s |"
   emit "| stand-in, serving wrk | $wrk_si | |"
   emit "| sms-retry / wrk | $(awk -v a="$sms" -v b="$wrk_us" 'BEGIN { printf "%.1f×", a / b }') | target ≤ 3× |"
-  emit "| stand-in headroom: its rows/s at its CPU per row, / sms-retry's rows/s | $(awk -v a="$si" -v r="$rate" 'BEGIN { printf "%.0f×", 1e6 / a / r }') | target ≥ 10× |"
+  emit "| stand-in headroom: the rate it serves wrk at, / sms-retry's rows/s | $(awk -v a="$wrk_rate" -v r="$rate" 'BEGIN { printf "%.0f×", a / r }') | target ≥ 10× |"
+  emit "| (the same from its CPU per row while serving sms-retry: one core / that, / sms-retry's rows/s) | $(awk -v a="$si" -v r="$rate" 'BEGIN { printf "%.0f×", 1e6 / a / r }') | fewer requests per wakeup cost it more each |"
   for c in 256 1024; do
     say "CPU and rate with 150 ms latency, concurrency $c"
     fresh_db bench_cpu
