@@ -11,6 +11,8 @@ DROP VIEW IF EXISTS sms_retry_by_error_code;
 DROP VIEW IF EXISTS sms_retry_by_attempt;
 DROP VIEW IF EXISTS sms_retry_overview;
 DROP FUNCTION IF EXISTS sms_retry_direction_counts(timestamp);
+DROP FUNCTION IF EXISTS sms_retry_failed_counts(timestamp);
+DROP FUNCTION IF EXISTS sms_retry_period();
 DROP FUNCTION IF EXISTS sms_retry_segments(text);
 DROP FUNCTION IF EXISTS sms_retry_first_id_since(timestamp);
 DROP FUNCTION IF EXISTS sms_retry_direction(text);

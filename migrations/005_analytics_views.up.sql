@@ -1,5 +1,5 @@
 -- sms-retry 005 up: analytics as plain SQL views over sms_usage_logs (no tables).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction_counts(timestamp without time zone)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'period') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_by_attempt') AND attname = 'avg_twilio_call_ms') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_queue') AND attname = 'held_quiet_hours')
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_failed_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_period()') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'period') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_by_attempt') AND attname = 'avg_twilio_call_ms') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_queue') AND attname = 'held_quiet_hours')
 --
 -- Settings (custom parameters: SET in a session, or ALTER DATABASE/ROLE ... SET for everyone):
 --   sms_retry.period                    '24 hours'  period of overview, by_attempt, by_error_code, health
@@ -120,6 +120,35 @@ END
 $$;
 COMMENT ON FUNCTION sms_retry_direction_counts(timestamp) IS 'Rows created since the given time, per message_direction as written.';
 
+-- The period of overview, by_attempt, by_error_code and health: sms_retry.period (its name before
+-- 1.0, sms_retry.window, is still read), default 24 hours.
+CREATE OR REPLACE FUNCTION sms_retry_period() RETURNS interval
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(nullif(current_setting('sms_retry.period', true), ''),
+                    nullif(current_setting('sms_retry.window', true), ''), '24 hours')::interval
+$$;
+COMMENT ON FUNCTION sms_retry_period() IS 'The analytics period: sms_retry.period (or sms_retry.window), default 24 hours.';
+
+-- The failed outbound messages created since `since`, counted once for the overview and health
+-- alike (health needs no count of all the period's messages, the overview's costly part).
+CREATE OR REPLACE FUNCTION sms_retry_failed_counts(since timestamp)
+RETURNS TABLE (failed_messages bigint, scheduled bigint, recovered bigint, exhausted bigint, pending bigint,
+               not_delivered bigint, avg_attempts numeric)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT count(*),
+           count(*) FILTER (WHERE s.retry_count > 0 OR s.next_retry_at IS NOT NULL OR s.sms_metadata -> 'retry' ? 'strategy'),
+           count(*) FILTER (WHERE s.success AND s.retry_count > 0),
+           count(*) FILTER (WHERE s.sms_metadata -> 'retry' ->> 'reason' = 'exhausted'),
+           count(*) FILTER (WHERE s.next_retry_at IS NOT NULL),
+           count(*) FILTER (WHERE NOT s.success),
+           avg(s.retry_count) FILTER (WHERE s.success AND s.retry_count > 0)
+    FROM sms_usage_logs s
+    WHERE (s.success = false OR s.retry_count > 0)
+      AND sms_retry_direction(s.message_direction) = 'outbound'
+      AND s.created_at >= since
+$$;
+COMMENT ON FUNCTION sms_retry_failed_counts(timestamp) IS 'Failed outbound messages created since the given time: how many, scheduled, recovered, exhausted, pending, not delivered, average resends of the recovered.';
+
 -- The views are dropped and made again in one transaction, so a reader sees the old set or the
 -- new one: a later version may rename a column, which CREATE OR REPLACE VIEW cannot. A view of
 -- your own built on these stops the DROP with an error naming it; nothing is lost either way.
@@ -134,24 +163,9 @@ DROP VIEW IF EXISTS sms_retry_health, sms_retry_overview, sms_retry_by_attempt, 
 
 CREATE VIEW sms_retry_overview AS
 WITH settings AS MATERIALIZED (
-    SELECT p.period_length, sms_retry_router_time(now()) - p.period_length AS since
-    FROM (SELECT coalesce(nullif(current_setting('sms_retry.period', true), ''),
-                          nullif(current_setting('sms_retry.window', true), ''), '24 hours')::interval AS period_length) p
-), failed AS (
-    SELECT s.success, s.retry_count, s.next_retry_at, s.sms_metadata -> 'retry' AS retry
-    FROM sms_usage_logs s
-    WHERE (s.success = false OR s.retry_count > 0)
-      AND sms_retry_direction(s.message_direction) = 'outbound'
-      AND s.created_at >= (SELECT since FROM settings)
+    SELECT sms_retry_period() AS period_length, sms_retry_router_time(now()) - sms_retry_period() AS since
 ), counts AS (
-    SELECT count(*) AS failed_messages,
-           count(*) FILTER (WHERE retry_count > 0 OR next_retry_at IS NOT NULL OR retry ? 'strategy') AS scheduled,
-           count(*) FILTER (WHERE success AND retry_count > 0) AS recovered,
-           count(*) FILTER (WHERE retry ->> 'reason' = 'exhausted') AS exhausted,
-           count(*) FILTER (WHERE next_retry_at IS NOT NULL) AS pending,
-           count(*) FILTER (WHERE NOT success) AS not_delivered,
-           avg(retry_count) FILTER (WHERE success AND retry_count > 0) AS avg_attempts
-    FROM failed
+    SELECT c.* FROM settings, sms_retry_failed_counts(settings.since) c
 ), outbound AS (
     SELECT coalesce(sum(d.messages) FILTER (WHERE sms_retry_direction(d.message_direction) = 'outbound'), 0)::bigint AS messages,
            coalesce(sum(d.messages) FILTER (WHERE sms_retry_direction(d.message_direction) IS NULL), 0)::bigint AS other_direction
@@ -181,9 +195,7 @@ COMMENT ON COLUMN sms_retry_overview.other_direction_messages IS 'Rows of the pe
 
 CREATE VIEW sms_retry_by_attempt AS
 WITH settings AS MATERIALIZED (
-    SELECT sms_retry_router_time(now())
-           - coalesce(nullif(current_setting('sms_retry.period', true), ''),
-                      nullif(current_setting('sms_retry.window', true), ''), '24 hours')::interval AS since
+    SELECT sms_retry_router_time(now()) - sms_retry_period() AS since
 )
 SELECT (h.entry ->> 'attempt')::int AS attempt,
        count(*) AS attempts,
@@ -206,9 +218,7 @@ COMMENT ON COLUMN sms_retry_by_attempt.avg_twilio_call_ms IS 'Average time of th
 
 CREATE VIEW sms_retry_by_error_code AS
 WITH settings AS MATERIALIZED (
-    SELECT sms_retry_router_time(now())
-           - coalesce(nullif(current_setting('sms_retry.period', true), ''),
-                      nullif(current_setting('sms_retry.window', true), ''), '24 hours')::interval AS since
+    SELECT sms_retry_router_time(now()) - sms_retry_period() AS since
 )
 SELECT coalesce(s.sms_metadata -> 'retry' ->> 'error_code',
                 CASE WHEN s.sms_metadata ? 'retry' THEN 'transport' ELSE 'unreported' END) AS error_code,
@@ -312,10 +322,12 @@ WITH settings AS (
            coalesce(nullif(current_setting('sms_retry.health_crit_backlog', true), ''), '1000')::bigint AS crit_backlog,
            coalesce(nullif(current_setting('sms_retry.health_warn_delay', true), ''), '5 minutes')::interval AS warn_delay,
            coalesce(nullif(current_setting('sms_retry.health_crit_delay', true), ''), '30 minutes')::interval AS crit_delay
+), period AS MATERIALIZED (
+    SELECT sms_retry_router_time(now()) - sms_retry_period() AS since
 ), facts AS (
-    SELECT o.retry_success_rate AS rate, o.scheduled - o.pending AS finished,
+    SELECT round(c.recovered::numeric / nullif(c.scheduled - c.pending, 0), 4) AS rate, c.scheduled - c.pending AS finished,
            q.due_now AS backlog, make_interval(secs => q.oldest_due_seconds) AS delay
-    FROM sms_retry_overview o, sms_retry_queue q
+    FROM period, sms_retry_failed_counts(period.since) c, sms_retry_queue q
 ), checks AS (
     SELECT 2 AS level, format('retry success rate %s%% is below %s%%', round(rate * 100, 1), round(crit_rate * 100)) AS reason
     FROM facts, settings WHERE finished >= min_finished AND rate < crit_rate
