@@ -10,7 +10,7 @@ public struct Analytics: Sendable {
     /// The view names, in display order.
     public static var views: [String] { Queries.views }
 
-    /// Sets a `sms_retry.*` setting for this connection (window, thresholds, price).
+    /// Sets a `sms_retry.*` setting for this connection (period, thresholds, price).
     public func set(_ name: String, _ value: String) async throws {
         precondition(name.hasPrefix("sms_retry."), "only sms_retry.* settings")
         try await database.query(Statement.settingSet, [name, value])
