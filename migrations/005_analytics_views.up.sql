@@ -1,5 +1,5 @@
 -- sms-retry 005 up: analytics as plain SQL views over sms_usage_logs (no tables).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_failed_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_period()') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'period') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_by_attempt') AND attname = 'avg_twilio_call_ms') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_queue') AND attname = 'held_quiet_hours')
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_failed_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_period()') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('sms_retry_failed_counts(timestamp without time zone)') AND array_to_string(proconfig, ',') LIKE '%search_path=%') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'period') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_by_attempt') AND attname = 'avg_twilio_call_ms') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_queue') AND attname = 'held_quiet_hours')
 --
 -- Settings (custom parameters: SET in a session, or ALTER DATABASE/ROLE ... SET for everyone):
 --   sms_retry.period                    '24 hours'  period of overview, by_attempt, by_error_code, health
@@ -64,13 +64,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION sms_retry_segments(text) IS 'SMS segments a body takes: GSM-7 160/153 characters, else UCS-2 70/67 UTF-16 units.';
 
+-- The functions below that read the table (first_id_since, direction_counts, failed_counts) keep
+-- the search path they were made with (SET search_path FROM CURRENT: the table's schema first, as
+-- migrate sets it), so a psql user whose path does not name that schema can still read the views
+-- as schema.sms_retry_overview.
 -- The first id whose row was created at or after `since`, by binary search over the primary key
 -- (about 24 index probes for 10M rows). id is a SERIAL and the router stamps created_at when it
 -- inserts, so ids rise with created_at; a row written out of order near the boundary can only
 -- shift the boundary by that row. Lets the overview count a window's rows without an index on
 -- created_at.
 CREATE OR REPLACE FUNCTION sms_retry_first_id_since(since timestamp) RETURNS bigint
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path FROM CURRENT AS $$
 DECLARE
     lo bigint;
     hi bigint;
@@ -107,7 +111,7 @@ COMMENT ON FUNCTION sms_retry_first_id_since(timestamp) IS 'First sms_usage_logs
 -- rows: 113 ms this way, 200-370 ms inline).
 CREATE OR REPLACE FUNCTION sms_retry_direction_counts(since timestamp)
 RETURNS TABLE (message_direction text, messages bigint)
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET jit = off AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET jit = off SET search_path FROM CURRENT AS $$
 DECLARE
     first_id bigint := sms_retry_first_id_since(since);
 BEGIN
@@ -134,7 +138,7 @@ COMMENT ON FUNCTION sms_retry_period() IS 'The analytics period: sms_retry.perio
 CREATE OR REPLACE FUNCTION sms_retry_failed_counts(since timestamp)
 RETURNS TABLE (failed_messages bigint, scheduled bigint, recovered bigint, exhausted bigint, pending bigint,
                not_delivered bigint, avg_attempts numeric)
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path FROM CURRENT AS $$
     SELECT count(*),
            count(*) FILTER (WHERE s.retry_count > 0 OR s.next_retry_at IS NOT NULL OR s.sms_metadata -> 'retry' ? 'strategy'),
            count(*) FILTER (WHERE s.success AND s.retry_count > 0),
