@@ -21,8 +21,7 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let policy: Result<String?, PolicyError>
-        let path = policyOptions.policy ?? ProcessInfo.processInfo.environment["SMS_RETRY_POLICY"]
-        if let path, !path.isEmpty {
+        if let path = policyOptions.path {
             do { _ = try RetryPolicy.load(file: path); policy = .success(path) } catch let error as PolicyError { policy = .failure(error) }
         } else {
             policy = .success(nil)

@@ -72,10 +72,14 @@ struct PolicyOptions: ParsableArguments {
     @Option(help: "JSON file overriding the default retry policy (default: $SMS_RETRY_POLICY).")
     var policy: String?
 
+    /// The policy file named, if any.
+    var path: String? {
+        guard let path = policy ?? ProcessInfo.processInfo.environment["SMS_RETRY_POLICY"], !path.isEmpty else { return nil }
+        return path
+    }
+
     func load() throws -> RetryPolicy {
-        guard let path = policy ?? ProcessInfo.processInfo.environment["SMS_RETRY_POLICY"], !path.isEmpty else {
-            return .default
-        }
+        guard let path else { return .default }
         do { return try RetryPolicy.load(file: path) } catch let error as PolicyError {
             throw CLIFailure(code: Exit.usage, message: error.description)
         }

@@ -101,7 +101,7 @@ public enum InstallationCheck {
                 ? CheckLine(.ok, "migrations", "all \(migrator.migrations.count) applied, the newest \(current)")
                 : CheckLine(.problem, "migrations", "\(pending.count) not applied: \(pending.joined(separator: ", "))",
                             fix: "as the table's owner: sms-retry migrate (or sms-retry migrate --print | psql -v ON_ERROR_STOP=1 -f -)"))
-            lines.append(try await privileges(db, schema: schema, table: name, user: table.user))
+            lines.append(try await privileges(db, schema: schema, user: table.user))
             if pending.isEmpty { lines.append(try await timeZone(db, migrator: migrator)) }
         } catch {
             let message = (error as? DatabaseError)?.description ?? "\(error)"
@@ -112,20 +112,8 @@ public enum InstallationCheck {
 
     /// Whether this role has what the runtime commands need: USAGE on the schema, SELECT and
     /// UPDATE on the table, SELECT on the views, EXECUTE on sms-retry's functions.
-    static func privileges(_ db: Database, schema: String, table: String, user: String) async throws -> CheckLine {
-        let missing = try await db.query("""
-            SELECT what FROM (
-                SELECT format('USAGE on schema %I', $1::text) AS what, has_schema_privilege($1::text, 'USAGE') AS ok
-                UNION ALL SELECT format('SELECT on %s', $2::text), has_table_privilege($2::text, 'SELECT')
-                UNION ALL SELECT format('UPDATE on %s', $2::text), has_table_privilege($2::text, 'UPDATE')
-                UNION ALL (SELECT format('SELECT on %I.%I', n.nspname, c.relname), has_table_privilege(c.oid, 'SELECT')
-                           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                           WHERE n.nspname = $1 AND c.relkind = 'v' AND c.relname LIKE 'sms\\_retry\\_%')
-                UNION ALL (SELECT format('EXECUTE on %s', p.oid::regprocedure), has_function_privilege(p.oid, 'EXECUTE')
-                           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                           WHERE n.nspname = $1 AND p.proname LIKE 'sms\\_retry\\_%')
-            ) AS needed WHERE NOT ok ORDER BY what
-            """, [schema, table]).all.compactMap { $0.string("what") }
+    static func privileges(_ db: Database, schema: String, user: String) async throws -> CheckLine {
+        let missing = try await Migrator.runtimePrivileges(db, schema: schema, role: user).filter { !$0.held }.map(\.description)
         guard missing.isEmpty else {
             return CheckLine(.problem, "privileges", "role \(user) lacks \(missing.joined(separator: ", "))",
                              fix: "as the table's owner: sms-retry migrate --grant-runtime \(user)")

@@ -169,11 +169,45 @@ public struct Migrator: Sendable {
         return "warning: the database's TimeZone is \(zone) and sms_retry.created_at_time_zone is not set, so created_at is read as \(zone) time. If the router writes it in UTC (datetime.utcnow, most ORMs): ALTER DATABASE \(db) SET sms_retry.created_at_time_zone = 'UTC' (or --created-at-time-zone UTC)"
     }
 
-    /// Grants `role` exactly what the runtime commands need, and nothing more: USAGE on the
-    /// table's schema, SELECT and UPDATE on `sms_usage_logs` (sms-retry never inserts or deletes
-    /// a row), SELECT on the analytics views, EXECUTE on sms-retry's functions (the claim and the
-    /// views call them). Rerunnable.
-    /// Returns the statements run.
+    /// What the runtime commands need, one privilege on one object per entry, and whether `role`
+    /// holds it: USAGE on the table's schema, SELECT and UPDATE on `sms_usage_logs` (sms-retry
+    /// never inserts or deletes a row), SELECT on the analytics views, EXECUTE on sms-retry's
+    /// functions (the claim and the views call them). The one list `grantRuntime` grants and
+    /// `sms-retry check` checks.
+    public struct RuntimePrivilege: Sendable {
+        /// `USAGE`, `SELECT`, `UPDATE`, `EXECUTE`.
+        public var privilege: String
+        /// As GRANT names it: `SCHEMA public`, `public.sms_usage_logs`, `FUNCTION sms_retry_period()`.
+        public var object: String
+        public var held: Bool
+        /// `SELECT on public.sms_retry_daily`.
+        public var description: String {
+            "\(privilege) on \(object.hasPrefix("SCHEMA ") ? "schema " + object.dropFirst(7) : object.hasPrefix("FUNCTION ") ? String(object.dropFirst(9)) : object)"
+        }
+    }
+
+    public static func runtimePrivileges(_ db: Database, schema: String, role: String) async throws -> [RuntimePrivilege] {
+        try await db.query("""
+            SELECT p, o, ok FROM (
+                SELECT 1 AS k, '' AS n, 'USAGE' AS p, format('SCHEMA %I', $1::text) AS o, has_schema_privilege($2::name, $1::text, 'USAGE') AS ok
+                UNION ALL SELECT 2, '', x.p, format('%I.sms_usage_logs', $1::text),
+                                 has_table_privilege($2::name, format('%I.sms_usage_logs', $1::text), x.p)
+                          FROM (VALUES ('SELECT'), ('UPDATE')) AS x(p)
+                UNION ALL SELECT 3, c.relname, 'SELECT', format('%I.%I', $1::text, c.relname), has_table_privilege($2::name, c.oid, 'SELECT')
+                          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname = $1 AND c.relkind = 'v' AND c.relname LIKE 'sms\\_retry\\_%'
+                UNION ALL SELECT 4, p.oid::regprocedure::text, 'EXECUTE', format('FUNCTION %s', p.oid::regprocedure),
+                                 has_function_privilege($2::name, p.oid, 'EXECUTE')
+                          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                          WHERE n.nspname = $1 AND p.proname LIKE 'sms\\_retry\\_%'
+            ) AS needed ORDER BY k, n, p
+            """, [schema, role]).all.map {
+            RuntimePrivilege(privilege: $0.string("p") ?? "", object: $0.string("o") ?? "", held: $0.bool("ok") ?? false)
+        }
+    }
+
+    /// Grants `role` exactly what the runtime commands need (`runtimePrivileges`), and nothing
+    /// more. Rerunnable. Returns the statements run.
     public func grantRuntime(_ db: Database, to role: String) async throws -> [String] {
         guard try await db.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).first != nil else {
             throw MigrationError(message: "no role \(role) (CREATE ROLE \(role) LOGIN, then grant)", tableNotFound: true)
@@ -181,16 +215,14 @@ public struct Migrator: Sendable {
         guard let schema = try await table(db).schema else {
             throw MigrationError(message: "no table sms_usage_logs in the search path to grant on", tableNotFound: true)
         }
-        let statements = try await db.query("""
-            SELECT format('GRANT USAGE ON SCHEMA %I TO %I', $1::text, $2::text) AS s
-            UNION ALL SELECT format('GRANT SELECT, UPDATE ON %I.sms_usage_logs TO %I', $1::text, $2::text)
-            UNION ALL (SELECT format('GRANT SELECT ON %I.%I TO %I', $1::text, c.relname, $2::text)
-                       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                       WHERE n.nspname = $1 AND c.relkind = 'v' AND c.relname LIKE 'sms\\_retry\\_%' ORDER BY c.relname)
-            UNION ALL (SELECT format('GRANT EXECUTE ON FUNCTION %s TO %I', p.oid::regprocedure, $2::text)
-                       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                       WHERE n.nspname = $1 AND p.proname LIKE 'sms\\_retry\\_%' ORDER BY p.proname, 1)
-            """, [schema, role]).all.compactMap { $0.string("s") }
+        // One GRANT per object, its privileges together (SELECT, UPDATE on the table).
+        var grants: [(privileges: [String], object: String)] = []
+        for needed in try await Self.runtimePrivileges(db, schema: schema, role: role) {
+            if grants.last?.object == needed.object { grants[grants.count - 1].privileges.append(needed.privilege) }
+            else { grants.append(([needed.privilege], needed.object)) }
+        }
+        let quoted = try await db.query("SELECT quote_ident($1) AS r", [role])[0].string("r") ?? role
+        let statements = grants.map { "GRANT \($0.privileges.joined(separator: ", ")) ON \($0.object) TO \(quoted)" }
         for statement in statements { try await db.query(statement) }
         return statements
     }
