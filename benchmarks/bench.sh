@@ -58,7 +58,7 @@ use_10m() {         # the 10M-row database of the migration section, made here w
   fresh_db bench_10m; seed 10000000 30; migrate
 }
 set_due() {         # n: exactly n rows due now
-  psql -q -c "UPDATE sms_usage_logs SET next_retry_at = NULL WHERE next_retry_at IS NOT NULL"
+  psql -q -c "UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = NULL WHERE next_retry_at IS NOT NULL"
   psql -q -v due="$1" -f "$here/due.sql"
   psql -q -c "VACUUM ANALYZE sms_usage_logs"
 }

@@ -11,6 +11,6 @@ ALTER TABLE sms_usage_logs DROP CONSTRAINT IF EXISTS sms_usage_logs_final_status
 -- the original design's retry_count or next_retry_at say, is the team's and stays, data and all.
 SELECT format('ALTER TABLE %s DROP COLUMN IF EXISTS %I', a.attrelid::regclass, a.attname)
 FROM pg_attribute a JOIN pg_description d ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
-WHERE a.attrelid = 'sms_usage_logs'::regclass AND NOT a.attisdropped AND d.description = 'sms-retry: added by migration 002'
+WHERE a.attrelid = 'sms_usage_logs'::regclass AND NOT a.attisdropped AND d.description LIKE 'sms-retry: added by migration 002%'
 ORDER BY a.attnum DESC
 \gexec

@@ -12,7 +12,7 @@
 -- retry_count and max_retries stay integer, like the router's own counters: they count to at
 -- most 10, and int matches the type the issue and the router use.
 -- squawk-ignore-file prefer-bigint-over-int
--- sms-retry:applied-when: EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('sms_usage_logs') AND conname = 'sms_usage_logs_final_status_check' AND convalidated) AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND NOT attisdropped AND attname IN ('retry_count', 'max_retries', 'next_retry_at', 'twilio_message_sid', 'final_status', 'delivery_confirmed_at')) = 6 AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND NOT attisdropped AND ((attname IN ('retry_count', 'max_retries', 'final_status') AND attnotnull) OR (attname IN ('next_retry_at', 'delivery_confirmed_at') AND atttypid = 'timestamptz'::regtype) OR (attname = 'twilio_message_sid' AND atttypid = 'text'::regtype))) = 6 AND (SELECT atttypid FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND attname = 'final_status') = 'text'::regtype
+-- sms-retry:applied-when: EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('sms_usage_logs') AND conname = 'sms_usage_logs_final_status_check' AND convalidated) AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND NOT attisdropped AND attname IN ('retry_count', 'max_retries', 'next_retry_at', 'twilio_message_sid', 'final_status', 'delivery_confirmed_at', 'sms_retry')) = 7 AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND NOT attisdropped AND ((attname IN ('retry_count', 'max_retries', 'final_status') AND attnotnull) OR (attname IN ('next_retry_at', 'delivery_confirmed_at') AND atttypid = 'timestamptz'::regtype) OR (attname = 'twilio_message_sid' AND atttypid = 'text'::regtype))) = 6 AND (SELECT atttypid FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND attname = 'final_status') = 'text'::regtype
 SET lock_timeout = '2s';
 -- The planned statements are catalog changes bounded by lock_timeout, except filling NULL
 -- counters and validating a CHECK, which read the table without blocking writes.
@@ -24,7 +24,11 @@ WITH want(ord, col, type, dflt, required) AS (VALUES
         (3, 'next_retry_at', 'timestamp with time zone', NULL, false),
         (4, 'twilio_message_sid', 'text', NULL, false),
         (5, 'final_status', 'text', '''unknown''::text', true),
-        (6, 'delivery_confirmed_at', 'timestamp with time zone', NULL, false)
+        (6, 'delivery_confirmed_at', 'timestamp with time zone', NULL, false),
+        -- sms-retry's own state (lease, doubt, history, …): a column the router's ORM models
+        -- do not map, so a stale write of the router's sms_metadata cannot touch it (009 moves
+        -- what earlier versions kept under sms_metadata.retry, and guards the retry columns).
+        (7, 'sms_retry', 'jsonb', NULL, false)
 ), tbl AS (
     SELECT 'sms_usage_logs'::regclass AS oid,
            coalesce(nullif(current_setting('sms_retry.created_at_time_zone', true), ''), current_setting('TimeZone')) AS zone

@@ -1,5 +1,5 @@
 -- sms-retry 005 up: analytics as plain SQL views over sms_usage_logs (no tables).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_failed_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_period()') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('sms_retry_failed_counts(timestamp without time zone)') AND array_to_string(proconfig, ',') LIKE '%search_path=%') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'period') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_by_attempt') AND attname = 'avg_twilio_call_ms') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_queue') AND attname = 'held_quiet_hours')
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_views WHERE viewname IN ('sms_retry_overview', 'sms_retry_by_attempt', 'sms_retry_by_error_code', 'sms_retry_queue', 'sms_retry_daily', 'sms_retry_health') AND schemaname = ANY (current_schemas(false))) = 6 AND to_regprocedure('sms_retry_segments(text)') IS NOT NULL AND to_regprocedure('sms_retry_first_id_since(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction(text)') IS NOT NULL AND to_regprocedure('sms_retry_router_time(timestamp with time zone)') IS NOT NULL AND to_regprocedure('sms_retry_direction_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_failed_counts(timestamp without time zone)') IS NOT NULL AND to_regprocedure('sms_retry_period()') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('sms_retry_failed_counts(timestamp without time zone)') AND array_to_string(proconfig, ',') LIKE '%search_path=%') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_overview') AND attname = 'period') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_by_attempt') AND attname = 'avg_twilio_call_ms') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_queue') AND attname = 'held_quiet_hours') AND NOT EXISTS (SELECT 1 FROM pg_views WHERE schemaname = ANY (current_schemas(false)) AND viewname LIKE 'sms\_retry\_%' AND definition LIKE '%sms_metadata%') AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'sms_retry_failed_counts' AND prosrc LIKE '%sms_metadata%')
 --
 -- Settings (custom parameters: SET in a session, or ALTER DATABASE/ROLE ... SET for everyone):
 --   sms_retry.period                    '24 hours'  period of overview, by_attempt, by_error_code, health
@@ -140,9 +140,9 @@ RETURNS TABLE (failed_messages bigint, scheduled bigint, recovered bigint, exhau
                not_delivered bigint, avg_attempts numeric)
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path FROM CURRENT AS $$
     SELECT count(*),
-           count(*) FILTER (WHERE s.retry_count > 0 OR s.next_retry_at IS NOT NULL OR s.sms_metadata -> 'retry' ? 'strategy'),
+           count(*) FILTER (WHERE s.retry_count > 0 OR s.next_retry_at IS NOT NULL OR s.sms_retry ? 'strategy'),
            count(*) FILTER (WHERE s.success AND s.retry_count > 0),
-           count(*) FILTER (WHERE s.sms_metadata -> 'retry' ->> 'reason' = 'exhausted'),
+           count(*) FILTER (WHERE s.sms_retry ->> 'reason' = 'exhausted'),
            count(*) FILTER (WHERE s.next_retry_at IS NOT NULL),
            count(*) FILTER (WHERE NOT s.success),
            avg(s.retry_count) FILTER (WHERE s.success AND s.retry_count > 0)
@@ -206,8 +206,8 @@ SELECT (h.entry ->> 'attempt')::int AS attempt,
        count(*) FILTER (WHERE h.entry ->> 'outcome' = 'sent') AS recovered,
        round(avg((h.entry ->> 'duration_ms')::numeric)) AS avg_twilio_call_ms
 FROM sms_usage_logs s
-CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.sms_metadata -> 'retry' -> 'history') = 'array'
-                                             THEN s.sms_metadata -> 'retry' -> 'history' ELSE '[]'::jsonb END) AS h(entry)
+CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.sms_retry -> 'history') = 'array'
+                                             THEN s.sms_retry -> 'history' ELSE '[]'::jsonb END) AS h(entry)
 WHERE (s.success = false OR s.retry_count > 0)
   AND s.created_at >= (SELECT since FROM settings)
   AND h.entry ->> 'outcome' IN ('sent', 'rejected', 'http_error', 'transport_error')
@@ -224,13 +224,13 @@ CREATE VIEW sms_retry_by_error_code AS
 WITH settings AS MATERIALIZED (
     SELECT sms_retry_router_time(now()) - sms_retry_period() AS since
 )
-SELECT coalesce(s.sms_metadata -> 'retry' ->> 'error_code',
-                CASE WHEN s.sms_metadata ? 'retry' THEN 'transport' ELSE 'unreported' END) AS error_code,
+SELECT coalesce(s.sms_retry ->> 'error_code',
+                CASE WHEN s.sms_retry IS NOT NULL THEN 'transport' ELSE 'unreported' END) AS error_code,
        count(*) AS messages,
-       bool_and(coalesce(s.sms_metadata -> 'retry' ->> 'reason', '') <> 'not_retryable'
-                AND coalesce(s.sms_metadata ? 'retry', false)) AS retryable,
+       bool_and(coalesce(s.sms_retry ->> 'reason', '') <> 'not_retryable'
+                AND s.sms_retry IS NOT NULL) AS retryable,
        round(avg(CASE WHEN s.success THEN 1 ELSE 0 END), 4) AS recovered_share,
-       max(coalesce((s.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz, s.created_at::timestamptz)) AS last_seen
+       max(coalesce((s.sms_retry ->> 'updated_at')::timestamptz, s.created_at::timestamptz)) AS last_seen
 FROM sms_usage_logs s
 WHERE (s.success = false OR s.retry_count > 0)
   AND sms_retry_direction(s.message_direction) = 'outbound'
@@ -248,13 +248,13 @@ COMMENT ON COLUMN sms_retry_by_error_code.last_seen IS 'When the code was last r
 CREATE VIEW sms_retry_queue AS
 SELECT count(*) FILTER (WHERE next_retry_at <= now() AND retry_count < max_retries) AS due_now,
        count(*) FILTER (WHERE next_retry_at > now() AND next_retry_at <= now() + interval '1 hour'
-                        AND NOT (sms_metadata -> 'retry' ? 'lease')) AS due_next_hour,
+                        AND NOT (sms_retry ? 'lease')) AS due_next_hour,
        count(*) FILTER (WHERE next_retry_at < now() - interval '5 minutes' AND retry_count < max_retries) AS overdue_5m,
        coalesce(extract(epoch FROM now() - min(next_retry_at) FILTER (WHERE next_retry_at <= now()
                                                                       AND retry_count < max_retries)), 0)::bigint AS oldest_due_seconds,
-       count(*) FILTER (WHERE next_retry_at > now() AND sms_metadata -> 'retry' ? 'lease') AS in_flight,
+       count(*) FILTER (WHERE next_retry_at > now() AND sms_retry ? 'lease') AS in_flight,
        count(*) AS pending,
-       count(*) FILTER (WHERE next_retry_at > now() AND sms_metadata -> 'retry' ->> 'reason' = 'quiet_hours') AS held_quiet_hours
+       count(*) FILTER (WHERE next_retry_at > now() AND sms_retry ->> 'reason' = 'quiet_hours') AS held_quiet_hours
 FROM sms_usage_logs
 WHERE success = false AND next_retry_at IS NOT NULL;
 COMMENT ON VIEW sms_retry_queue IS
@@ -282,8 +282,8 @@ WITH settings AS MATERIALIZED (
            sum(s.retry_count) AS retries_sent,
            count(*) FILTER (WHERE s.success AND s.retry_count > 0) AS recovered,
            count(*) FILTER (WHERE NOT s.success AND s.final_status IN ('failed', 'undelivered')
-                            AND s.sms_metadata -> 'retry' ->> 'reason' = 'exhausted') AS exhausted,
-           sum(sms_retry_segments(s.message_content) * (s.sms_metadata -> 'retry' ->> 'accepted')::int)
+                            AND s.sms_retry ->> 'reason' = 'exhausted') AS exhausted,
+           sum(sms_retry_segments(s.message_content) * (s.sms_retry ->> 'accepted')::int)
                FILTER (WHERE s.retry_count > 0) AS segments
     FROM sms_usage_logs s
     WHERE (s.success = false OR s.retry_count > 0) AND s.created_at >= (SELECT first_day FROM settings)

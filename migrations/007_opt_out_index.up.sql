@@ -1,6 +1,6 @@
 -- sms-retry 007 up: the index that tells a run, per claimed row, whether its number opted out
--- (008 replaces it with version 3, which counts as this one applied).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_opt_out_v2_idx'), to_regclass('sms_usage_logs_opt_out_v3_idx'))) >= 1 AND to_regclass('sms_usage_logs_opt_out_idx') IS NULL
+-- (008 replaces it with version 3, 009 with version 4; either counts as this one applied).
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_opt_out_v2_idx'), to_regclass('sms_usage_logs_opt_out_v3_idx'), to_regclass('sms_usage_logs_opt_out_v4_idx'))) >= 1 AND to_regclass('sms_usage_logs_opt_out_idx') IS NULL
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 

@@ -1,6 +1,7 @@
 -- sms-retry 008 up: Twilio's opt-out and opt-in words in one function, and the opt-out index
--- rebuilt on it (REVOKE and OPTOUT, Twilio's since May 2025, and YES).
--- sms-retry:applied-when: to_regprocedure('sms_retry_opt_keyword(text)') IS NOT NULL AND to_regprocedure('sms_retry_opt_out_index_statements(regclass)') IS NOT NULL AND (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('sms_usage_logs_opt_out_v3_idx')) = 1 AND obj_description(to_regclass('sms_usage_logs_opt_out_v3_idx'), 'pg_class') = (SELECT 'sms-retry: built by a migration; words ' || md5(prosrc) FROM pg_proc WHERE oid = to_regprocedure('sms_retry_opt_keyword(text)')) AND to_regclass('sms_usage_logs_opt_out_v2_idx') IS NULL
+-- rebuilt on it (REVOKE and OPTOUT, Twilio's since May 2025, and YES); 009 rebuilds it as version 4,
+-- on sms-retry's own column, which counts as this one applied.
+-- sms-retry:applied-when: to_regprocedure('sms_retry_opt_keyword(text)') IS NOT NULL AND to_regprocedure('sms_retry_opt_out_index_statements(regclass)') IS NOT NULL AND to_regclass('sms_usage_logs_opt_out_v2_idx') IS NULL AND ((SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('sms_usage_logs_opt_out_v4_idx')) = 1 OR ((SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('sms_usage_logs_opt_out_v3_idx')) = 1 AND obj_description(to_regclass('sms_usage_logs_opt_out_v3_idx'), 'pg_class') = (SELECT 'sms-retry: built by a migration; words ' || md5(prosrc) FROM pg_proc WHERE oid = to_regprocedure('sms_retry_opt_keyword(text)'))))
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 

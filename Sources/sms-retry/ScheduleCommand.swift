@@ -7,7 +7,7 @@ struct ScheduleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schedule",
         abstract: "Record that a send failed; schedule a retry by the policy or close the row.",
-        discussion: "Prints the decision. Exit: 0 recorded (scheduled or closed), 1 row not found or not outbound, 2 usage, 3 database unreachable.")
+        discussion: "Prints the decision. Exit: 0 recorded (scheduled or closed), 1 row not found, not outbound or already sent (success = true), 2 usage, 3 database unreachable.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policyOptions: PolicyOptions
@@ -39,6 +39,8 @@ struct ScheduleCommand: AsyncParsableCommand {
                 throw CLIFailure.noRow(logId)
             case .notOutbound:
                 throw CLIFailure.notOutbound(logId)
+            case .alreadySent:
+                throw CLIFailure(code: Exit.partial, message: "log_id \(logId) has success = true (the message was sent): nothing scheduled, nothing changed")
             }
         } catch let error as DatabaseError {
             throw databaseFailure(error)

@@ -29,24 +29,24 @@ import TwilioStandIn
         _ = try await t.store().recordFailure(logID: reported, errorCode: 30001, errorMessage: "Twilio 30001")
         let untouched = [inbound, sent, fresh, reported]
         var before: [Int: String?] = [:]
-        for id in untouched { before[id] = try await t.row(id).string("metadata") }
+        for id in untouched { before[id] = try await t.row(id).string("state") }
 
         #expect(try await runOnce(t, twilio).adopted == 0, "off by default")
         let summary = try await runOnce(t, twilio) { $0.adopt = true }
         #expect(summary.adopted == 5 && summary.claimed == 0, "\(summary)")
 
         let a = try await t.row(transient)
-        #expect(a.bool("pending") == true && a.int("retry_count") == 0 && a.string("metadata")?.contains(#""error_code": 30003"#) == true)
+        #expect(a.bool("pending") == true && a.int("retry_count") == 0 && a.string("state")?.contains(#""error_code": 30003"#) == true)
         #expect(a.string("metadata")?.contains(#""source": "router""#) == true, "the router's keys survive")
         #expect(try await t.row(invalid).string("reason") == "not_retryable")
         #expect(try await t.row(timeout).bool("pending") == true, "a timeout is transient; 30000 ms is not a code")
         #expect(try await t.row(fromMetadata).string("reason") == "not_retryable", "30007 from sms_metadata")
         let expired = try await t.row(old)
         #expect(expired.string("reason") == "expired" && expired.bool("pending") == false)
-        for id in untouched { #expect(try await t.row(id).string("metadata") == before[id]!, "row \(id) untouched") }
+        for id in untouched { #expect(try await t.row(id).string("state") == before[id]!, "row \(id) untouched") }
         #expect(try await runOnce(t, twilio) { $0.adopt = true }.adopted == 0, "adopted once")
 
-        try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE id = ANY($1::bigint[])",
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE id = ANY($1::bigint[])",
                           ["{\(transient),\(timeout)}"])
         #expect(try await runOnce(t, twilio).sent == 2)
         #expect(Set(await twilio.server.received.map(\.to)) == ["+14155550171", "+14155550173"])
@@ -63,12 +63,12 @@ import TwilioStandIn
             FROM generate_series(1, 40000) g
             """)
         // All but the newest few have been classified already.
-        try await t.query("UPDATE sms_usage_logs SET sms_metadata = '{\"retry\": {}}' WHERE success = false AND id < 39000")
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = '{}' WHERE success = false AND id < 39000")
         try await t.query("ANALYZE sms_usage_logs")
         let sql = Queries.unadoptedLock.replacingOccurrences(of: "$1", with: "500").replacingOccurrences(of: "$2::float8", with: "30")
             .replacingOccurrences(of: "$3::timestamptz", with: "NULL::timestamptz")
         let plan = try await t.query("EXPLAIN " + sql).all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
-        #expect(plan.contains("sms_usage_logs_retry_adopt_v2_idx"), "\(plan)")
+        #expect(plan.contains("sms_usage_logs_retry_adopt_v3_idx"), "\(plan)")
         #expect(!plan.contains("Seq Scan"), "\(plan)")
     }
 }

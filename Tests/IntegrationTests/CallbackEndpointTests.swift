@@ -74,7 +74,7 @@ import TwilioStandIn
         let sid = "SM" + String(repeating: "c", count: 32)
         let id = try await t.insert(success: true, error: nil)
         _ = try await t.store().recordSent(logID: id, messageSID: sid)
-        let before = try await t.row(id).string("metadata")
+        let before = try await t.row(id).string("state")
 
         let params = [("MessageSid", sid), ("MessageStatus", "undelivered"), ("ErrorCode", "30003"),
                       ("AccountSid", StandIn.account), ("To", "+14155550100"), ("ApiVersion", "2010-04-01")]
@@ -94,7 +94,7 @@ import TwilioStandIn
         #expect(try await post(params, signature: good.sign(url: url, params: edited)) == 403)
         // Signed for another URL.
         #expect(try await post(params, signature: good.sign(url: url + "/other", params: params)) == 403)
-        #expect(try await t.row(id).string("metadata") == before, "refused callbacks write nothing")
+        #expect(try await t.row(id).string("state") == before, "refused callbacks write nothing")
 
         // Signed, but about a message no row has: answered, nothing written.
         var unknown = params
@@ -103,7 +103,7 @@ import TwilioStandIn
         // Signed, but not a status callback.
         let empty = [("AccountSid", StandIn.account)]
         #expect(try await post(empty, signature: good.sign(url: url, params: empty)) == 400)
-        #expect(try await t.row(id).string("metadata") == before)
+        #expect(try await t.row(id).string("state") == before)
 
         // The real thing, with the query string Twilio would sign too.
         let withQuery = url + "?tenant=a%20b"

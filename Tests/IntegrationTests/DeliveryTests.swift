@@ -31,15 +31,15 @@ import TwilioStandIn
             let sid = Self.sid(n)
             let id = try await sentRow(t, sid: sid)
             for status in order { _ = try await store.recordDeliveryStatus(messageSID: sid, status: status) }
-            let before = try await t.row(id).string("metadata")
+            let before = try await t.row(id).string("state")
             for status in order {
                 let again = try await store.recordDeliveryStatus(messageSID: sid, status: status)
                 #expect(again == .unchanged(logID: id, current: "delivered"), "\(order): a duplicate \(status) changes nothing")
             }
-            #expect(try await t.row(id).string("metadata") == before, "\(order): duplicates write nothing")
+            #expect(try await t.row(id).string("state") == before, "\(order): duplicates write nothing")
             let row = try await t.query("""
                 SELECT success, final_status, delivery_confirmed_at IS NOT NULL AS confirmed, next_retry_at IS NULL AS idle,
-                       sms_metadata -> 'retry' -> 'delivery' ->> 'status' AS status, sms_metadata ->> 'campaign' AS campaign
+                       sms_retry -> 'delivery' ->> 'status' AS status, sms_metadata ->> 'campaign' AS campaign
                 FROM sms_usage_logs WHERE id = $1
                 """, [String(id)])[0]
             #expect(row.bool("success") == true && row.string("final_status") == "delivered", "\(order)")
@@ -101,7 +101,7 @@ import TwilioStandIn
         #expect(row.bool("pending") == false && row.string("final_status") == "undelivered" && row.string("reason") == "not_retryable")
 
         let spent = try await sentRow(t, sid: Self.sid(301))
-        try await t.query("UPDATE sms_usage_logs SET retry_count = max_retries WHERE id = $1", [String(spent)])
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), retry_count = max_retries WHERE id = $1", [String(spent)])
         #expect(try await store.recordDeliveryStatus(messageSID: Self.sid(301), status: "undelivered", errorCode: 30003)
                 == .closed(logID: spent, reason: "exhausted"))
 
@@ -120,11 +120,11 @@ import TwilioStandIn
         let t = try await TestDatabase.make()
         let store = t.store()
         let id = try await sentRow(t, sid: Self.sid(400))
-        let before = try await t.row(id).string("metadata")
+        let before = try await t.row(id).string("state")
         #expect(try await store.recordDeliveryStatus(messageSID: Self.sid(999), status: "delivered") == .unknownMessage)
         #expect(try await store.recordDeliveryStatus(messageSID: Self.sid(400), status: "teleported") == .unknownStatus("teleported"))
         #expect(try await store.recordDeliveryStatus(messageSID: "'; DROP TABLE sms_usage_logs; --", status: "sent") == .unknownMessage)
-        #expect(try await t.row(id).string("metadata") == before)
+        #expect(try await t.row(id).string("state") == before)
         // Case and spaces in the status are Twilio's problem, not a lost callback.
         #expect(try await store.recordDeliveryStatus(messageSID: Self.sid(400), status: " Delivered ") == .delivered(logID: id))
     }

@@ -38,8 +38,8 @@ extension TestDatabase {
     /// Makes the rows a dead run still holds due, as if their lease had run out.
     func expireLeases() async throws {
         try await query("""
-            UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second'
-            WHERE success = false AND sms_metadata -> 'retry' ? 'lease'
+            UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second'
+            WHERE success = false AND sms_retry ? 'lease'
             """)
     }
 
@@ -53,8 +53,8 @@ extension TestDatabase {
         try await count("""
             message_direction = 'outbound' AND NOT (
               (success AND twilio_message_sid IS NOT NULL AND retry_count = 1 AND next_retry_at IS NULL
-               AND NOT sms_metadata -> 'retry' ? 'lease'
-               AND sms_metadata -> 'retry' -> 'history' -> -1 ->> 'sid' = twilio_message_sid
+               AND NOT sms_retry ? 'lease'
+               AND sms_retry -> 'history' -> -1 ->> 'sid' = twilio_message_sid
                AND sms_metadata ->> 'campaign' = 'drill')
               OR (NOT success AND twilio_message_sid IS NULL AND retry_count = 0 AND next_retry_at IS NOT NULL
                AND sms_metadata ->> 'campaign' = 'drill'))

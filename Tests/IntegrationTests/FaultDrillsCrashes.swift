@@ -52,7 +52,7 @@ extension FaultDrills {
         try await Task.sleep(for: .milliseconds(500))
         let acceptedBeforeKill = await twilio.server.acceptedTotal
         let recordedBeforeKill = try await t.count("success")
-        let leased = try await t.count("sms_metadata -> 'retry' ? 'lease'")
+        let leased = try await t.count("sms_retry ? 'lease'")
         #expect(acceptedBeforeKill >= 500 && acceptedBeforeKill < 2_000, "killed mid-run: \(acceptedBeforeKill)")
         #expect(try await t.halfUpdated() == 0, "every row is either recorded as sent or still pending")
         // 300 s later the dead run's leases have run out.
@@ -66,7 +66,7 @@ extension FaultDrills {
         #expect(duplicates == 0, "no message the stand-in had accepted was sent again")
         #expect(reconciled == acceptedBeforeKill - recordedBeforeKill,
                 "every accepted-but-unrecorded send was found at Twilio: \(result.out)")
-        #expect(try await t.count("NOT success OR next_retry_at IS NOT NULL OR sms_metadata -> 'retry' ? 'lease'") == 0, "none stuck")
+        #expect(try await t.count("NOT success OR next_retry_at IS NOT NULL OR sms_retry ? 'lease'") == 0, "none stuck")
         #expect(try await t.halfUpdated() == 0)
         figure("killedMidBatch", "2000 rows; killed after \(acceptedBeforeKill) accepted, \(recordedBeforeKill) recorded, \(leased) rows under the dead run's lease; next run: reconciled \(reconciled) (found at Twilio, not resent), sent \(summaryValue(result.out, "sent")); create requests \(await twilio.server.requestsTotal) for 2000 rows; duplicates \(duplicates); lost 0; stuck 0")
     }

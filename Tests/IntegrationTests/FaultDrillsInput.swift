@@ -5,15 +5,13 @@ import TwilioStandIn
 
 /// Bad input of every kind, and secrets kept out of the output.
 extension FaultDrills {
-    /// The router's own data, row by row: what must never be lost. A non-object `sms_metadata`
-    /// is compared with where sms-retry keeps it (`original_metadata`).
+    /// The router's own data, row by row: what must never be lost, `error_message` and
+    /// `sms_metadata` included (sms-retry writes neither).
     func routerData(_ t: TestDatabase) async throws -> String {
         try await t.query("""
             SELECT count(*)::text || ':' || md5(string_agg(concat_ws('|', id, user_id, phone_number, message_direction,
-                       message_length, message_content, processing_time_ms, created_at,
-                       CASE WHEN jsonb_typeof(sms_metadata) = 'object' AND sms_metadata ? 'retry'
-                            THEN coalesce(sms_metadata -> 'original_metadata', sms_metadata - 'retry')
-                            ELSE sms_metadata END), ',' ORDER BY id)) AS digest
+                       message_length, message_content, processing_time_ms, created_at, error_message,
+                       sms_metadata), ',' ORDER BY id)) AS digest
             FROM sms_usage_logs
             """)[0].string("digest") ?? ""
     }
@@ -55,7 +53,7 @@ extension FaultDrills {
                 _ = try await store.recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
             } else {
                 // Nothing in sms-retry schedules an inbound row; someone's hand-made UPDATE did.
-                try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() WHERE id = $1", [String(id)])
+                try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() WHERE id = $1", [String(id)])
             }
         }
         for id in oddMetadata { _ = try await store.recordFailure(logID: id, errorCode: 30003, errorMessage: nil) }
@@ -73,7 +71,7 @@ extension FaultDrills {
             #expect(try await t.row(id).bool("success") == true)
         }
         #expect(try await routerData(t) == before, "every router column and metadata value is as it was")
-        #expect(try await t.count("sms_metadata -> 'original_metadata' = '[1, 2, 3]'::jsonb") == 1)
+        #expect(try await t.count("sms_metadata = '[1, 2, 3]'::jsonb") == 1)
         report.append("run over \(unsendable.count) unsendable rows → exit \(run.code), each closed with its reason, \(oddMetadata.count) rows with non-object sms_metadata sent and their value kept")
 
         // SQL metacharacters and invalid UTF-8 in an error message (bytes only a shell can pass).
@@ -89,7 +87,7 @@ extension FaultDrills {
         try shell.run()
         shell.waitUntilExit()
         #expect(shell.terminationStatus == 0)
-        let stored = try await t.row(target).string("error_message") ?? ""
+        let stored = try await t.row(target).string("retry_error") ?? ""
         #expect(stored.hasPrefix(nasty) && stored.hasSuffix("\u{FFFD}"), "kept as text, bytes replaced: \(stored)")
         #expect(try await t.count("true") > 0, "the table is still there")
         report.append("error message with SQL and bytes FF FE C3 → exit \(shell.terminationStatus), stored as text with U+FFFD")
@@ -108,7 +106,7 @@ extension FaultDrills {
             try await t.makeDue()
             let r = try await runCLI(["run", "--policy", path], environment: env)
             #expect(r.code == 2 && r.err.contains(expected) && r.err.contains(name), "\(name): \(r.err)")
-            #expect(try await t.row(id).string("metadata")?.contains("lease") == false, "nothing claimed")
+            #expect(try await t.row(id).string("state")?.contains("lease") == false, "nothing claimed")
             report.append("policy \(name) → exit \(r.code) \"\(r.err.replacingOccurrences(of: dir.path + "/", with: "").trimmingCharacters(in: .whitespacesAndNewlines))\"")
         }
         let missing = try await runCLI(["run", "--policy", dir.path + "/absent.json"], environment: env)

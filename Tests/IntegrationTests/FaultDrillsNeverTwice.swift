@@ -18,14 +18,14 @@ extension FaultDrills {
         let warm = try await t.insert(phone: "+14156100001")
         let dropped = try await t.insert(phone: "+14156100002")
         for id in [warm, dropped] { _ = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: nil) }
-        try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - make_interval(secs => 10 - id) WHERE next_retry_at IS NOT NULL")
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - make_interval(secs => 10 - id) WHERE next_retry_at IS NOT NULL")
         await twilio.server.script("+14156100002", [.acceptThenDrop(reset: reset)])
         let first = try await runOnce(t, twilio) { $0.concurrency = 1 }
         var row = try await t.row(dropped)
         #expect(first.sent == 1 && first.rescheduled == 1, "\(first)")
         #expect(row.int("retry_count") == 1 && row.string("last_outcome") == "transport_error", "counted once, fate unknown")
-        #expect(row.string("metadata")?.contains(#""uncertain""#) == true)
-        let errorText = row.string("error_message") ?? ""
+        #expect(row.string("state")?.contains(#""uncertain""#) == true)
+        let errorText = row.string("retry_error") ?? ""
         // Asked before any resend: by the next run (FIN) or by `sms-retry reconcile` (RST).
         try await t.makeDue()
         var how: String
@@ -44,7 +44,7 @@ extension FaultDrills {
         #expect(row.bool("success") == true && row.int("retry_count") == 1, "retry_count counts the one message once")
         #expect(row.string("twilio_message_sid") == creates.first?.sid)
         #expect(row.int("history_length") == 2 && row.string("last_outcome") == "sent",
-                "the attempt's own history entry is completed (the router's failure, then one attempt): \(row.string("metadata") ?? "")")
+                "the attempt's own history entry is completed (the router's failure, then one attempt): \(row.string("state") ?? "")")
         figure("connectionDiesAfterAccept(\(reset ? "reset" : "closed"))", "kept-alive connection \(reset ? "reset" : "closed") after the stand-in created the message: create requests 1 (libcurl alone would send 2); run recorded \"\(errorText.prefix(90))\", retry_count 1, uncertain; \(how); final retry_count 1, success, history [failed, sent]")
     }
 
@@ -69,7 +69,7 @@ extension FaultDrills {
         #expect(last.err.contains("Twilio unreachable") && last.err.contains(url), "\(last.err.suffix(400))")
         #expect(summaryValue(last.out, "unreachable") == 3, "\(last.out)")
         #expect(try await t.count("retry_count > 0") == 0, "no attempt used")
-        #expect(try await t.count("next_retry_at IS NOT NULL AND NOT success AND sms_metadata -> 'retry' -> 'history' -> -1 ->> 'outcome' = 'not_sent'") == 3)
+        #expect(try await t.count("next_retry_at IS NOT NULL AND NOT success AND sms_retry -> 'history' -> -1 ->> 'outcome' = 'not_sent'") == 3)
         try await t.seedDue(60, prefix: "+1415612")
         try await t.makeDue()
         let big = try await runCLI(["run", "--database-url", t.conninfo, "--concurrency", "4"], environment: environment)
@@ -88,16 +88,16 @@ extension FaultDrills {
         try await t.seedDue(30, prefix: "+1415614")
         let id = try await deadRunSent(t, twilio, phone: phone)
         // The dead run's row comes last in the batch (inserted last); the breaker opens before its turn.
-        try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '10 seconds' WHERE next_retry_at IS NOT NULL AND id <> $1", [String(id)])
-        try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE id = $1", [String(id)])
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '10 seconds' WHERE next_retry_at IS NOT NULL AND id <> $1", [String(id)])
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE id = $1", [String(id)])
         await twilio.server.setDefault(.serverError(status: 503))
         let down = try await runCLI(["run", "--database-url", t.conninfo, "--concurrency", "1"], environment: twilio.environment)
         #expect(down.code == 4, "\(down)")
         let kept = try await t.query("""
-            SELECT sms_metadata -> 'retry' ? 'lease' AS leased, sms_metadata -> 'retry' -> 'uncertain' ->> 'since' AS since
+            SELECT sms_retry ? 'lease' AS leased, sms_retry -> 'uncertain' ->> 'since' AS since
             FROM sms_usage_logs WHERE id = $1
             """, [String(id)])[0]
-        let metadataAfter = try await t.row(id).string("metadata") ?? ""
+        let metadataAfter = try await t.row(id).string("state") ?? ""
         #expect(kept.bool("leased") == false && kept.string("since") != nil, "the hand-back kept the doubt: \(metadataAfter) \(down.out)")
         await twilio.server.setDefault(.accept)
         try await t.makeDue()
@@ -196,7 +196,7 @@ extension FaultDrills {
         let db = try await Database.connect(t.conninfo)
         let applied = try await db.query("""
             SELECT count(*) FILTER (WHERE final_status = 'delivered') AS delivered,
-                   count(*) FILTER (WHERE jsonb_array_length(jsonb_path_query_array(sms_metadata, '$.retry.history[*] ? (@.outcome == "delivered")')) = 1) AS once
+                   count(*) FILTER (WHERE jsonb_array_length(jsonb_path_query_array(sms_retry, '$.history[*] ? (@.outcome == "delivered")')) = 1) AS once
             FROM sms_usage_logs
             """)[0]
         #expect(applied.int("delivered") == count && applied.int("once") == count, "each callback applied exactly once")
@@ -212,12 +212,12 @@ func deadRunSent(_ t: TestDatabase, _ twilio: StandIn, phone: String) async thro
     let id = try await t.insert(phone: phone)
     _ = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
     // The most overdue row, so the dead run's claim of one row takes this one.
-    try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 hour' WHERE id = $1", [String(id)])
+    try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 hour' WHERE id = $1", [String(id)])
     let claimed = try await t.store().claim(limit: 1, lease: 300, runID: "dead-run-1")
     guard claimed.map(\.id) == [id] else { throw TestSetupError(description: "the dead run did not claim the row") }
     guard case .accepted = await twilio.client().send(to: phone, body: claimed[0].content ?? "") else {
         throw TestSetupError(description: "the dead run's send was not accepted")
     }
-    try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE id = $1", [String(id)])
+    try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE id = $1", [String(id)])
     return id
 }

@@ -30,9 +30,9 @@ extension FaultDrills {
         #expect(down.err.contains("Twilio looks down"), "\(down.err.suffix(500))")
         #expect(requests >= 11 && requests <= 20 + 16, "stopped after about the breaker's window: \(requests)")
         #expect(try await t.count("retry_count > 0") == 0, "no attempt used")
-        #expect(try await t.count("success OR next_retry_at IS NULL OR sms_metadata -> 'retry' ? 'reason'") == 0,
+        #expect(try await t.count("success OR next_retry_at IS NULL OR sms_retry ? 'reason'") == 0,
                 "nothing closed: every row still pending")
-        let markedOutage = try await t.count("sms_metadata -> 'retry' -> 'history' -> -1 ->> 'outcome' = 'provider_outage'")
+        let markedOutage = try await t.count("sms_retry -> 'history' -> -1 ->> 'outcome' = 'provider_outage'")
         #expect(markedOutage > 0 && markedOutage <= requests)
         #expect(try await t.halfUpdated() == 0)
 
@@ -64,7 +64,7 @@ extension FaultDrills {
         #expect(summaryValue(storm.out, "sent") == 120 && summaryValue(storm.out, "failed") == 0)
         #expect(summaryValue(storm.out, "throttled") == storm429 && storm429 > 0)
         #expect(try await t.count("success AND retry_count = 1") == 120, "a 429 uses no attempt")
-        #expect(try await t.count("sms_metadata -> 'retry' -> 'history' @> '[{\"outcome\": \"rejected\"}]'") == 0)
+        #expect(try await t.count("sms_retry -> 'history' @> '[{\"outcome\": \"rejected\"}]'") == 0)
 
         try await t.seedDue(100, prefix: "+1415605")
         started = clock.now
@@ -113,7 +113,7 @@ extension FaultDrills {
         // 21610, then the recipient texts UNSTOP.
         let earlier2 = try await t.insert(phone: allowed[2])
         _ = try await store.recordFailure(logID: earlier2, errorCode: 21610, errorMessage: "unsubscribed")
-        try await t.query("UPDATE sms_usage_logs SET sms_metadata = jsonb_set(sms_metadata, '{retry,updated_at}', to_jsonb(now() - interval '1 hour')) WHERE id = $1", [String(earlier2)])
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = jsonb_set(sms_retry_step(sms_retry), '{updated_at}', to_jsonb(now() - interval '1 hour')) WHERE id = $1", [String(earlier2)])
         try await inbound(allowed[2], "UNSTOP")
         _ = try await failed(allowed[2])
         // Twilio answers 21610 during the run: the number's second due row is not sent.
@@ -140,7 +140,7 @@ extension FaultDrills {
         try await t.query("ANALYZE sms_usage_logs")
         let plan = try await t.query("EXPLAIN " + Queries.optOutLatest.replacingOccurrences(of: "$PHONE", with: "'+14156060001'"))
             .all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
-        #expect(plan.contains("sms_usage_logs_opt_out_v3_idx") && !plan.contains("Seq Scan"), "\(plan)")
+        #expect(plan.contains("sms_usage_logs_opt_out_v4_idx") && !plan.contains("Seq Scan"), "\(plan)")
         figure("optedOutNumbers", "\(blocked.count + 2) opted-out numbers (9 keyword spellings, a 21610) → 0 sends, closed opted_out; a 21610 met mid-run → its number's second row closed unsent; 3 numbers that opted in again or only used the word → sent once each; lookup plan over 20k rows: \(plan.split(separator: "\n").first { $0.contains("opt_out_v3_idx") }?.trimmingCharacters(in: .whitespaces).prefix(70) ?? "?")")
     }
 }

@@ -112,7 +112,7 @@ extension FaultDrills {
         await twilio.server.setChooser(nil)
         var drainRuns = 0
         for _ in 0..<12 {
-            try await after.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE NOT success AND next_retry_at IS NOT NULL")
+            try await after.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE NOT success AND next_retry_at IS NOT NULL")
             let result = try await runCLI(runArguments, environment: twilio.environment)
             drainRuns += 1
             if summaryValue(result.out, "claimed") == 0 { break }
@@ -127,9 +127,9 @@ extension FaultDrills {
         }.mapValues(\.count)
         let rows = try await after.query("""
             SELECT phone_number, success, retry_count, twilio_message_sid AS sid, next_retry_at IS NOT NULL AS pending,
-                   sms_metadata -> 'retry' ? 'lease' AS leased, sms_metadata -> 'retry' ? 'uncertain' AS uncertain,
-                   sms_metadata -> 'retry' ->> 'reason' AS reason, final_status,
-                   jsonb_array_length(jsonb_path_query_array(sms_metadata, '$.retry.history[*] ? (@.outcome == "provider_outage")')) AS forgiven,
+                   sms_retry ? 'lease' AS leased, sms_retry ? 'uncertain' AS uncertain,
+                   sms_retry ->> 'reason' AS reason, final_status,
+                   jsonb_array_length(jsonb_path_query_array(sms_retry, '$.history[*] ? (@.outcome == "provider_outage")')) AS forgiven,
                    sms_metadata ->> 'campaign' AS campaign
             FROM sms_usage_logs WHERE phone_number LIKE '+1415691%'
             """).all

@@ -23,7 +23,7 @@ import Testing
         #expect(summary.rescheduled == 1)
         let row = try await t.row(id)
         #expect(row.string("last_outcome") == "transport_error" && row.int("retry_count") == 1)
-        #expect(row.string("error_message")?.contains("curl 28") == true, "\(row.string("error_message") ?? "")")
+        #expect(row.string("retry_error")?.contains("curl 28") == true, "\(row.string("retry_error") ?? "")")
     }
 
     @Test func aRefusedConnectionIsATransportError() async throws {

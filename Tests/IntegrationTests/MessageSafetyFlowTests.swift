@@ -18,7 +18,7 @@ import TwilioStandIn
             UPDATE sms_usage_logs
             SET created_at = ($2::timestamptz - make_interval(secs => $3::float8)) AT TIME ZONE current_setting('TimeZone'),
                 next_retry_at = $2::timestamptz - interval '1 minute', retry_count = 0, max_retries = 3,
-                sms_metadata = sms_metadata || '{"retry": {"error_code": "30003"}}'
+                sms_retry = '{"error_code": "30003"}'
             WHERE id = $1
             """, [String(id), ISO8601DateFormatter().string(from: at), String(age)])
         return id
@@ -63,7 +63,7 @@ import TwilioStandIn
         // The held row: not counted, due at 08:00 PDT, its reason and history say why.
         let held = try await t.query("""
             SELECT retry_count, next_retry_at = '2027-07-15T15:00:00Z'::timestamptz AS at_eight,
-                   sms_metadata -> 'retry' ->> 'reason' AS reason, sms_metadata -> 'retry' -> 'history' -> -1 AS last
+                   sms_retry ->> 'reason' AS reason, sms_retry -> 'history' -> -1 AS last
             FROM sms_usage_logs WHERE id = $1
             """, [String(marketing)])[0]
         #expect(held.int("retry_count") == 0 && held.bool("at_eight") == true && held.string("reason") == "quiet_hours")

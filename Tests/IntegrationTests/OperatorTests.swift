@@ -14,7 +14,7 @@ import Testing
         #expect(try await store.cancel(logID: pending, note: "customer called") == .canceled)
         var row = try await t.row(pending)
         #expect(row.string("final_status") == "failed" && row.string("reason") == "canceled" && row.bool("pending") == false)
-        #expect(row.string("metadata")?.contains("customer called") == true)
+        #expect(row.string("state")?.contains("customer called") == true)
         #expect(try await store.cancel(logID: pending) == .notPending)
 
         // A canceled (or exhausted) message can be given one more attempt.

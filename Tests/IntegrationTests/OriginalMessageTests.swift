@@ -25,7 +25,7 @@ import TwilioStandIn
             _ = try await t.store().recordFailure(logID: ids[row.phone]!, errorCode: 30003, errorMessage: nil)
         }
         // One message 23 h old (1 h left of 24 h), one just sent; the first was resent once already.
-        try await t.query("UPDATE sms_usage_logs SET created_at = localtimestamp - interval '23 hours', retry_count = 1 WHERE id = $1",
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), created_at = localtimestamp - interval '23 hours', retry_count = 1 WHERE id = $1",
                           [String(ids["+14155594001"]!)])
         try await t.makeDue()
         let summary = try await runOnce(t, twilio) { $0.maxAge = 86_400 }
@@ -55,7 +55,7 @@ import TwilioStandIn
         #expect(received["+14155594007"] == nil)
         #expect(try await t.row(ids["+14155594007"]!).string("reason") == "empty_body")
         // The sender used is in the attempt's history, masked.
-        let history = try await t.query("SELECT sms_metadata -> 'retry' -> 'history' -> -1 ->> 'from' AS f FROM sms_usage_logs WHERE id = $1",
+        let history = try await t.query("SELECT sms_retry -> 'history' -> -1 ->> 'from' AS f FROM sms_usage_logs WHERE id = $1",
                                         [String(ids["+14155594001"]!)])[0].string("f")
         #expect(history == "+15*******00", "\(history ?? "nil")")
 
@@ -85,7 +85,7 @@ import TwilioStandIn
         for (i, metadata) in [blocked, fine, blocked, fine, blocked, fine].enumerated() {
             let id = try await t.insert(phone: "+1415559500\(i)", metadata: metadata)
             _ = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
-            try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - make_interval(secs => 10 - $2::int) WHERE id = $1",
+            try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - make_interval(secs => 10 - $2::int) WHERE id = $1",
                               [String(id), String(i)])
             ids.append(id)
         }

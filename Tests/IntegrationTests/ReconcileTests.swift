@@ -25,7 +25,7 @@ import TwilioStandIn
         let row = try await t.row(id)
         #expect(row.bool("success") == false && row.int("retry_count") == 0 && row.string("twilio_message_sid") == nil,
                 "the run died before recording anything")
-        #expect(row.string("metadata")?.contains(#""lease""#) == true)
+        #expect(row.string("state")?.contains(#""lease""#) == true)
         // The lease runs out (as if its 300 s had passed).
         try await t.makeDue()
         return id
@@ -45,7 +45,7 @@ import TwilioStandIn
         let row = try await t.row(id)
         #expect(row.bool("success") == true && row.int("retry_count") == 1 && row.bool("pending") == false)
         #expect(row.string("twilio_message_sid") == sent.first?.sid)
-        #expect(row.string("metadata")?.contains("not resent") == true && row.string("metadata")?.contains("uncertain") == false)
+        #expect(row.string("state")?.contains("not resent") == true && row.string("state")?.contains("uncertain") == false)
         #expect(try await runOnce(t, twilio).claimed == 0)
     }
 
@@ -89,7 +89,7 @@ import TwilioStandIn
         #expect(first.rescheduled == 2, "\(first)")
         // Both requests reached the stand-in (on a loaded machine, possibly after the client gave up).
         for _ in 0..<100 where await twilio.server.received.count < 2 { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(try await t.row(a).string("metadata")?.contains("uncertain") == true)
+        #expect(try await t.row(a).string("state")?.contains("uncertain") == true)
 
         try await t.makeDue()
         let second = try await run()
@@ -119,7 +119,7 @@ import TwilioStandIn
         #expect(try await reconciler.run().checked == 0, "not asked before 15 minutes without a final status")
         // 20 minutes pass without a callback.
         try await t.query("""
-            UPDATE sms_usage_logs SET sms_metadata = jsonb_set(sms_metadata, '{retry,updated_at}',
+            UPDATE sms_usage_logs SET sms_retry = jsonb_set(sms_retry_step(sms_retry), '{updated_at}',
                 to_jsonb(now() - interval '20 minutes'))
             WHERE retry_count > 0
             """)

@@ -29,7 +29,7 @@ import Testing
         #expect(row.string("twilio_message_sid") == received.first?.sid)
         #expect(row.string("metadata")?.contains(#""campaign": "otp""#) == true, "foreign keys survive")
         #expect(row.int("history_length") == 2 && row.string("last_outcome") == "sent")
-        #expect(row.string("metadata")?.contains("lease") == false, "the lease is gone once recorded")
+        #expect(row.string("state")?.contains("lease") == false, "the lease is gone once recorded")
     }
 
     @Test func retriesUntilExhausted() async throws {
@@ -46,7 +46,7 @@ import Testing
         var row = try await t.row(id)
         #expect(row.int("retry_count") == 1 && row.bool("pending") == true)
         #expect(abs((row.double("due_in") ?? 0) - 600) < 5, "linear: base·(n+1) = 600 s after the first resend")
-        #expect(row.string("error_message")?.hasPrefix("Twilio error 30003") == true)
+        #expect(row.string("retry_error")?.hasPrefix("Twilio error 30003") == true)
 
         try await t.makeDue()
         summary = try await runOnce(t, twilio)
@@ -56,7 +56,7 @@ import Testing
         #expect(row.string("reason") == "exhausted")
         #expect(row.int("history_length") == 3)
 
-        try await t.query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE id = $1", [String(id)])
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE id = $1", [String(id)])
         #expect(try await runOnce(t, twilio).claimed == 0, "retry_count = max_retries is never claimed")
         #expect(await twilio.server.received.count == 2)
     }
@@ -95,7 +95,7 @@ import Testing
         let badNumber = try await t.insert(phone: "4155550100")
         for id in [empty, blank, badNumber] { _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil) }
         // A writer that set a retry on an inbound row by hand: still never sent.
-        try await t.query("UPDATE sms_usage_logs SET success = false, next_retry_at = now() WHERE id = $1", [String(inbound)])
+        try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), success = false, next_retry_at = now() WHERE id = $1", [String(inbound)])
         try await t.makeDue()
 
         let summary = try await runOnce(t, twilio)
@@ -111,16 +111,16 @@ import Testing
         }
     }
 
-    @Test func metadataIsMergedNeverReplaced() async throws {
+    @Test func theRoutersMetadataIsNeverWritten() async throws {
         let t = try await TestDatabase.make()
         let plain = try await t.insert(metadata: nil)
         let array = try await t.insert(metadata: "[1, 2]")
         let foreignRetry = try await t.insert(metadata: #"{"retry": "router's own", "x": 1}"#)
         for id in [plain, array, foreignRetry] { _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: "m") }
-        #expect(try await t.query("SELECT sms_metadata -> 'retry' ->> 'error_code' AS c FROM sms_usage_logs WHERE id = $1", [String(plain)])[0].string("c") == "30001")
-        #expect(try await t.query("SELECT (sms_metadata -> 'original_metadata')::text AS o FROM sms_usage_logs WHERE id = $1", [String(array)])[0].string("o") == "[1, 2]")
-        let f = try await t.query("SELECT sms_metadata -> 'retry' ->> 'original' AS o, sms_metadata ->> 'x' AS x FROM sms_usage_logs WHERE id = $1", [String(foreignRetry)])[0]
-        #expect(f.string("o") == "router's own" && f.string("x") == "1")
+        // sms-retry's state is in its own column; the router's sms_metadata is not written at all.
+        let rows = try await t.query("SELECT sms_metadata::text AS m, sms_retry ->> 'error_code' AS c FROM sms_usage_logs ORDER BY id").all
+        #expect(rows.map { $0.string("c") } == ["30001", "30001", "30001"])
+        #expect(rows.map { $0.string("m") } == [nil, "[1, 2]", #"{"x": 1, "retry": "router's own"}"#])
     }
 
     @Test func historyIsBounded() async throws {

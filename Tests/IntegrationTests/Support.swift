@@ -61,17 +61,17 @@ struct TestDatabase {
             SELECT id, success, retry_count, max_retries, final_status, twilio_message_sid, error_message,
                    next_retry_at IS NOT NULL AS pending,
                    extract(epoch FROM next_retry_at - now())::float8 AS due_in,
-                   sms_metadata::text AS metadata,
-                   sms_metadata -> 'retry' ->> 'reason' AS reason,
-                   jsonb_array_length(sms_metadata -> 'retry' -> 'history') AS history_length,
-                   sms_metadata -> 'retry' -> 'history' -> -1 ->> 'outcome' AS last_outcome
+                   sms_metadata::text AS metadata, sms_retry::text AS state, sms_retry ->> 'error_message' AS retry_error,
+                   sms_retry ->> 'reason' AS reason,
+                   jsonb_array_length(sms_retry -> 'history') AS history_length,
+                   sms_retry -> 'history' -> -1 ->> 'outcome' AS last_outcome
             FROM sms_usage_logs WHERE id = $1
             """, [String(id)])[0]
     }
 
     /// Makes every pending row due now, as if its delay had passed.
     func makeDue() async throws {
-        try await query("UPDATE sms_usage_logs SET next_retry_at = now() - interval '1 second' WHERE next_retry_at IS NOT NULL")
+        try await query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE next_retry_at IS NOT NULL")
     }
 
     func store(_ policy: RetryPolicy = noJitter, clock: WallClock = .system) -> RetryStore {

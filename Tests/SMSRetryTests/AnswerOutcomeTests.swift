@@ -52,7 +52,7 @@ import Testing
     @Test func aServerErrorMayHaveCreatedTheMessage() {
         let (o, s) = map(.unexpected(httpStatus: 503, code: nil, message: "down", seconds: 0.1))
         #expect(o.kind == .retry && o.counted && o.outcome?.rawValue == "http_error" && o.providerFailure && s.providerFailure == "HTTP 503")
-        if case .since(let at, let counted) = o.uncertain { #expect(at == started && counted) } else { Issue.record("no doubt kept") }
+        if case .since(let at, let counted, _) = o.uncertain { #expect(at == started && counted) } else { Issue.record("no doubt kept") }
         let (four, fourSignals) = map(.unexpected(httpStatus: 404, code: nil, message: "?", seconds: 0.1))
         #expect(!four.providerFailure && fourSignals.providerUp == true, "a 4xx is an answer, not an outage")
     }
@@ -68,6 +68,6 @@ import Testing
         let timeout = HTTPError(code: 28, message: "Timeout", bodySent: true, hasBody: true)
         let (o, s) = map(.transport(timeout, seconds: 20))
         #expect(o.kind == .retry && o.counted && o.outcome?.rawValue == "transport_error" && s.providerFailure != nil && s.unreachable == nil)
-        if case .since(let at, _) = o.uncertain { #expect(at == started) } else { Issue.record("no doubt kept") }
+        if case .since(let at, _, _) = o.uncertain { #expect(at == started) } else { Issue.record("no doubt kept") }
     }
 }

@@ -37,9 +37,38 @@ import Testing
         outcome.uncertain = .since(t0, counted: true)
         let forgiven = outcome.outageForgiven
         #expect(forgiven.kind == .release && !forgiven.counted)
-        guard case .since(let date, let counted) = forgiven.uncertain else { Issue.record("doubt dropped"); return }
+        guard case .since(let date, let counted, _) = forgiven.uncertain else { Issue.record("doubt dropped"); return }
         #expect(date == t0 && !counted)
         #expect(forgiven.uncertainParameter?.contains(#""counted": false"#) == true)
+    }
+
+    @Test("the router's own timed-out send: a message found for it is the router's attempt, completed, never counted as a resend")
+    func theRoutersSendIsNotAResend() {
+        let doubt = Doubt(since: t0, counted: false, router: true)
+        #expect(doubt.attribution(created: t0.addingTimeInterval(5)) == (counted: false, amend: true))
+        #expect(doubt.attribution(created: nil) == (counted: false, amend: true))
+        // A run then died holding the row: what was created after its claim is the dead run's.
+        let leaseAt = t0.addingTimeInterval(600)
+        let both = Doubt(since: t0, counted: false, leaseAt: leaseAt, router: true)
+        #expect(both.attribution(created: t0.addingTimeInterval(5)) == (counted: false, amend: true), "before the claim: the router's")
+        #expect(both.attribution(created: leaseAt.addingTimeInterval(3)) == (counted: true, amend: false), "after: the dead run's, counted once")
+        #expect(both.attribution(created: nil) == (counted: true, amend: false), "undated beside a dead run: the dead run's")
+        // sms-retry's own recorded timeout stays as it was.
+        #expect(Doubt(since: t0, counted: true).attribution(created: t0) == (counted: false, amend: true))
+        #expect(Doubt(since: t0, counted: false).attribution(created: t0) == (counted: true, amend: false))
+    }
+
+    @Test("a router's failure with no Twilio code is a doubt starting before its logged send; one with a code is none")
+    func theRoutersFailureWithoutACode() {
+        let sent = t0.timeIntervalSince1970
+        guard case .since(let since, let counted, let router)? = RetryStore.routerDoubt(.transport, sentEpoch: sent) else {
+            Issue.record("no doubt for a transport failure"); return
+        }
+        #expect(since == t0.addingTimeInterval(-RetryStore.routerSendSlack) && !counted && router)
+        #expect(RetryStore.routerDoubt(.twilio(code: 30003), sentEpoch: sent) == nil)
+        let adopted = RetryStore.adopted(id: 1, errorMessage: "Read timed out", metadata: nil, ageSeconds: 60, sentEpoch: sent,
+                                         policy: .default, maxAge: 86_400)
+        #expect(adopted.uncertainParameter?.contains(#""router": true"#) == true)
     }
 
     @Test("what never reached the server, and what may have")

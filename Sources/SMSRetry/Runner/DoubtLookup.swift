@@ -15,17 +15,18 @@ enum DoubtLookup {
 
     /// Looks up the message an unknown-fate send may have created (same number and body,
     /// created since the send started, not the row's known SID).
-    /// The message found is that uncertain attempt: counted once in all (completing the
-    /// attempt's history entry when it was already counted, adding one when a dead run made it).
+    /// The message found is that uncertain attempt (`Doubt.attribution`): counted once in all
+    /// (completing the attempt's history entry when it was already counted or was the router's
+    /// own send, adding one when a dead run made it).
     static func resolve(_ row: RetryStore.ClaimedRow, twilio: TwilioClient, policy: RetryPolicy, now: Date, logger: Logger) async -> Resolution {
         let doubt = row.doubt ?? Doubt(since: now, counted: false)
         switch await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: doubt.since, excluding: row.sid) {
         case .success(let found?):
-            let alreadyCounted = doubt.isCountedAttempt(created: found.dateCreated)
+            let (counted, amend) = doubt.attribution(created: found.dateCreated)
             var outcome = Outcome.status(id: row.id, sid: found.sid, status: DeliveryStatus(rawValue: found.status) ?? .sent,
-                                         errorCode: found.errorCode, attemptsMade: row.retryCount + (alreadyCounted ? 0 : 1),
-                                         counted: !alreadyCounted, found: true, policy: policy, now: now)
-            outcome.amend = alreadyCounted
+                                         errorCode: found.errorCode, attemptsMade: row.retryCount + (counted ? 1 : 0),
+                                         counted: counted, found: true, policy: policy, now: now)
+            outcome.amend = amend
             outcome.uncertain = .clear
             outcome.reconciled = true
             outcome.note = "found at Twilio (\(found.status)); not resent"

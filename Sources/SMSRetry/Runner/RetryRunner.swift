@@ -35,6 +35,8 @@ public final class RetryRunner: Sendable {
     private let lastUnreachable = Mutex<String>("")
     /// A row was handed back because its turn would have come after the deadline: claim no more.
     private let outOfTime = Atomic<Bool>(false)
+    /// The router's word on each row, right before its send.
+    private let routerWords: RouterWordCheck
 
     enum Stop: Sendable {
         /// Twilio refused the credentials: exit 2.
@@ -56,6 +58,7 @@ public final class RetryRunner: Sendable {
         self.runID = runID ?? "\(RunIdentity.hostname()):\(getpid()):\(UUID().uuidString.prefix(8))"
         gate = SendGate(rate: options.rate, maxBackoff: .milliseconds(Int64(options.throttleDelay * 1000)))
         breaker = CircuitBreaker(window: options.breakerWindow, threshold: options.breakerThreshold)
+        routerWords = RouterWordCheck(store: store)
     }
 
     private var stopped: Bool { stop.withLock { $0 != nil } }
@@ -102,7 +105,7 @@ public final class RetryRunner: Sendable {
         enum Event: Sendable {
             case sent(batch: Int, Outcome)
             case claimed(Result<[RetryStore.ClaimedRow], DatabaseError>)
-            case recorded([Outcome], Result<Set<Int>, any Error>)
+            case recorded([Outcome], Result<Recorded, any Error>)
         }
 
         try await withThrowingTaskGroup(of: Event.self) { group in
@@ -192,7 +195,7 @@ public final class RetryRunner: Sendable {
                     finish(batch)   // a batch of closed rows only
                 case .recorded(let outcomes, let written):
                     recording -= 1
-                    tally(outcomes, written: try written.get(), into: &summary)
+                    tally(outcomes, try written.get(), into: &summary)
                 }
             }
         }
@@ -237,24 +240,49 @@ public final class RetryRunner: Sendable {
         return adopted
     }
 
-    /// Writes one batch's outcomes and counts them.
+    /// What a batch's record wrote: the ids written, and for the others what the router did
+    /// (confirmed or deleted the row); an id in neither lost its lease to another run.
+    struct Recorded: Sendable {
+        var written: Set<Int>
+        var routerWords: [Int: RouterWord] = [:]
+    }
+
     /// Records a batch's outcomes; returns the ids written (a row whose lease passed to another
-    /// run is not).
-    private func written(_ outcomes: [Outcome]) async throws -> Set<Int> {
+    /// run, or that the router confirmed or deleted meanwhile, is not) and why the others were not.
+    private func written(_ outcomes: [Outcome]) async throws -> Recorded {
         // Reconnecting when the server went away: these rows were sent, and an outcome lost here
         // would have them resent once their lease ends. Rerunning the statement is safe: a row
         // whose outcome did commit no longer carries this lease and is not written twice.
-        Set(try await store.surviving(logger: logger, "record outcomes") {
+        var recorded = Recorded(written: Set(try await store.surviving(logger: logger, "record outcomes") {
             try await self.store.record(outcomes)
-        }.map(\.id))
+        }.map(\.id)))
+        let unwritten = outcomes.map(\.id).filter { !recorded.written.contains($0) }
+        if !unwritten.isEmpty { recorded.routerWords = (try? await store.routerWord(ids: unwritten)) ?? [:] }
+        return recorded
     }
 
     /// Counts a recorded batch into the run's summary.
-    private func tally(_ outcomes: [Outcome], written: Set<Int>, into summary: inout RunSummary) {
+    private func tally(_ outcomes: [Outcome], _ recorded: Recorded, into summary: inout RunSummary) {
         var lost = 0
         for outcome in outcomes {
-            guard written.contains(outcome.id) else { lost += 1; continue }
+            guard recorded.written.contains(outcome.id) else {
+                switch recorded.routerWords[outcome.id] ?? outcome.routerWord {
+                case .deleted?:
+                    summary.deleted += 1
+                    logger.info("row deleted by the router while this run held it", metadata: ["sms.log_id": "\(outcome.id)"])
+                case .confirmed?:
+                    // mark-sent (or a callback) ended the lease: counted as the router's word.
+                    summary.confirmed += 1
+                    if outcome.kind == .sent {
+                        logger.warning("the row was marked sent while this run's resend was out",
+                                       metadata: ["sms.log_id": "\(outcome.id)", "sms.sid": "\(outcome.sid ?? "-")"])
+                    }
+                case nil: lost += 1
+                }
+                continue
+            }
             switch outcome.kind {
+            case _ where outcome.routerWord == .confirmed: summary.confirmed += 1
             case _ where outcome.reconciled: summary.reconciled += 1
             case _ where outcome.unreachable: summary.released += 1
             case _ where outcome.senderBlocked: summary.senderBlocked += 1
@@ -363,6 +391,21 @@ public final class RetryRunner: Sendable {
                 outcome.providerFailure = !error.unauthorized
                 return outcome
             }
+        }
+        // The router's word, right before the send: a row it confirmed or deleted since the claim
+        // is not sent (the record then ends a confirmed row's pending retry).
+        switch await routerWords.word(for: row.id) {
+        case .success(nil): break
+        case .success(let word?):
+            var outcome = release
+            outcome.routerWord = word
+            logger.info(word == .confirmed ? "the router confirmed this row after the claim; not sent" : "the router deleted this row; not sent",
+                        metadata: ["sms.log_id": "\(row.id)"])
+            return outcome
+        case .failure(let error):
+            logger.warning("could not read the router's word on the row; not sent now",
+                           metadata: ["sms.log_id": "\(row.id)", "db.error": "\(error)"])
+            return Outcome.release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
         }
         var result: SendResult
         var started: Date

@@ -73,6 +73,12 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var blockedSenders: [String] = []
     /// Outcomes not written because the row's lease had passed to another run.
     public var lost = 0
+    /// Claimed rows the router confirmed after the claim (`success` set true by the router,
+    /// `mark-sent` or a delivered callback), seen before the send: not sent, pending retry ended.
+    public var confirmed = 0
+    /// Claimed rows the router deleted while this run held them (a retention job, a dropped
+    /// partition): nothing to send or record.
+    public var deleted = 0
     public var seconds = 0.0
     /// Why the run stopped early, if it did (e.g. Twilio refused the credentials).
     public var stoppedBecause: String? = nil
@@ -106,6 +112,8 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         if unreachable > 0 { line += " unreachable=\(unreachable)" }
         if senderBlocked > 0 { line += " sender_blocked=\(senderBlocked)" }
         if quiet > 0 { line += " quiet=\(quiet)" }
+        if confirmed > 0 { line += " router_confirmed=\(confirmed)" }
+        if deleted > 0 { line += " deleted=\(deleted)" }
         if lost > 0 { line += " lost=\(lost)" }
         line += " seconds=" + String(format: "%.2f", seconds)
         if let why = stoppedBecause { line += " stopped=\"\(why)\"" }

@@ -1,8 +1,8 @@
-/// The words sms-retry writes into `sms_metadata.retry` and `final_status`, in one place: the
+/// The words sms-retry writes into `sms_retry` and `final_status`, in one place: the
 /// views of migration 005 read the same words (`LabelTests` checks every one they compare
 /// against is here).
 
-/// A history entry's label (`retry.history[].outcome`).
+/// A history entry's label (`sms_retry.history[].outcome`).
 enum HistoryLabel: String, CaseIterable, Sendable {
     /// Twilio accepted the resend (or a send found at Twilio).
     case sent
@@ -40,7 +40,7 @@ enum HistoryLabel: String, CaseIterable, Sendable {
     }
 }
 
-/// Why a row stopped or waits (`retry.reason`).
+/// Why a row stopped or waits (`sms_retry.reason`).
 enum CloseReason: String, CaseIterable, Sendable {
     case expired
     case optedOut = "opted_out"
@@ -53,6 +53,9 @@ enum CloseReason: String, CaseIterable, Sendable {
     case invalidPhoneNumber = "invalid_phone_number"
     /// Waiting for the recipient's quiet hours to end (the row is still pending).
     case quietHours = "quiet_hours"
+    /// The router's word: its `success = true` (or `mark-sent`, or a delivered callback) ended
+    /// the pending retry. Written by the record statement itself (`Queries.outcomesRecord`).
+    case routerConfirmed = "router_confirmed"
 
     init(_ reason: GiveUpReason) {
         switch reason {

@@ -38,8 +38,9 @@ struct Outcome: Sendable {
         /// The send's fate is known (not accepted, or accepted with a SID).
         case clear
         /// A request that may or may not have created a message, started at this time;
-        /// `counted`: whether this outcome counts it in `retry_count`.
-        case since(Date, counted: Bool)
+        /// `counted`: whether this outcome counts it in `retry_count`; `router`: the router's own
+        /// send (a failure it reported or left with no Twilio code), which is no resend.
+        case since(Date, counted: Bool, router: Bool = false)
     }
 
     /// Not written: the run found this resend at Twilio instead of sending it (`reconciled`).
@@ -51,6 +52,9 @@ struct Outcome: Sendable {
     var unreachable = false
     /// Not written: handed back because Twilio said its sender cannot send.
     var senderBlocked = false
+    /// Not written: the router confirmed the row (`success`) or deleted it after the claim, seen
+    /// right before its send: not sent.
+    var routerWord: RouterWord? = nil
 
     /// The record statement's columns, one per line: its name in the statement (`o.name`), its
     /// SQL type, and its value for an outcome (text; nil is NULL). The statement's `unnest` and
@@ -86,7 +90,8 @@ struct Outcome: Sendable {
                         httpStatus: httpStatus, durationMS: durationMS, leaseUntil: leaseUntil)
         o.outcome = .providerOutage
         // Forgiven: the attempt no longer counts, so a message found for it later will.
-        if case .since(let date, _) = uncertain { o.uncertain = .since(date, counted: false) } else { o.uncertain = uncertain }
+        if case .since(let date, _, let router) = uncertain { o.uncertain = .since(date, counted: false, router: router) }
+        else { o.uncertain = uncertain }
         o.providerFailure = true
         return o
     }
@@ -96,8 +101,8 @@ struct Outcome: Sendable {
         switch uncertain {
         case nil: nil
         case .clear: ""
-        case .since(let date, let counted):
-            #"{"since": "\#(JSONText.timestamp(date))", "counted": \#(counted)}"#
+        case .since(let date, let counted, let router):
+            #"{"since": "\#(JSONText.timestamp(date))", "counted": \#(counted)\#(router ? #", "router": true"# : "")}"#
         }
     }
 
@@ -139,8 +144,16 @@ struct Outcome: Sendable {
     }
 }
 
-/// What is known of a row whose last send's fate is unknown (`retry.uncertain`): Twilio must be
-/// asked before it is sent again.
+/// What the router said of a claimed row after the claim, seen right before its send.
+enum RouterWord: Sendable, Equatable {
+    /// `success` is true: the router's own word, `mark-sent`, or a delivered callback.
+    case confirmed
+    /// The row is gone (a retention job, a dropped partition).
+    case deleted
+}
+
+/// What is known of a row whose last send's fate is unknown (`sms_retry.uncertain`): Twilio must
+/// be asked before it is sent again.
 struct Doubt: Sendable, Equatable {
     /// The earliest send that may have created a message: the lookup window starts here.
     var since: Date
@@ -150,6 +163,20 @@ struct Doubt: Sendable, Equatable {
     /// When a run that then died without recording anything last claimed the row: a send it may
     /// have made is counted nowhere.
     var leaseAt: Date?
+    /// The uncertain send is the router's own (a timed-out first send): a message found for it
+    /// is the router's attempt, no resend, and is never counted in `retry_count`.
+    var router = false
+
+    /// What a message Twilio created at `created` is, for the row: the attempt whose history
+    /// entry is completed (`amend`: the recorded counted resend, or the router's own send) or a
+    /// dead run's send, counted now (`counted`).
+    func attribution(created: Date?, slack: TimeInterval = 2) -> (counted: Bool, amend: Bool) {
+        if isCountedAttempt(created: created, slack: slack) { return (false, true) }
+        // A dead run's send is one made after its claim; before it, only the router's could be.
+        let deadRuns = leaseAt.map { lease in created.map { $0 >= lease.addingTimeInterval(-slack) } ?? true } ?? false
+        if router && !deadRuns { return (false, true) }
+        return (true, false)
+    }
 
     /// Whether a message Twilio created at `created` (for this row, since `since`) is the
     /// recorded, counted attempt rather than a dead run's uncounted one. A message created after

@@ -1,26 +1,24 @@
 /// Every runtime statement, in one place: `$n` placeholders only, named noun-then-verb.
 /// An integration test PREPAREs each of them against the migrated schema.
 ///
-/// Every statement that writes `sms_metadata` merges: the row's other keys survive, a NULL
-/// becomes `{}`, and a value that is not a JSON object is kept whole under `original_metadata`.
-/// Retry state lives under the `retry` key only.
+/// sms-retry's state lives in its own column, `sms_retry` (a JSON object); `sms_metadata` is the
+/// router's and is only read (the original message's sender and content, its kind, a code).
+/// Every statement that writes sms-retry's columns steps `sms_retry.rev` by one (`Queries.state`):
+/// migration 009's guard undoes any other write to them (a router's stale whole-row write).
+/// `success` is only ever set from false to true (an accepted resend, a delivery); the router's
+/// other columns are never written.
 ///
 /// Every statement that reads the time takes a "now" parameter (`NULL` = the server's `now()`):
 /// the store's `WallClock.sql`, so a test's fixed instant reaches the SQL as well as the Swift.
 enum Queries {
-    /// The row's metadata as an object, losing nothing.
-    static let metadata = """
-        (CASE WHEN s.sms_metadata IS NULL THEN '{}'::jsonb \
-        WHEN jsonb_typeof(s.sms_metadata) = 'object' THEN s.sms_metadata \
-        ELSE jsonb_build_object('original_metadata', s.sms_metadata) END)
-        """
+    /// The row's `sms_retry` as an object (`{}` before sms-retry first wrote the row).
+    static let retry = "coalesce(s.sms_retry, '{}'::jsonb)"
 
-    /// `sms_metadata.retry` as an object (a foreign non-object value is kept under `original`).
-    static let retry = """
-        (CASE WHEN jsonb_typeof(s.sms_metadata -> 'retry') = 'object' THEN s.sms_metadata -> 'retry' \
-        WHEN s.sms_metadata -> 'retry' IS NULL THEN '{}'::jsonb \
-        ELSE jsonb_build_object('original', s.sms_metadata -> 'retry') END)
-        """
+    /// The value sms-retry writes into `sms_retry`: `object` with the revision stepped by one,
+    /// which is what tells migration 009's guard that the write is sms-retry's own.
+    static func state(_ object: String) -> String {
+        "(\(object)) || jsonb_build_object('rev', coalesce((s.sms_retry ->> 'rev')::bigint, 0) + 1)"
+    }
 
     /// `retry.history` as an array.
     static let history = """
@@ -49,37 +47,41 @@ enum Queries {
     /// was counted in `retry_count`, `lease_at` when the last dead run claimed the row.
     static let claimDue = """
         WITH due AS (
-            SELECT id, next_retry_at AS due_at, sms_metadata -> 'retry' -> 'lease' AS previous_lease
+            SELECT id, next_retry_at AS due_at, sms_retry -> 'lease' AS previous_lease
             FROM sms_usage_logs
             WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$3"))
-              AND (NOT $5::bool OR sms_metadata -> 'retry' ? 'uncertain' OR sms_metadata -> 'retry' ? 'lease')
+              AND (NOT $5::bool OR sms_retry ? 'uncertain' OR sms_retry ? 'lease')
             ORDER BY next_retry_at
             LIMIT $1
             FOR UPDATE SKIP LOCKED
         )
         UPDATE sms_usage_logs AS s
         SET next_retry_at = coalesce($3::timestamptz, now()) + make_interval(secs => $2::float8),
-            sms_metadata = \(metadata) || jsonb_build_object('retry', \(retry)
+            sms_retry = \(state("""
+                \(retry)
                 || CASE WHEN jsonb_typeof(due.previous_lease) = 'object' THEN jsonb_build_object('uncertain', jsonb_strip_nulls(
                        jsonb_build_object(
                            'since', least((\(retry) -> 'uncertain' ->> 'since')::timestamptz,
                                           (due.previous_lease ->> 'claimed_at')::timestamptz),
                            -- written before `counted` existed, a doubt was always a counted send
                            'counted', coalesce((\(retry) -> 'uncertain' ->> 'counted')::bool, \(retry) ? 'uncertain'),
+                           'router', \(retry) -> 'uncertain' -> 'router',
                            'lease_at', (due.previous_lease ->> 'claimed_at')::timestamptz)))
                    ELSE '{}'::jsonb END
                 || jsonb_build_object('lease',
                 jsonb_build_object('run', $4::text, 'claimed_at', coalesce($3::timestamptz, now()),
-                                   'attempt', s.retry_count + 1)))
+                                   'attempt', s.retry_count + 1))
+                """))
         FROM due
         WHERE s.id = due.id
         RETURNING s.id, s.phone_number, s.message_direction, s.message_content, s.retry_count,
                   s.max_retries, s.next_retry_at::text AS lease_until,
                   due.previous_lease::text AS previous_lease, extract(epoch FROM due.due_at)::float8 AS due_epoch,
-                  extract(epoch FROM (s.sms_metadata -> 'retry' -> 'uncertain' ->> 'since')::timestamptz)::float8
+                  extract(epoch FROM (s.sms_retry -> 'uncertain' ->> 'since')::timestamptz)::float8
                       AS uncertain_since_epoch,
-                  coalesce((s.sms_metadata -> 'retry' -> 'uncertain' ->> 'counted')::bool, true) AS uncertain_counted,
-                  extract(epoch FROM (s.sms_metadata -> 'retry' -> 'uncertain' ->> 'lease_at')::timestamptz)::float8
+                  coalesce((s.sms_retry -> 'uncertain' ->> 'counted')::bool, true) AS uncertain_counted,
+                  coalesce((s.sms_retry -> 'uncertain' ->> 'router')::bool, false) AS uncertain_router,
+                  extract(epoch FROM (s.sms_retry -> 'uncertain' ->> 'lease_at')::timestamptz)::float8
                       AS uncertain_lease_epoch,
                   s.twilio_message_sid AS sid,
                   -- the original message's sender and content, at the policy's key paths ($6)
@@ -88,12 +90,12 @@ enum Queries {
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
         """
 
-    /// The opt-out index's predicate (migration 008, `sms_usage_logs_opt_out_v3_idx`), word for
+    /// The opt-out index's predicate (migration 009, `sms_usage_logs_opt_out_v4_idx`), word for
     /// word so the planner uses it: inbound opt-out and opt-in words (`sms_retry_opt_keyword`,
     /// the one list of them) and outbound messages refused with 21610.
     static let optOutPredicate = """
         (sms_retry_direction(o.message_direction) = 'inbound' AND sms_retry_opt_keyword(o.message_content) IS NOT NULL) \
-        OR (sms_retry_direction(o.message_direction) = 'outbound' AND o.sms_metadata -> 'retry' ->> 'error_code' = '21610')
+        OR (sms_retry_direction(o.message_direction) = 'outbound' AND o.sms_retry ->> 'error_code' = '21610')
         """
 
     /// Whether the number $PHONE has opted out: its latest opt-out or opt-in event is an opt-out
@@ -107,7 +109,7 @@ enum Queries {
                    CASE WHEN sms_retry_direction(o.message_direction) = 'outbound' THEN '21610'
                         ELSE upper(regexp_replace(o.message_content, '\\s', '', 'g')) END AS event,
                    CASE WHEN sms_retry_direction(o.message_direction) = 'outbound'
-                        THEN coalesce(sms_retry_router_time((o.sms_metadata -> 'retry' ->> 'updated_at')::timestamptz), o.created_at)
+                        THEN coalesce(sms_retry_router_time((o.sms_retry ->> 'updated_at')::timestamptz), o.created_at)
                         ELSE o.created_at END AS at, o.id
             FROM sms_usage_logs AS o
             WHERE o.phone_number = $PHONE AND (\(optOutPredicate))
@@ -119,7 +121,7 @@ enum Queries {
     static let dueList = """
         SELECT id, phone_number, message_direction, retry_count, max_retries,
                next_retry_at::text AS next_retry_at,
-               sms_metadata -> 'retry' ->> 'error_code' AS error_code,
+               sms_retry ->> 'error_code' AS error_code,
                extract(epoch FROM sms_retry_router_time(coalesce($2::timestamptz, now())) - created_at)::float8 AS age_seconds,
                (sms_metadata #> string_to_array($3::text, '.'))::text AS kind
         FROM sms_usage_logs
@@ -128,13 +130,23 @@ enum Queries {
         LIMIT $1
         """
 
-    /// Locks one row for the router's report of a send ($1 id, $2 now).
+    /// Locks one row for the router's report of a send ($1 id, $2 now). `sent_epoch`: when the
+    /// router's own send started, as far as the row tells (created_at, less its processing time).
     static let rowLock = """
         SELECT id, message_direction, retry_count, max_retries, success, final_status,
                next_retry_at IS NOT NULL AS pending,
-               (next_retry_at > coalesce($2::timestamptz, now()) AND sms_metadata -> 'retry' ? 'lease') AS in_flight,
-               sms_metadata -> 'retry' ->> 'reason' AS reason
+               (next_retry_at > coalesce($2::timestamptz, now()) AND sms_retry ? 'lease') AS in_flight,
+               sms_retry ->> 'reason' AS reason, \(sentEpoch.replacingOccurrences(of: "$NOW", with: "$2"))
         FROM sms_usage_logs WHERE id = $1 FOR UPDATE
+        """
+
+    /// When the router's send of the row started, in seconds since 1970: its created_at on the
+    /// router's clock, less the processing time it logged (a send that timed out after 30 s is
+    /// logged 30 s after Twilio may have created it).
+    static let sentEpoch = """
+        extract(epoch FROM coalesce($NOW::timestamptz, now()))::float8 \
+        - extract(epoch FROM sms_retry_router_time(coalesce($NOW::timestamptz, now())) - created_at)::float8 \
+        - greatest(coalesce(processing_time_ms, 0), 0) / 1000.0 AS sent_epoch
         """
 
     /// Pending retries whose message is older than $1 seconds and not in flight ($2 now),
@@ -143,7 +155,7 @@ enum Queries {
         SELECT id FROM sms_usage_logs
         WHERE success = false AND next_retry_at IS NOT NULL
           AND created_at < sms_retry_router_time(coalesce($2::timestamptz, now())) - make_interval(secs => $1::float8)
-          AND NOT (next_retry_at > coalesce($2::timestamptz, now()) AND coalesce(sms_metadata -> 'retry' ? 'lease', false))
+          AND NOT (next_retry_at > coalesce($2::timestamptz, now()) AND coalesce(sms_retry ? 'lease', false))
         FOR UPDATE SKIP LOCKED
         """
 
@@ -157,54 +169,63 @@ enum Queries {
     ///
     /// kind: `sent` (success, final_status 'sent', no retry pending), `retry` (scheduled after
     /// `delay` seconds; a closed row is reopened), `failed` (closed: final_status 'failed', reason
-    /// in metadata), `release` (handed back unsent: due again after `delay`, nothing counted, no
-    /// history), `delivered` (Twilio confirmed delivery: success, `delivery_confirmed_at`, nothing
-    /// pending), `progress` (a delivery status on the way: metadata only).
+    /// in `sms_retry`), `release` (handed back unsent: due again after `delay`, nothing counted,
+    /// no history), `delivered` (Twilio confirmed delivery: success, `delivery_confirmed_at`,
+    /// nothing pending), `progress` (a delivery status on the way: `sms_retry` only).
+    /// The router's word wins: a run's outcome (`lease_until` set) on a row whose `success` became
+    /// true after the claim (the router's word, `mark-sent`, a delivered callback) never turns it
+    /// back: `retry`, `release` and `failed` become `confirmed` (`kind` below): nothing pending,
+    /// reason `router_confirmed`, `success` and a `delivered` left as they are. Other writes set
+    /// `success` as their kind says: Twilio's `undelivered` for the row's message (a status) makes
+    /// it false; the router's own reports and the operator's commands refuse a row whose
+    /// `success` is true before they get here.
     /// counted: whether this outcome used an attempt (`retry_count + 1`).
     /// final_status: overrides the kind's (e.g. 'undelivered' from a callback).
-    /// delivery: merged into `retry.delivery` (the message's last known Twilio status) when set;
-    /// replaces it when it is about another SID.
-    /// uncertain: NULL keeps `retry.uncertain` (a send whose fate Twilio must be asked about), ''
-    /// removes it, a JSON object (`since`, `counted`) sets it and marks the history entry
-    /// `uncertain`; `sent`, `failed` and `delivered` always remove it.
+    /// delivery: merged into `sms_retry.delivery` (the message's last known Twilio status) when
+    /// set; replaces it when it is about another SID.
+    /// uncertain: NULL keeps `sms_retry.uncertain` (a send whose fate Twilio must be asked about),
+    /// '' removes it, a JSON object (`since`, `counted`, `router`) sets it and marks the history
+    /// entry `uncertain`; `sent`, `failed`, `delivered` and `confirmed` always remove it.
     /// amend: this outcome is what became of the last uncertain attempt, already counted: its
     /// history entry is completed (outcome, SID, code) instead of a new one being added.
     /// lease_until: when set, the row is only written while it still carries this run's lease,
     /// so a run that overstayed its lease cannot clobber a newer claimer's outcome.
     /// $1 = now, $2 = how many history entries to keep, then one array per column of
     /// `Outcome.recordColumns`, in its order.
-    static let outcomesRecord = """
+    static let outcomesRecord: String = {
+        let kind = "(CASE WHEN s.success AND o.lease_until IS NOT NULL AND o.kind IN ('retry', 'release', 'failed') THEN 'confirmed' ELSE o.kind END)"
+        return """
         UPDATE sms_usage_logs AS s
-        SET success = CASE WHEN o.kind IN ('sent', 'delivered') THEN true WHEN o.kind IN ('release', 'progress') THEN s.success
-                           ELSE false END,
-            final_status = coalesce(o.final_status, CASE o.kind WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed'
+        SET success = CASE WHEN o.kind IN ('sent', 'delivered') THEN true
+                           WHEN o.kind IN ('release', 'progress') OR o.lease_until IS NOT NULL THEN s.success ELSE false END,
+            final_status = CASE WHEN \(kind) = 'confirmed' THEN (CASE WHEN s.final_status = 'delivered' THEN 'delivered' ELSE 'sent' END)
+                                ELSE coalesce(o.final_status, CASE o.kind WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed'
                                 WHEN 'delivered' THEN 'delivered'
                                 WHEN 'retry' THEN (CASE WHEN s.final_status = 'failed' THEN 'unknown' ELSE s.final_status END)
-                                ELSE s.final_status END),
+                                ELSE s.final_status END) END,
             delivery_confirmed_at = CASE WHEN o.kind = 'delivered'
                                          THEN coalesce(s.delivery_confirmed_at, coalesce($1::timestamptz, now()))
                                          ELSE s.delivery_confirmed_at END,
             twilio_message_sid = coalesce(o.sid, s.twilio_message_sid),
             retry_count = s.retry_count + o.counted::int,
             max_retries = coalesce(o.max_retries, s.max_retries),
-            next_retry_at = CASE WHEN o.kind IN ('retry', 'release')
+            next_retry_at = CASE WHEN \(kind) IN ('retry', 'release')
                                  THEN coalesce($1::timestamptz, now()) + make_interval(secs => o.delay)
                                  WHEN o.kind = 'progress' THEN s.next_retry_at END,
-            error_message = CASE WHEN o.kind IN ('retry', 'failed') THEN coalesce(o.error_message, s.error_message)
-                                 ELSE s.error_message END,
-            sms_metadata = \(metadata) || jsonb_build_object('retry',
+            sms_retry = \(state("""
                 (\(retry) - 'lease' - (CASE WHEN o.kind IN ('retry', 'sent', 'delivered') THEN 'reason' ELSE '' END)
-                          - (CASE WHEN o.uncertain IS NOT NULL OR o.kind IN ('sent', 'failed', 'delivered')
+                          - (CASE WHEN o.uncertain IS NOT NULL OR \(kind) IN ('sent', 'failed', 'delivered', 'confirmed')
                                   THEN 'uncertain' ELSE '' END))
                 || jsonb_strip_nulls(jsonb_build_object(
                        'error_code', o.error_code, 'error_message', o.error_message,
-                       'strategy', o.strategy, 'reason', o.reason, 'note', o.note,
+                       'strategy', o.strategy,
+                       'reason', CASE WHEN \(kind) = 'confirmed' THEN 'router_confirmed' ELSE o.reason END, 'note', o.note,
                        'updated_at', coalesce($1::timestamptz, now()),
                        -- the message's Twilio status; merged while it is about the same SID
                        'delivery', (CASE WHEN jsonb_typeof(\(retry) -> 'delivery') = 'object'
                                           AND \(retry) -> 'delivery' ->> 'sid' = o.delivery::jsonb ->> 'sid'
                                          THEN \(retry) -> 'delivery' ELSE '{}'::jsonb END) || o.delivery::jsonb,
-                       'uncertain', CASE WHEN o.uncertain <> '' THEN o.uncertain::jsonb END,
+                       'uncertain', CASE WHEN o.uncertain <> '' AND \(kind) <> 'confirmed' THEN o.uncertain::jsonb END,
                        -- resends Twilio accepted (what they cost), kept as a count for the views
                        'accepted', CASE WHEN (o.counted OR o.amend) AND o.sid IS NOT NULL
                                         THEN coalesce((\(retry) ->> 'accepted')::int, 0) + 1 END))
@@ -227,33 +248,44 @@ enum Queries {
                                'note', o.note, 'from', o.sender, 'uncertain', CASE WHEN o.uncertain <> '' THEN true END)))
                            END,
                            '$[last - $keep + 1 to last]', jsonb_build_object('keep', $2::int)))
-                   END)
+                   END
+                """))
         FROM unnest(\(Outcome.recordColumns.enumerated().map { "$\($0.offset + 3)::\($0.element.type)[]" }.joined(separator: ", ")))
              AS o(\(Outcome.recordColumns.map(\.name).joined(separator: ", ")))
         WHERE s.id = o.id AND (o.lease_until IS NULL OR s.next_retry_at = o.lease_until)
         RETURNING s.id, s.retry_count, extract(epoch FROM s.next_retry_at)::float8 AS next_retry_epoch
         """
+    }()
 
     /// Locks the row Twilio knows as message $1 (a status callback, a reconcile answer).
     static let sidLock = """
         SELECT id, message_direction, retry_count, success, final_status,
-               sms_metadata -> 'retry' -> 'delivery' ->> 'sid' AS delivery_sid,
-               sms_metadata -> 'retry' -> 'delivery' ->> 'status' AS delivery_status,
-               (sms_metadata -> 'retry' -> 'delivery' ->> 'checks')::int AS checks
+               sms_retry -> 'delivery' ->> 'sid' AS delivery_sid,
+               sms_retry -> 'delivery' ->> 'status' AS delivery_status,
+               (sms_retry -> 'delivery' ->> 'checks')::int AS checks
         FROM sms_usage_logs WHERE twilio_message_sid = $1
         ORDER BY id DESC LIMIT 1 FOR UPDATE
         """
 
-    /// The adoption index's predicate (migration 006), word for word so the planner uses it.
+    /// The router's word on claimed rows $1 since their claim: those it confirmed (`success` is
+    /// true: its own word, `mark-sent`, a delivered callback) or deleted. Read right before the
+    /// rows are sent, and for rows whose outcome a record could not write.
+    static let routerWord = """
+        SELECT i.id, s.id IS NULL AS deleted
+        FROM unnest($1::bigint[]) AS i(id) LEFT JOIN sms_usage_logs AS s ON s.id = i.id
+        WHERE s.id IS NULL OR s.success
+        """
+
+    /// The adoption index's predicate (migration 009, version 3), word for word so the planner uses it.
     static let unadoptedPredicate = """
         success = false AND sms_retry_direction(message_direction) = 'outbound' AND retry_count = 0 \
-        AND next_retry_at IS NULL AND (sms_metadata IS NULL OR NOT sms_metadata ? 'retry')
+        AND next_retry_at IS NULL AND sms_retry IS NULL
         """
 
     /// Locks up to $1 failed rows nobody has classified, written at least $2 seconds ago (so a
     /// router that reports through the library gets there first); $3 now.
     static let unadoptedLock = """
-        SELECT id, error_message, sms_metadata::text AS metadata,
+        SELECT id, error_message, sms_metadata::text AS metadata, \(sentEpoch.replacingOccurrences(of: "$NOW", with: "$3")),
                extract(epoch FROM sms_retry_router_time(coalesce($3::timestamptz, now())) - created_at)::float8 AS age_seconds
         FROM sms_usage_logs
         WHERE \(unadoptedPredicate)
@@ -274,18 +306,19 @@ enum Queries {
             SELECT id FROM sms_usage_logs
             WHERE retry_count > 0 AND final_status = 'sent' AND twilio_message_sid IS NOT NULL
               AND created_at >= sms_retry_router_time(coalesce($5::timestamptz, now())) - make_interval(secs => $3::float8)
-              AND coalesce((sms_metadata -> 'retry' -> 'delivery' ->> 'next_check')::timestamptz,
-                           (sms_metadata -> 'retry' ->> 'updated_at')::timestamptz + make_interval(secs => $2::float8))
+              AND coalesce((sms_retry -> 'delivery' ->> 'next_check')::timestamptz,
+                           (sms_retry ->> 'updated_at')::timestamptz + make_interval(secs => $2::float8))
                   <= coalesce($5::timestamptz, now())
             ORDER BY id
             LIMIT $1
             FOR UPDATE SKIP LOCKED
         )
         UPDATE sms_usage_logs AS s
-        SET sms_metadata = \(metadata) || jsonb_build_object('retry', \(retry) || jsonb_build_object('delivery',
-                (CASE WHEN jsonb_typeof(s.sms_metadata -> 'retry' -> 'delivery') = 'object'
-                      THEN s.sms_metadata -> 'retry' -> 'delivery' ELSE '{}'::jsonb END)
-                || jsonb_build_object('next_check', coalesce($5::timestamptz, now()) + make_interval(secs => $4::float8))))
+        SET sms_retry = \(state("""
+                \(retry) || jsonb_build_object('delivery',
+                (CASE WHEN jsonb_typeof(s.sms_retry -> 'delivery') = 'object' THEN s.sms_retry -> 'delivery' ELSE '{}'::jsonb END)
+                || jsonb_build_object('next_check', coalesce($5::timestamptz, now()) + make_interval(secs => $4::float8)))
+                """))
         FROM due
         WHERE s.id = due.id
         RETURNING s.id, s.twilio_message_sid AS sid
@@ -334,7 +367,7 @@ enum Queries {
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, statsJSON, health,
-         settingSet, sidLock, unadoptedLock, unconfirmedClaim, runPresence
+         settingSet, sidLock, unadoptedLock, unconfirmedClaim, runPresence, routerWord
 
     var name: String { rawValue }
 
@@ -353,6 +386,7 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .unadoptedLock: Queries.unadoptedLock
         case .unconfirmedClaim: Queries.unconfirmedClaim
         case .runPresence: Queries.runPresence
+        case .routerWord: Queries.routerWord
         }
     }
 }

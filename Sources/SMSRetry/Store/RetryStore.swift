@@ -15,7 +15,7 @@ public final class RetryStore: Sendable {
     /// The time every statement and decision reads (a test's fixed instant, or the system's).
     public let clock: WallClock
     let logger: Logger
-    /// How many attempts `sms_metadata.retry.history` keeps (the newest).
+    /// How many attempts `sms_retry.history` keeps (the newest).
     public static let historyLimit = 20
 
     public init(database: Database, policy: RetryPolicy = .default,
@@ -44,21 +44,32 @@ public final class RetryStore: Sendable {
         case rowNotFound
         /// The row is not an outbound message: nothing to resend.
         case notOutbound
+        /// The row says the message was sent (`success` is true: the router's word, `mark-sent`
+        /// or a delivered callback): nothing was changed and nothing will be resent.
+        case alreadySent
     }
 
+    /// How far before the router's logged send a lookup for it starts: clocks differ, and a
+    /// router may log the row before or after its request.
+    static let routerSendSlack: TimeInterval = 30
+
     /// Reports that the send logged as row `logID` failed with Twilio `errorCode` (`nil` for an
-    /// HTTP 5xx or a transport error). Schedules a retry by the policy, or closes the row.
+    /// HTTP 5xx, a timeout or a connection error: a send whose fate is unknown, which Twilio is
+    /// asked about before the first resend). Schedules a retry by the policy, or closes the row.
+    /// A row whose `success` is true is left as it is (`alreadySent`).
     public func recordFailure(logID: Int, errorCode: Int?, errorMessage: String?) async throws -> FailureOutcome {
         let failure: Failure = errorCode.map { .twilio(code: $0) } ?? .transport
         let policy = self.policy
         let result = try await database.transaction { conn -> FailureOutcome in
             guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
             guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
+            guard row.bool("success") != true else { return .alreadySent }
             let made = row.int("retry_count") ?? 0
             let decision = policy.decide(failure, attemptsMade: made)
             var outcome = Outcome.failure(id: logID, decision: decision, failure: failure, message: errorMessage,
                                           countedAttempt: false)
             outcome.outcome = .failed
+            outcome.uncertain = Self.routerDoubt(failure, sentEpoch: row.double("sent_epoch"))
             let written = try Self.record([outcome], now: self.clock.sql, on: conn)
             switch decision {
             case .retry:
@@ -80,8 +91,18 @@ public final class RetryStore: Sendable {
             logger.warning("failure reported for a row that does not exist", metadata: metadata)
         case .notOutbound:
             logger.warning("failure reported for a row that is not outbound; ignored", metadata: metadata)
+        case .alreadySent:
+            logger.warning("failure reported for a row whose success is true; nothing changed", metadata: metadata)
         }
         return result
+    }
+
+    /// A router's send with no Twilio code may have created the message: the row carries that
+    /// doubt (`sms_retry.uncertain`, the router's, uncounted) so Twilio is asked before the
+    /// first resend. Nil for a failure with a code (Twilio answered: nothing was created).
+    static func routerDoubt(_ failure: Failure, sentEpoch: Double?) -> Outcome.Uncertainty? {
+        guard case .transport = failure, let sentEpoch else { return nil }
+        return .since(Date(timeIntervalSince1970: sentEpoch - routerSendSlack), counted: false, router: true)
     }
 
     public enum SentOutcome: Sendable, Equatable {
@@ -148,7 +169,8 @@ public final class RetryStore: Sendable {
                        leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"),
                        doubt: r.double("uncertain_since_epoch").map {
                            Doubt(since: Date(timeIntervalSince1970: $0), counted: r.bool("uncertain_counted") ?? true,
-                                 leaseAt: r.double("uncertain_lease_epoch").map { Date(timeIntervalSince1970: $0) })
+                                 leaseAt: r.double("uncertain_lease_epoch").map { Date(timeIntervalSince1970: $0) },
+                                 router: r.bool("uncertain_router") ?? false)
                        },
                        sid: r.string("sid"),
                        ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"),
@@ -220,7 +242,7 @@ public final class RetryStore: Sendable {
             let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(grace), self.clock.sql]).all
             let outcomes = rows.map {
                 Self.adopted(id: $0.int("id")!, errorMessage: $0.string("error_message"), metadata: $0.string("metadata"),
-                             ageSeconds: $0.double("age_seconds"), policy: policy, maxAge: maxAge)
+                             ageSeconds: $0.double("age_seconds"), sentEpoch: $0.double("sent_epoch"), policy: policy, maxAge: maxAge)
             }
             _ = try Self.record(outcomes, now: self.clock.sql, on: conn)
             return outcomes.count
@@ -228,8 +250,8 @@ public final class RetryStore: Sendable {
     }
 
     /// What an unreported failure becomes (pure): scheduled by its code, or expired.
-    static func adopted(id: Int, errorMessage: String?, metadata: String?, ageSeconds: Double?, policy: RetryPolicy,
-                        maxAge: Double) -> Outcome {
+    static func adopted(id: Int, errorMessage: String?, metadata: String?, ageSeconds: Double?, sentEpoch: Double? = nil,
+                        policy: RetryPolicy, maxAge: Double) -> Outcome {
         let code = ErrorCodeParser.code(errorMessage: errorMessage, metadata: metadata)
         let failure: Failure = code.map { .twilio(code: $0) } ?? .transport
         var outcome: Outcome
@@ -239,6 +261,7 @@ public final class RetryStore: Sendable {
             outcome = .failure(id: id, decision: policy.decide(failure, attemptsMade: 0), failure: failure,
                                message: errorMessage, countedAttempt: false)
             outcome.outcome = .failed
+            outcome.uncertain = routerDoubt(failure, sentEpoch: sentEpoch)
         }
         outcome.note = "adopted: the router did not report this failure"
         return outcome
@@ -250,6 +273,14 @@ public final class RetryStore: Sendable {
         try await database.query(Statement.unconfirmedClaim, [String(limit), String(confirmAfter), String(maxAge),
                                                               String(confirmAfter * 2), clock.sql])
             .all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
+    }
+
+    /// What the router said of rows `ids` since they were claimed (`Statement.routerWord`): the
+    /// ones it confirmed or deleted; the others are absent from the answer.
+    func routerWord(ids: [Int]) async throws -> [Int: RouterWord] {
+        guard !ids.isEmpty else { return [:] }
+        return try await database.query(Statement.routerWord, [PGArray.literal(ids.map(String.init))]).all
+            .reduce(into: [:]) { words, r in words[r.int("id")!] = r.bool("deleted") == true ? .deleted : .confirmed }
     }
 
     /// Takes (or keeps) this session's presence slot among the runs sharing a rate (advisory
