@@ -6,8 +6,9 @@ import FoundationNetworking
 
 /// A stand-in for Twilio's Messages API on loopback, speaking its wire format: form-encoded
 /// POSTs with HTTP Basic auth, `201` with the Message JSON, errors as `{"code", "message",
-/// "more_info", "status"}`; `GET …/Messages/{Sid}.json` and `GET …/Messages.json?To=…&DateSent>=…`
-/// for the messages it accepted; signed status callbacks (`X-Twilio-Signature`) to a message's
+/// "more_info", "status"}`; `GET …/Messages/{Sid}.json` and the list `GET …/Messages.json` as
+/// Twilio pages and filters it (`MessageList.swift`) for the messages it accepted or was given
+/// (`preload`); signed status callbacks (`X-Twilio-Signature`) to a message's
 /// `StatusCallback`. Tests, the demo and the benchmarks script it per destination number.
 public actor TwilioStandIn {
     /// One scripted answer.
@@ -52,6 +53,16 @@ public actor TwilioStandIn {
         var status: String
         var errorCode: Int?
         var created: Date
+        /// Twilio's `date_sent`: set when the status leaves queued / accepted / scheduled, null
+        /// until then (what the list's `DateSent` filters read).
+        var dateSent: Date?
+        /// The order the stand-in made messages in (the list's tie-break).
+        var sequence: Int
+
+        /// Whether a message in this status has been handed on (has a `date_sent`).
+        static func isSent(_ status: String) -> Bool { !["queued", "accepted", "scheduled", "canceled"].contains(status) }
+
+        var place: MessageListQuery.Place { .init(created: created, sequence: sequence) }
     }
 
     /// A message the stand-in accepted or refused, as it arrived.
@@ -91,7 +102,10 @@ public actor TwilioStandIn {
     /// Create requests that reached the handler (answered or still waiting).
     public private(set) var requestsTotal = 0
     private var messages: [String: Message] = [:]
-    private var order: [String] = []
+    /// List requests (`GET …/Messages.json`) and message requests (`GET …/Messages/{Sid}.json`)
+    /// answered, apart.
+    public private(set) var listRequestsTotal = 0
+    public private(set) var sidRequestsTotal = 0
     private var deliveries: [String: [[StatusEvent]]] = [:]
     private var callbacks: [Task<Void, Never>] = []
     /// Callbacks posted, with the HTTP status they got (0: no answer).
@@ -235,14 +249,13 @@ public actor TwilioStandIn {
         let response: WireAnswer
         switch reply ?? .fail(code: 20003, status: 401) {
         case .accept where received != nil:
-            counter += 1
-            let sid = "SM" + String(format: "%016llx%016llx", UInt64.random(in: 0...UInt64.max), UInt64(counter))
+            let sid = newSID()
             let status = received!.messagingServiceSID != nil ? "accepted" : "queued"
             received!.sid = sid
             received!.status = 201
             let message = Message(sid: sid, to: received!.to, from: received!.from,
                                   messagingServiceSID: received!.messagingServiceSID, body: received!.body,
-                                  status: status, errorCode: nil, created: Date())
+                                  status: status, errorCode: nil, created: Date(), sequence: counter)
             response = json(201, messageJSON(message))
             created(message, callback: received!.statusCallback)
         case .accept, .acceptThenHang, .acceptThenDrop, .drop:
@@ -263,6 +276,25 @@ public actor TwilioStandIn {
         return response
     }
 
+    private func newSID() -> String {
+        counter += 1
+        return "SM" + String(format: "%016llx%016llx", UInt64.random(in: 0...UInt64.max), UInt64(counter))
+    }
+
+    /// Adds a message as if another client (the router) had created it `created` (earlier, or
+    /// later) with this status and no callback; returns its SID. Its `date_sent` is its creation
+    /// time unless the status is queued, accepted, scheduled or canceled. Not a create request:
+    /// `received`, `requestsTotal` and `acceptedTotal` do not count it.
+    @discardableResult
+    public func preload(to: String, from: String = "+15005550006", body: String, status: String = "delivered",
+                        created: Date = Date()) -> String {
+        let sid = newSID()
+        messages[sid] = Message(sid: sid, to: to, from: from, messagingServiceSID: nil, body: body, status: status,
+                                errorCode: nil, created: created, dateSent: Message.isSent(status) ? created : nil,
+                                sequence: counter)
+        return sid
+    }
+
     private func authorized(_ header: String?) -> Bool {
         guard let header, header.hasPrefix("Basic "),
               let data = Data(base64Encoded: String(header.dropFirst(6))),
@@ -274,7 +306,7 @@ public actor TwilioStandIn {
     private func messageJSON(_ m: Message) -> [String: Any] {
         let date = Self.rfc2822.string(from: m.created)
         let segments = max(1, (m.body.count + 152) / 153)
-        let sent = ["queued", "accepted", "scheduled", "failed", "canceled"].contains(m.status) ? nil : date
+        let sent = m.dateSent.map(Self.rfc2822.string(from:))
         return [
             "sid": m.sid, "account_sid": accountSID, "api_version": "2010-04-01", "body": m.body,
             "date_created": date, "date_updated": date, "date_sent": sent ?? NSNull(), "direction": "outbound-api",
@@ -286,10 +318,10 @@ public actor TwilioStandIn {
     }
 
     /// A new message: its status moves through its delivery script (default: `sent`), and each
-    /// step is posted to its StatusCallback, in order.
+    /// step is posted to its StatusCallback, in order. A script ending `queued` (or `accepted`)
+    /// keeps it there, with no `date_sent`, as Twilio holds a message when it is slow.
     private func created(_ message: Message, callback: String?) {
         messages[message.sid] = message
-        order.append(message.sid)
         var events = [StatusEvent("sent")]
         if var queue = deliveries[message.to], !queue.isEmpty {
             events = queue.removeFirst()
@@ -298,6 +330,7 @@ public actor TwilioStandIn {
         if let last = events.last {
             messages[message.sid]?.status = last.status
             messages[message.sid]?.errorCode = last.errorCode
+            if events.contains(where: { Message.isSent($0.status) }) { messages[message.sid]?.dateSent = Date() }
         }
         guard let callback, let token = credentials[accountSID] else { return }
         let params = events.map { event in
@@ -340,7 +373,7 @@ public actor TwilioStandIn {
     public private(set) var ownedSenders: Set<String> = ["+15005550006"]
     public func setOwnedSenders(_ senders: Set<String>) { ownedSenders = senders }
 
-    /// `GET …/Messages/{Sid}.json` and `GET …/Messages.json?To=…&DateSent>=…`; for `check`, the
+    /// `GET …/Messages/{Sid}.json` and `GET …/Messages.json` (`list`); for `check`, the
     /// account (`GET /2010-04-01/Accounts/{Sid}.json`), its phone numbers and short codes, and a
     /// Messaging Service (`GET /v1/Services/{Sid}`).
     private func lookup(_ request: WireRequest) -> WireAnswer {
@@ -367,30 +400,43 @@ public actor TwilioStandIn {
         default: break
         }
         let prefix = "/2010-04-01/Accounts/\(accountSID)/Messages"
-        if request.path == prefix + ".json" {
-            let to = request.query["To"]
-            let since = request.query["DateSent>"].flatMap(Self.parseDay)
-            let list = order.reversed().compactMap { messages[$0] }.filter { m in
-                (to == nil || m.to == to) && (since == nil || m.created >= since!)
-            }
-            return json(200, ["messages": list.prefix(50).map(messageJSON), "page": 0, "page_size": 50,
-                              "next_page_uri": NSNull(), "uri": request.path])
-        }
+        if request.path == prefix + ".json" { return list(request) }
         if request.path.hasPrefix(prefix + "/"), request.path.hasSuffix(".json") {
+            sidRequestsTotal += 1
             let sid = String(request.path.dropFirst(prefix.count + 1).dropLast(5))
             if let m = messages[sid] { return json(200, messageJSON(m)) }
         }
         return json(404, errorJSON(code: 20404, status: 404))
     }
 
-    /// `YYYY-MM-DD` (UTC) or an ISO 8601 date-time.
-    static func parseDay(_ s: String) -> Date? {
-        if let d = ISO8601DateFormatter().date(from: s) { return d }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd"
-        return f.date(from: s)
+    /// `GET …/Messages.json`: the messages the query's filters keep, newest first, one page of
+    /// them, and the URIs of the first, previous and next pages (`MessageListQuery`).
+    private func list(_ request: WireRequest) -> WireAnswer {
+        listRequestsTotal += 1
+        let query: MessageListQuery
+        do { query = try MessageListQuery(request.query) } catch {
+            var body = errorJSON(code: 20001, status: 400)
+            body["message"] = "Invalid \(error.parameter)"
+            return json(400, body)
+        }
+        let matching = messages.values.filter { query.matches(to: $0.to, from: $0.from, dateSent: $0.dateSent) }
+            .sorted { $0.place > $1.place }
+        guard let range = query.select(matching.map(\.place), place: { messages[$0]?.place }) else {
+            var body = errorJSON(code: 20001, status: 400)
+            body["message"] = "Invalid PageToken"
+            return json(400, body)
+        }
+        let page = matching[range]
+        let more = range.upperBound < matching.count
+        let uri = query.uri(path: request.path, page: query.page, token: query.pageToken)
+        return json(200, [
+            "messages": page.map(messageJSON), "page": query.page, "page_size": query.pageSize,
+            "start": range.lowerBound, "end": max(range.lowerBound, range.upperBound - 1), "uri": uri,
+            "first_page_uri": query.uri(path: request.path, page: 0, token: nil),
+            "next_page_uri": more ? query.uri(path: request.path, page: query.page + 1, token: "PA" + page.last!.sid) : NSNull(),
+            "previous_page_uri": query.page > 0 && !page.isEmpty
+                ? query.uri(path: request.path, page: query.page - 1, token: "PB" + page.first!.sid) : NSNull(),
+        ])
     }
 
     /// Twilio's error body; like Twilio's, some messages name the number.
@@ -407,7 +453,7 @@ public actor TwilioStandIn {
     }
 
     static let messages: [Int: String] = [
-        20003: "Authenticate", 20404: "The requested resource was not found", 20429: "Too Many Requests",
+        20001: "Invalid parameter", 20003: "Authenticate", 20404: "The requested resource was not found", 20429: "Too Many Requests",
         21211: "The 'To' number is not a valid phone number.", 21602: "Message body is required.",
         21603: "The 'From' phone number is required.", 21604: "The 'To' phone number is required.",
         21610: "Attempt to send to unsubscribed recipient", 21617: "The concatenated message body exceeds the 1600 character limit.",

@@ -71,7 +71,8 @@ import Testing
             #expect(error.bodySent)
         }
         // A lookup (GET, no body) may be retried by libcurl: it changes nothing at Twilio.
-        guard case .success = await client.messages(to: "+14155550460", since: Date().addingTimeInterval(-60)) else {
+        guard case .success = await client.findResend(to: "+14155550460", body: "warm", since: Date().addingTimeInterval(-60),
+                                                      excluding: nil) else {
             Issue.record("lookup failed"); return
         }
     }

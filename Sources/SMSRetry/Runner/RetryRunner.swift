@@ -385,10 +385,11 @@ public final class RetryRunner: Sendable {
                 providerAnswered()
             case .failed(let error):
                 if error.unauthorized { halt(.configuration("Twilio refused the credentials (\(error))")) }
+                else if error.inconclusive { providerAnswered() }   // Twilio is up; the row waits
                 else { providerFailed("\(error)") }
                 if error.notReached { noteUnreachable(error.description) }
                 var outcome = Outcome.release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
-                outcome.providerFailure = !error.unauthorized
+                outcome.providerFailure = !error.unauthorized && !error.inconclusive
                 return outcome
             }
         }

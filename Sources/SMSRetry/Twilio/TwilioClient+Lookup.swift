@@ -1,7 +1,7 @@
 import Foundation
 
 /// Asking Twilio what became of a message: `GET …/Messages/{Sid}.json`, and the message list
-/// filtered by `To` and `DateSent>=` when no SID is known (a send whose answer never arrived).
+/// for the number, page by page, when no SID is known (a send whose answer never arrived).
 extension TwilioClient {
     /// A message as Twilio reports it.
     public struct MessageInfo: Sendable, Equatable {
@@ -11,6 +11,8 @@ extension TwilioClient {
         public var to: String?
         public var body: String?
         public var dateCreated: Date?
+        /// Null while the message is queued, accepted or scheduled (not yet handed on).
+        public var dateSent: Date?
     }
 
     /// Why Twilio could not be asked (nothing is concluded from it).
@@ -20,6 +22,9 @@ extension TwilioClient {
         public var unauthorized = false
         /// The request never reached Twilio (refused, DNS, TLS).
         public var notReached = false
+        /// Twilio answered, but not enough to conclude (more pages than the walk reads, a date
+        /// that could not be read): Twilio is up, and sending now could still duplicate.
+        public var inconclusive = false
     }
 
     /// `GET …/Messages/{sid}.json`; nil when Twilio has no such message (404).
@@ -36,28 +41,45 @@ extension TwilioClient {
         }
     }
 
-    /// Messages to `to` that Twilio created at or after `since` (one page, newest first).
-    public func messages(to: String, since: Date) async -> Result<[MessageInfo], LookupError> {
-        let day = Self.day.string(from: since)
-        let query = FormEncoding.encode([("To", to), ("DateSent>", day), ("PageSize", "50")])
-        let url = "\(config.baseURL)/2010-04-01/Accounts/\(config.accountSID)/Messages.json?\(query)"
-        switch await get(url) {
-        case .failure(let error): return .failure(error)
-        case .success(let response):
-            guard let page = try? JSONDecoder().decode(MessagePage.self, from: Data(response.body)) else {
-                return .failure(LookupError(description: "HTTP \(response.status): not a message list"))
-            }
-            return .success(page.messages.map(\.info).filter { ($0.dateCreated ?? .distantFuture) >= since })
-        }
-    }
+    /// At most this many pages of 50 are read for one lookup (2,000 messages to one number since
+    /// the attempt); past it the lookup concludes nothing.
+    public static let maxLookupPages = 40
 
     /// A message Twilio created for this resend, if any: same number, same body (any body for a
     /// content-template or media-only message, whose body Twilio renders itself), created since
     /// the uncertain attempt started (less `slack` for clock differences), not the row's known SID.
+    ///
+    /// Lists by `To` only, 50 a page, newest first, following `next_page_uri` as given until a
+    /// page reaches back before `since - slack` (`ResendSearch`): a `DateSent` filter would miss
+    /// a message still queued or accepted, and a busy number has more than one page. Past
+    /// `maxPages` pages, or with a candidate whose date cannot be read, an `inconclusive` error.
     public func findResend(to: String, body: String, since: Date, excluding known: String?,
-                           slack: TimeInterval = 10) async -> Result<MessageInfo?, LookupError> {
-        await messages(to: to, since: since.addingTimeInterval(-slack)).map { list in
-            list.first { $0.sid != known && (body.isEmpty || $0.body == body) }
+                           slack: TimeInterval = 10,
+                           maxPages: Int = TwilioClient.maxLookupPages) async -> Result<MessageInfo?, LookupError> {
+        var search = ResendSearch(body: body, excluding: known, window: since.addingTimeInterval(-slack), maxPages: maxPages)
+        let query = FormEncoding.encode([("To", to), ("PageSize", String(ResendSearch.pageSize))])
+        var url = "\(config.baseURL)/2010-04-01/Accounts/\(config.accountSID)/Messages.json?\(query)"
+        while true {
+            let response: HTTPClient.Response
+            switch await get(url) {
+            case .failure(let error): return .failure(error)
+            case .success(let answer): response = answer
+            }
+            guard response.status == 200,
+                  let page = try? JSONDecoder().decode(MessagePage.self, from: Data(response.body)) else {
+                return .failure(LookupError(description: "HTTP \(response.status): not a message list"))
+            }
+            switch search.read(page.messages.map(\.info), nextPageURI: page.next_page_uri) {
+            case .found(let message): return .success(message)
+            case .notFound: return .success(nil)
+            case .inconclusive(let why): return .failure(LookupError(description: why, inconclusive: true))
+            case .follow(let next):
+                // A path with its query, as Twilio gives it; anything else is not followed blind.
+                guard next.hasPrefix("/") else {
+                    return .failure(LookupError(description: "next_page_uri is not a path", inconclusive: true))
+                }
+                url = config.baseURL + next
+            }
         }
     }
 
@@ -80,7 +102,6 @@ extension TwilioClient {
         }
     }
 
-    static let day = utcFormatter("yyyy-MM-dd")
     static let rfc2822 = utcFormatter("EEE, dd MMM yyyy HH:mm:ss Z")
 
     static func utcFormatter(_ format: String) -> DateFormatter {
@@ -100,13 +121,18 @@ struct MessageJSON: Decodable {
     var to: String?
     var body: String?
     var date_created: String?
+    var date_sent: String?
 
     var info: TwilioClient.MessageInfo {
         TwilioClient.MessageInfo(sid: sid, status: status, errorCode: error_code, to: to, body: body,
-                                 dateCreated: date_created.flatMap { TwilioClient.rfc2822.date(from: $0) })
+                                 dateCreated: date_created.flatMap { TwilioClient.rfc2822.date(from: $0) },
+                                 dateSent: date_sent.flatMap { TwilioClient.rfc2822.date(from: $0) })
     }
 }
 
+/// A page of the message list: its messages (newest first) and the next page's path, null on
+/// the last page.
 struct MessagePage: Decodable {
     var messages: [MessageJSON]
+    var next_page_uri: String?
 }
