@@ -8,21 +8,27 @@
 # The migrate command runs with PGDATABASE=rc_after; by default every migrations/NNN_*.up.sql
 # from 002 on, in order, with psql -f (so it measures whatever migrations exist). make bench
 # passes `sms-retry migrate`.
-#   ROWS=1000000 DURATION=20 REPS=3     seconds per pgbench run, runs per statement and database
-#   QUICK=1                              DURATION=5 REPS=1 unless set (about 1.5 min)
+#   ROWS=1000000 DURATION=15 REPS=3     seconds per pgbench run, runs per statement and database
+#                                        (18 runs: about 5 min in all, seeding included)
+#   QUICK=1                              DURATION=5 REPS=1 unless set (about 1 min)
 #   RECENT=100000                        the UPDATEs pick a random row among this many newest
+#   PROTOCOL=simple                      pgbench -M: simple (each statement planned anew, as most
+#                                        drivers and ORMs send them), extended or prepared
+#   KEEP_DBS=1                           leave rc_before and rc_after in place (dropped by default)
 # Prints a markdown report on stdout (progress on stderr) and exits 0 whether or not the goals
 # are met: each goal is printed as met or NOT met with its figures.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 migrations=$here/../migrations
 rows=${ROWS:-1000000}
-if [ -n "${QUICK:-}" ]; then secs=${DURATION:-5}; reps=${REPS:-1}; else secs=${DURATION:-20}; reps=${REPS:-3}; fi
+if [ -n "${QUICK:-}" ]; then secs=${DURATION:-5}; reps=${REPS:-1}; else secs=${DURATION:-15}; reps=${REPS:-3}; fi
 recent=${RECENT:-100000}
+protocol=${PROTOCOL:-simple}
 clients=4 threads=2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 t0=$(date +%s)
+load0=$(cut -d' ' -f1 /proc/loadavg)
 say() { echo "== [$(( $(date +%s) - t0 )) s] $*" >&2; }
 q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 val() { local db=$1; shift; psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$*"; }
@@ -75,7 +81,9 @@ sizes rc_after > "$tmp/sizes-after-start"
 
 # --- 2. the router's statements -----------------------------------------------------------------
 # One statement per transaction, as the router sends them. The UPDATEs pick a random row among
-# the RECENT newest (maxid is read before each run): the router updates the rows it just wrote.
+# the newest (maxid is read before each run; window, below): the router updates the rows it just
+# wrote. No variable inside a quoted literal: with -M extended or prepared, pgbench makes each
+# variable a parameter.
 cat > "$tmp/insert.sql" <<'SQL'
 \set uid random(0, 4999)
 \set n random(1, 9999999)
@@ -84,22 +92,22 @@ cat > "$tmp/insert.sql" <<'SQL'
 \set c random(0, 6)
 INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
                             success, error_message, processing_time_ms, sms_metadata, created_at)
-VALUES (:uid, '+1415' || lpad(':n', 7, '0'), 'outbound', 20, 'message number :n',
+VALUES (:uid, '+1415' || lpad(:n::text, 7, '0'), 'outbound', 20, 'message number ' || :n,
         :r >= 30, CASE WHEN :r < 30 THEN 'HTTP 400 error: Unable to create record: Twilio 30003' END, :ptm,
-        '{"campaign": "c:c", "locale": "en", "provider": "twilio"}'::jsonb, now());
+        ('{"campaign": "c' || :c || '", "locale": "en", "provider": "twilio"}')::jsonb, now());
 SQL
-cat > "$tmp/update_time.sql" <<SQL
-\set id random(:maxid - $recent + 1, :maxid)
+cat > "$tmp/update_time.sql" <<'SQL'
+\set id random(:maxid - :window + 1, :maxid)
 \set ptm random(40, 2000)
 UPDATE sms_usage_logs SET processing_time_ms = :ptm WHERE id = :id;
 SQL
 # An ORM writes the whole value: a new object with several keys, different each time.
-cat > "$tmp/update_metadata.sql" <<SQL
-\set id random(:maxid - $recent + 1, :maxid)
+cat > "$tmp/update_metadata.sql" <<'SQL'
+\set id random(:maxid - :window + 1, :maxid)
 \set ptm random(40, 2000)
 \set c random(0, 6)
 UPDATE sms_usage_logs
-SET sms_metadata = '{"campaign": "c:c", "locale": "en", "provider": "twilio", "segments": 1, "price": "0.0079", "twilio_ms": :ptm}'::jsonb
+SET sms_metadata = ('{"campaign": "c' || :c || '", "locale": "en", "provider": "twilio", "segments": 1, "price": "0.0079", "twilio_ms": ' || :ptm || '}')::jsonb
 WHERE id = :id;
 SQL
 kinds="insert update_time update_metadata"
@@ -112,11 +120,11 @@ counters() { val "$1" "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_u
 # a backend flushes its counters at most once a second at commit, and at exit: pgbench's backends
 # flush as they exit, just after pgbench returns, so wait until the counters account for every
 # transaction pgbench counted (each one writes one row).
-bench_run() {       # db kind
-  local db=$1 kind=$2 ins0 upd0 hot0 ins1 upd1 hot1 maxid out tps txns i
+bench_run() {       # db kind window
+  local db=$1 kind=$2 window=$3 ins0 upd0 hot0 ins1 upd1 hot1 maxid out tps txns i
   read -r ins0 upd0 hot0 < <(counters "$db")
   maxid=$(val "$db" "SELECT max(id) FROM sms_usage_logs")
-  out=$(pgbench -n -c "$clients" -j "$threads" -T "$secs" -D maxid="$maxid" -f "$tmp/$kind.sql" "$db" 2>&1) \
+  out=$(pgbench -n -M "$protocol" -c "$clients" -j "$threads" -T "$secs" -D maxid="$maxid" -D window="$window" -f "$tmp/$kind.sql" "$db" 2>&1) \
     || { echo "$out" >&2; return 1; }
   tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
   txns=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
@@ -130,26 +138,41 @@ bench_run() {       # db kind
   echo "$tps $txns $((upd1 - upd0)) $((hot1 - hot0))"
 }
 
-say "pgbench: $kinds; $reps rep(s) of $secs s each per database, -c $clients -j $threads, before/after alternated"
+say "pgbench: $kinds; $reps rep(s) of $secs s each per database, -M $protocol -c $clients -j $threads, before/after alternated"
+# The UPDATEs' window: the RECENT newest rows, but only rows the INSERT runs wrote, and as many in
+# both databases. The router updates rows it has just written, which after the migration carry
+# the new columns; a seeded row from before it gets them on its first update (a wider version,
+# which fits in its page less often) and would lower the HOT share for a reason the router
+# never meets.
+declare -A inserted=([before]=0 [after]=0)
+windows=()
 for rep in $(seq "$reps"); do
   # before then after on odd reps, after then before on even ones: neither always runs second
   if [ $((rep % 2)) = 1 ]; then order="before after"; else order="after before"; fi
   for kind in $kinds; do
+    window=$recent
+    for side in before after; do if [ "${inserted[$side]}" -lt "$window" ]; then window=${inserted[$side]}; fi; done
+    if [ "$kind" != insert ]; then windows+=("$window"); fi
     for side in $order; do
-      r=$(bench_run "rc_$side" "$kind")
+      r=$(bench_run "rc_$side" "$kind" "$window")
       echo "$r" >> "$tmp/$kind.$side"
-      say "  rep $rep $kind $side: tps txns upd hot = $r"
+      if [ "$kind" = insert ]; then inserted[$side]=$(( ${inserted[$side]} + $(echo "$r" | cut -d' ' -f2) )); fi
+      say "  rep $rep $kind $side: tps txns upd hot = $r$([ "$kind" = insert ] || echo " (window $window)")"
     done
   done
 done
+wmin=$(printf '%s\n' "${windows[@]}" | sort -n | head -n 1); wmax=$(printf '%s\n' "${windows[@]}" | sort -n | tail -n 1)
 sizes rc_before > "$tmp/sizes-before-end"
 sizes rc_after > "$tmp/sizes-after-end"
+load1=$(cut -d' ' -f1 /proc/loadavg)
+[ -n "${KEEP_DBS:-}" ] || q postgres -c "DROP DATABASE rc_after" -c "DROP DATABASE rc_before"
 say "done"
 
 # --- 3. the report ------------------------------------------------------------------------------
 tps_med() { awk '{ print $1 }' "$tmp/$1.$2" | median; }
 tps_list() { awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }' "$tmp/$1.$2"; }
 hot_share() { awk '{ u += $3; h += $4 } END { if (u > 0) printf "%.1f", 100 * h / u; else print "n/a" }' "$tmp/$1.$2"; }
+pair_ratios() { paste -d' ' "$tmp/$1.before" "$tmp/$1.after" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $5 / $1 }'; }
 hot_list() { awk '{ printf "%s%s", (NR > 1 ? " " : ""), ($3 > 0 ? sprintf("%.0f", 100 * $4 / $3) : "-") }' "$tmp/$1.$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
@@ -162,19 +185,21 @@ echo
 echo "rc_before: the router's table (migration 001: primary key on id), $rows rows of benchmarks/seed.sql (3 % failed),"
 echo "plus the router's own index on (user_id, created_at), VACUUM ANALYZE. rc_after: a copy of it"
 echo "(CREATE DATABASE ... TEMPLATE rc_before), migrated with $how (migrations here: $applied;"
-echo "$(awk -v a="$mstart" -v b="$mend" 'BEGIN { printf "%.1f s", b - a }')). pgbench -n -c $clients -j $threads -T $secs, one statement per transaction; each"
+echo "$(awk -v a="$mstart" -v b="$mend" 'BEGIN { printf "%.1f s", b - a }')). pgbench -n -M $protocol -c $clients -j $threads -T $secs, one statement per transaction; each"
 echo "statement runs $reps time(s) on each database, alternately (before/after, then after/before). tps: median;"
 echo "HOT: n_tup_hot_upd / n_tup_upd of pg_stat_user_tables over all its runs (per run in brackets). The UPDATEs"
-echo "pick a random row among the $recent newest by id. PostgreSQL $server, $(nproc) cores shared by the server and pgbench."
+echo "pick a random row by id among the newest the INSERT runs wrote, as many in both databases, at most $recent:"
+echo "$([ "$wmin" = "$wmax" ] && echo "$wmin" || echo "$wmin to $wmax") rows. PostgreSQL $server, $(nproc) cores shared by the server and pgbench;"
+echo "load average (1 min) $load0 at the start, $load1 at the end of the runs (above $(nproc): other work shared the cores)."
 echo
-echo "| statement | tps before | tps after | after / before | HOT before | HOT after | runs before (tps [HOT %]) | runs after |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| statement | tps before | tps after | after / before | HOT before | HOT after | after / before per rep | runs before (tps [HOT %]) | runs after |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for kind in $kinds; do
   b=$(tps_med "$kind" before); a=$(tps_med "$kind" after)
   if [ "$kind" = insert ]; then hb="—"; ha="—"; lb=$(tps_list "$kind" before); la=$(tps_list "$kind" after)
   else hb="$(hot_share "$kind" before) %"; ha="$(hot_share "$kind" after) %"
        lb="$(tps_list "$kind" before) [$(hot_list "$kind" before)]"; la="$(tps_list "$kind" after) [$(hot_list "$kind" after)]"; fi
-  printf '| %s | %.0f | %.0f | %s | %s | %s | %s | %s |\n' "${label[$kind]}" "$b" "$a" "$(ratio "$a" "$b")" "$hb" "$ha" "$lb" "$la"
+  printf '| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s |\n' "${label[$kind]}" "$b" "$a" "$(ratio "$a" "$b")" "$hb" "$ha" "$(pair_ratios "$kind")" "$lb" "$la"
 done
 echo
 echo "Sizes (MB; main fork): at the start (rc_after just migrated) and after the runs above."
