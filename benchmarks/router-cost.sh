@@ -115,15 +115,22 @@ declare -A label=([insert]="INSERT one row" [update_time]="UPDATE processing_tim
                   [update_metadata]="UPDATE sms_metadata = '{...}'::jsonb by id")
 
 counters() { val "$1" "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sms_usage_logs'" | tr '|' ' '; }
+# The server's CPU for a run: the postmaster's cutime + cstime (/proc/PID/stat fields 16, 17)
+# collect its children that have exited, pgbench's backends among them, once they are gone. tps
+# follows whatever else runs on the shared cores; CPU per statement much less.
+postmaster=$(head -n 1 "$(val postgres "SHOW data_directory")/postmaster.pid" 2>/dev/null || true)
+tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+server_ticks() { if [ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ]; then awk '{ print $16 + $17 }' "/proc/$postmaster/stat"; else echo 0; fi; }
 
 # One pgbench run → "tps txns upd hot" (the table's counters' deltas over the run). On PostgreSQL 15
 # a backend flushes its counters at most once a second at commit, and at exit: pgbench's backends
 # flush as they exit, just after pgbench returns, so wait until the counters account for every
 # transaction pgbench counted (each one writes one row).
 bench_run() {       # db kind window
-  local db=$1 kind=$2 window=$3 ins0 upd0 hot0 ins1 upd1 hot1 maxid out tps txns i
+  local db=$1 kind=$2 window=$3 ins0 upd0 hot0 ins1 upd1 hot1 maxid out tps txns i c0 c1
   read -r ins0 upd0 hot0 < <(counters "$db")
   maxid=$(val "$db" "SELECT max(id) FROM sms_usage_logs")
+  c0=$(server_ticks)
   out=$(pgbench -n -M "$protocol" -c "$clients" -j "$threads" -T "$secs" -D maxid="$maxid" -D window="$window" -f "$tmp/$kind.sql" "$db" 2>&1) \
     || { echo "$out" >&2; return 1; }
   tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
@@ -135,7 +142,13 @@ bench_run() {       # db kind window
     sleep 0.1
   done
   [ "$i" -lt 100 ] || say "  (the statistics of $db still lack some of the $txns transactions after 10 s)"
-  echo "$tps $txns $((upd1 - upd0)) $((hot1 - hot0))"
+  for i in $(seq 50); do
+    [ "$(val postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")" = 0 ] && break
+    sleep 0.1
+  done
+  sleep 0.2   # the postmaster reaps the last of them
+  c1=$(server_ticks)
+  echo "$tps $txns $((upd1 - upd0)) $((hot1 - hot0)) $(( (c1 - c0) * tick_us ))"
 }
 
 say "pgbench: $kinds; $reps rep(s) of $secs s each per database, -M $protocol -c $clients -j $threads, before/after alternated"
@@ -170,9 +183,10 @@ say "done"
 
 # --- 3. the report ------------------------------------------------------------------------------
 tps_med() { awk '{ print $1 }' "$tmp/$1.$2" | median; }
+cpu_per() { awk '{ c += $5; t += $2 } END { if (c > 0 && t > 0) printf "%.0f", c / t; else print "n/a" }' "$tmp/$1.$2"; }
 tps_list() { awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }' "$tmp/$1.$2"; }
 hot_share() { awk '{ u += $3; h += $4 } END { if (u > 0) printf "%.1f", 100 * h / u; else print "n/a" }' "$tmp/$1.$2"; }
-pair_ratios() { paste -d' ' "$tmp/$1.before" "$tmp/$1.after" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $5 / $1 }'; }
+pair_ratios() { paste -d' ' "$tmp/$1.before" "$tmp/$1.after" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $(NF / 2 + 1) / $1 }'; }
 hot_list() { awk '{ printf "%s%s", (NR > 1 ? " " : ""), ($3 > 0 ? sprintf("%.0f", 100 * $4 / $3) : "-") }' "$tmp/$1.$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
@@ -187,19 +201,23 @@ echo "plus the router's own index on (user_id, created_at), VACUUM ANALYZE. rc_a
 echo "(CREATE DATABASE ... TEMPLATE rc_before), migrated with $how (migrations here: $applied;"
 echo "$(awk -v a="$mstart" -v b="$mend" 'BEGIN { printf "%.1f s", b - a }')). pgbench -n -M $protocol -c $clients -j $threads -T $secs, one statement per transaction; each"
 echo "statement runs $reps time(s) on each database, alternately (before/after, then after/before). tps: median;"
-echo "HOT: n_tup_hot_upd / n_tup_upd of pg_stat_user_tables over all its runs (per run in brackets). The UPDATEs"
+echo "HOT: n_tup_hot_upd / n_tup_upd of pg_stat_user_tables over all its runs (per run in brackets). Server CPU: the"
+echo "exited backends' user + system time (the postmaster's cutime + cstime) over all runs / statements. The UPDATEs"
 echo "pick a random row by id among the newest the INSERT runs wrote, as many in both databases, at most $recent:"
 echo "$([ "$wmin" = "$wmax" ] && echo "$wmin" || echo "$wmin to $wmax") rows. PostgreSQL $server, $(nproc) cores shared by the server and pgbench;"
 echo "load average (1 min) $load0 at the start, $load1 at the end of the runs (above $(nproc): other work shared the cores)."
 echo
-echo "| statement | tps before | tps after | after / before | HOT before | HOT after | after / before per rep | runs before (tps [HOT %]) | runs after |"
+echo "| statement | tps before | tps after | after / before (per rep) | server CPU µs / statement, before → after | HOT before | HOT after | runs before: tps [HOT %] | runs after |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for kind in $kinds; do
   b=$(tps_med "$kind" before); a=$(tps_med "$kind" after)
   if [ "$kind" = insert ]; then hb="—"; ha="—"; lb=$(tps_list "$kind" before); la=$(tps_list "$kind" after)
   else hb="$(hot_share "$kind" before) %"; ha="$(hot_share "$kind" after) %"
        lb="$(tps_list "$kind" before) [$(hot_list "$kind" before)]"; la="$(tps_list "$kind" after) [$(hot_list "$kind" after)]"; fi
-  printf '| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s |\n' "${label[$kind]}" "$b" "$a" "$(ratio "$a" "$b")" "$hb" "$ha" "$(pair_ratios "$kind")" "$lb" "$la"
+  cb=$(cpu_per "$kind" before); ca=$(cpu_per "$kind" after)
+  cr=""; [ "$cb" != n/a ] && [ "$ca" != n/a ] && cr=" (×$(ratio "$ca" "$cb"))"
+  printf '| %s | %.0f | %.0f | %s (%s) | %s → %s%s | %s | %s | %s | %s |\n' "${label[$kind]}" "$b" "$a" "$(ratio "$a" "$b")" "$(pair_ratios "$kind")" \
+         "$cb" "$ca" "$cr" "$hb" "$ha" "$lb" "$la"
 done
 echo
 echo "Sizes (MB; main fork): at the start (rc_after just migrated) and after the runs above."
@@ -223,10 +241,10 @@ echo
 echo "Goals:"
 goal() { if [ "$1" = 1 ]; then echo "- met: $2"; else echo "- **NOT met**: $2"; fi; }
 b=$(tps_med insert before); a=$(tps_med insert after); r=$(ratio "$a" "$b")
-goal "$(awk -v r="$r" 'BEGIN { print (r >= 0.90) }')" "INSERT keeps ≥ 90 % of its rate: $r"
+goal "$(awk -v r="$r" 'BEGIN { print (r >= 0.90) }')" "INSERT keeps ≥ 90 % of its rate: $r (server CPU per statement $(cpu_per insert before) → $(cpu_per insert after) µs)"
 for kind in update_time update_metadata; do
   b=$(tps_med "$kind" before); a=$(tps_med "$kind" after); r=$(ratio "$a" "$b")
-  goal "$(awk -v r="$r" 'BEGIN { print (r >= 0.90) }')" "${label[$kind]} keeps ≥ 90 % of its rate: $r"
+  goal "$(awk -v r="$r" 'BEGIN { print (r >= 0.90) }')" "${label[$kind]} keeps ≥ 90 % of its rate: $r (server CPU per statement $(cpu_per "$kind" before) → $(cpu_per "$kind" after) µs)"
   hb=$(hot_share "$kind" before); ha=$(hot_share "$kind" after)
   goal "$(awk -v b="$hb" -v a="$ha" 'BEGIN { print (b - a <= 5) }')" \
        "${label[$kind]} keeps its HOT share within 5 points: $hb % → $ha % ($(awk -v b="$hb" -v a="$ha" 'BEGIN { printf "%+.1f", a - b }') points)"
