@@ -10,7 +10,7 @@ VERSION := $(shell sed -n 's/.*static let number = "\(.*\)".*/\1/p' Sources/SMSR
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: deps build-deps build test test-faults test-install run install dist measure cpu bench lint clean
+.PHONY: deps build-deps build test test-faults test-install run install dist measure router-cost cpu bench lint clean
 
 # apt_install PACKAGES: installs those of them that are missing (sudo when not root).
 apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -93,6 +93,13 @@ measure: deps
 	swift build -c release
 	@data=$$(mktemp -d /tmp/sms-retry-measure-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" benchmarks/core.sh "$$(swift build -c release --show-bin-path)"; status=$$?; rm -rf "$$data"; exit $$status
+
+# What the migrations cost the router's own INSERT and UPDATEs (rate and HOT share) and the table's
+# index size, on two copies of a 1M-row table, before and after (benchmarks/router-cost.sh, ~5 min;
+# QUICK=1 ~1.5 min). psql -f and pgbench only: nothing to build.
+router-cost: deps
+	@data=$$(mktemp -d /tmp/sms-retry-routercost-pg.XXXXXX); \
+	  .ci/with-postgres "$$data" benchmarks/router-cost.sh; status=$$?; rm -rf "$$data"; exit $$status
 
 # CPU per resent row of sms-retry, PostgreSQL and the stand-in, from /proc (benchmarks/cpu.sh).
 cpu: deps

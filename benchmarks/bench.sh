@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of benchmarks/README.md, results written to benchmarks/results.md.
 # Runs under .ci/with-postgres (PG* set); $1 = the release build folder.
-#   SECTIONS="cpu throughput latency views1m migration views10m claim memory" REPS=3 make bench
+#   SECTIONS="cpu throughput latency views1m migration views10m claim memory routercost" REPS=3 make bench
 set -euo pipefail
 bin=$1
 here=$(cd "$(dirname "$0")" && pwd)
 out=${BENCH_OUT:-$here/results.md}
 reps=${REPS:-3}
-sections=${SECTIONS:-cpu throughput latency views1m migration views10m claim memory}
+sections=${SECTIONS:-cpu throughput latency views1m migration views10m claim memory routercost}
 tmp=$(mktemp -d)
 . "$here/lib.sh"
 standin=""
@@ -250,6 +250,14 @@ memory)
   emit "| peak RSS | rows in that time | target |"
   emit "|---|---|---|"
   emit "| $(awk '{ printf "%.1f MB", $1 / 1024 }' "$tmp/rss") | $(cat "$tmp/mem-run") | < 64 MB |"
+  ;;
+routercost)
+  # benchmarks/router-cost.sh (make router-cost): the router's INSERT and UPDATEs on two copies of
+  # a 1M-row table, before and after `sms-retry migrate`; it prints its own markdown section.
+  say "router cost: the router's writes on 1M rows before and after sms-retry migrate"
+  REPS=$reps "$here/router-cost.sh" "$bin/sms-retry" migrate --dir "$here/../migrations" --log-level warning > "$tmp/routercost"
+  emit ""
+  sed 's/^## Router cost/## 6. Router cost/' "$tmp/routercost" >> "$out"
   ;;
 esac
 done
