@@ -123,7 +123,6 @@ extension FaultDrills {
             UPDATE sms_usage_logs SET success = true, final_status = 'delivered', delivery_confirmed_at = now()
             WHERE id IN (SELECT id FROM sms_usage_logs ORDER BY id DESC LIMIT 20) RETURNING id, phone_number
             """).all
-        let markedAt = Date()
         let viaCLI = try await t.query("SELECT id, phone_number FROM sms_usage_logs ORDER BY id DESC OFFSET 20 LIMIT 5").all
         for row in viaCLI {
             let r = try await runCLI(["mark-sent", "--log-id", String(row.int("id")!), "--sid", "SM" + String(repeating: "f", count: 31) + String(row.int("id")! % 10),
@@ -219,5 +218,90 @@ struct SeededRandom {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// The router's own sends that timed out: Twilio may have created them.
+extension FaultDrills {
+    @Test("the router's timed-out first sends, reported and adopted: Twilio asked first; created ones (delivered, still queued, beyond the first page) never resent, never-arrived ones sent once")
+    func routersTimedOutSends() async throws {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        // The router's client gives up after 1 s, as a router with a short read timeout does.
+        var options = HTTPClient.Options()
+        options.timeout = .seconds(1)
+        let routerHTTP = HTTPClient(options: options)
+        defer { routerHTTP.shutdown() }
+        let router = TwilioClient(config: twilio.config(), http: routerHTTP)
+        let groups = ["delivered", "queued", "busy", "never"]
+        var rows: [(group: String, id: Int, phone: String, reported: Bool)] = []
+        for (g, group) in groups.enumerated() {
+            for i in 0..<12 {
+                let phone = "+1415623\(g)\(String(format: "%03d", i))"
+                let body = "Your \(group) code is \(g)\(i)"
+                await twilio.server.script(phone, [group == "never" ? .drop() : .acceptThenHang(.seconds(3))])
+                switch group {
+                case "queued": await twilio.server.deliver(phone, [.init("queued")])
+                default: await twilio.server.deliver(phone, [.init("sent"), .init("delivered")])
+                }
+                let started = Date()
+                let result = await router.send(to: phone, body: body)
+                guard case .transport(let why, _) = result else { Issue.record("the router's send did not time out: \(result)"); return }
+                let ms = Int(Date().timeIntervalSince(started) * 1000)
+                let id = try await t.query("""
+                    INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
+                                                success, processing_time_ms, error_message, sms_metadata)
+                    VALUES (1, $1, 'outbound', $2, $3, false, $4, $5, '{"source": "router"}') RETURNING id
+                    """, [phone, String(body.count), body, String(ms), "HTTP request failed: \(why)"])[0].int("id")!
+                if group == "busy" {
+                    // The number is busy: 60 newer messages push the router's off the first page.
+                    for n in 0..<60 { await twilio.server.preload(to: phone, body: "other message \(n)") }
+                }
+                rows.append((group, id, phone, i % 2 == 0))
+            }
+        }
+        // Half reported as a router reports a timeout (no Twilio code), half left to adoption.
+        for row in rows where row.reported {
+            let r = try await runCLI(["schedule", "--log-id", String(row.id), "--error-code", "transport", "--database-url", t.conninfo])
+            #expect(r.code == 0, "\(r)")
+        }
+        try await Task.sleep(for: .milliseconds(1200))
+        let adopt = try await runCLI(["run", "--adopt-failures", "--adopt-grace", "1", "--database-url", t.conninfo], environment: twilio.environment)
+        #expect(summaryValue(adopt.out, "adopted") == 24, "\(adopt)")
+        try await t.makeDue()
+        let listsBefore = await twilio.server.listRequestsTotal
+        let run = try await runCLI(["run", "--database-url", t.conninfo], environment: twilio.environment)
+        let lists = await twilio.server.listRequestsTotal - listsBefore
+        #expect(run.code == 0 && summaryValue(run.out, "reconciled") == 36 && summaryValue(run.out, "sent") == 12, "\(run)")
+
+        let received = await twilio.server.received
+        var report: [String] = []
+        for group in groups {
+            let mine = rows.filter { $0.group == group }
+            var creates = 0, accepted = 0, recorded = 0
+            for row in mine {
+                let requests = received.filter { $0.to == row.phone }
+                creates += requests.count
+                accepted += requests.filter { $0.sid != nil }.count
+                let state = try await t.query("""
+                    SELECT success, retry_count, twilio_message_sid AS sid, next_retry_at IS NULL AS done,
+                           sms_retry -> 'history' -> 0 ->> 'sid' AS first_sid, sms_retry -> 'history' -> 0 ->> 'outcome' AS first_outcome
+                    FROM sms_usage_logs WHERE id = $1
+                    """, [String(row.id)])[0]
+                let routerSID = requests.first?.sid
+                if group == "never" {
+                    #expect(requests.count == 2 && requests.filter { $0.sid != nil }.count == 1, "\(row.phone): sent exactly once")
+                    if state.bool("success") == true && state.int("retry_count") == 1 { recorded += 1 }
+                } else {
+                    #expect(requests.count == 1, "\(group) \(row.phone): the router's message was found, not sent again")
+                    if state.bool("success") == true && state.int("retry_count") == 0 && state.string("sid") == routerSID
+                        && state.string("first_sid") == routerSID && state.bool("done") == true { recorded += 1 }
+                }
+            }
+            #expect(recorded == mine.count, "\(group): recorded \(recorded) of \(mine.count)")
+            report.append("\(group): \(mine.count) messages, \(creates) create requests (\(accepted) created), \(recorded) recorded right")
+        }
+        figure("routersTimedOutSends", "48 router sends timed out (12 created and delivered, 12 created and still queued with no date_sent, 12 created with 60 newer messages to their number, 12 never arrived), half reported with schedule --error-code transport, half adopted: \(report.joined(separator: "; ")); \(lists) list requests for 48 lookups; run: \(run.out.trimmingCharacters(in: .whitespacesAndNewlines))")
     }
 }
