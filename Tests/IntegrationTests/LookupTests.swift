@@ -178,7 +178,7 @@ import TwilioStandIn
         await twilio.server.deliver(phone, [.init("queued")])
         let first = try await RetryRunner(store: t.store(), twilio: client, logger: quietLogger).run()
         #expect(first.rescheduled == 1, "\(first)")
-        #expect(try await t.row(id).string("metadata")?.contains("uncertain") == true)
+        #expect(try await t.row(id).string("state")?.contains("uncertain") == true)
         // The router sends 120 more messages to the number meanwhile.
         for i in 0..<120 { await twilio.server.preload(to: phone, body: "notice \(i)", created: Date().addingTimeInterval(Double(i) / 100)) }
 
@@ -218,7 +218,7 @@ import TwilioStandIn
         #expect(summary.released == 1 && summary.sent == 0 && summary.reconciled == 0 && !summary.providerOutage, "\(summary)")
         #expect(await twilio.server.received.filter { $0.to == phone }.count == 1, "not sent blind")
         let row = try await t.row(id)
-        #expect(row.int("retry_count") == attempts && row.string("metadata")?.contains("uncertain") == true)
+        #expect(row.int("retry_count") == attempts && row.string("state")?.contains("uncertain") == true)
     }
 }
 

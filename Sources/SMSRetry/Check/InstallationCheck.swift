@@ -37,7 +37,7 @@ public struct CheckLine: Sendable, Equatable {
 /// database and nothing is sent.
 public enum InstallationCheck {
     /// The oldest PostgreSQL version sms-retry supports.
-    public static let oldestPostgres = 13
+    public static let oldestPostgres = 14
 
     public struct Inputs: Sendable {
         public var conninfo: String

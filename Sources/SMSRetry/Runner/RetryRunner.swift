@@ -396,7 +396,9 @@ public final class RetryRunner: Sendable {
         // The router's word, right before the send: a row it confirmed or deleted since the claim
         // is not sent (the record then ends a confirmed row's pending retry).
         switch await routerWords.word(for: row.id) {
-        case .success(nil): break
+        case .success(nil):
+            // The check waited out a lost connection: the lease must still cover the request.
+            guard ContinuousClock.now < sendBy else { return release }
         case .success(let word?):
             var outcome = release
             outcome.routerWord = word

@@ -3,7 +3,8 @@ import Synchronization
 /// The router's word, read right before each send (`RetryStore.routerWord`): a row the router
 /// confirmed (`success` true) or deleted after the claim is not sent. The rows about to start at
 /// one moment share one statement: while a check is out, the rows that arrive wait for the next
-/// one, so the cost is a statement per wave of sends, not one per row.
+/// one, so the cost is a statement per wave of sends, not one per row. A read, so safe to repeat:
+/// through a lost connection it is retried as the claim is (up to 15 s), and the sends wait.
 final class RouterWordCheck: Sendable {
     typealias Answer = Result<RouterWord?, any Error>
     private struct Waiting {
@@ -38,7 +39,11 @@ final class RouterWordCheck: Sendable {
             }
             guard !rows.isEmpty else { return }
             let words: Result<[Int: RouterWord], any Error>
-            do { words = .success(try await store.routerWord(ids: rows.map(\.id))) } catch { words = .failure(error) }
+            do {
+                words = .success(try await store.surviving("read the router's word") {
+                    try await self.store.routerWord(ids: rows.map(\.id))
+                })
+            } catch { words = .failure(error) }
             for row in rows { row.answer.resume(returning: words.map { $0[row.id] }) }
         }
     }
