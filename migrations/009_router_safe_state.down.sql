@@ -17,10 +17,18 @@ SELECT format($sql$UPDATE sms_usage_logs
                              ELSE jsonb_build_object('original_metadata', sms_metadata) END)
                        || jsonb_build_object('retry', sms_retry - 'rev'),
         sms_retry = NULL
-    WHERE ctid >= '(%s,0)'::tid AND ctid < '(%s,0)'::tid AND sms_retry IS NOT NULL$sql$, page, page + 1000)
+    WHERE id IN (SELECT id FROM sms_usage_logs WHERE ctid >= '(%s,0)'::tid AND ctid < '(%s,0)'::tid AND sms_retry IS NOT NULL)
+      AND sms_retry IS NOT NULL$sql$, page, page + 1000)
 FROM generate_series(0, (SELECT coalesce(max(pg_relation_size(relid) / current_setting('block_size')::bigint), 0)
                          FROM pg_partition_tree('sms_usage_logs') WHERE isleaf), 1000) AS page
 \gexec
+
+UPDATE sms_usage_logs
+SET sms_metadata = (CASE WHEN sms_metadata IS NULL THEN '{}'::jsonb WHEN jsonb_typeof(sms_metadata) = 'object' THEN sms_metadata
+                         ELSE jsonb_build_object('original_metadata', sms_metadata) END)
+                   || jsonb_build_object('retry', sms_retry - 'rev'),
+    sms_retry = NULL
+WHERE sms_retry IS NOT NULL;
 
 SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_v2_idx',
     $def$(created_at) WHERE success = false AND sms_retry_direction(message_direction) = 'outbound' AND retry_count = 0

@@ -57,16 +57,24 @@ CREATE OR REPLACE TRIGGER sms_retry_guard
 COMMENT ON COLUMN sms_usage_logs.sms_retry IS 'sms-retry: added by migration 002 (009 moving state from sms_metadata.retry)';
 
 -- One statement per 1,000 pages (8 MB) of every partition at once, each its own transaction: a
--- TID range scan (PostgreSQL 14+) reads only its pages, locks only the rows it moves, for
--- milliseconds. A row the router updates meanwhile is moved from its newest version (UPDATE
--- re-reads it), its other sms_metadata keys as the router wrote them.
+-- TID range scan (PostgreSQL 14+) reads only its pages and picks the rows, which are then
+-- updated by id, so a row the router updates meanwhile is moved from its newest version
+-- wherever that lies (UPDATE re-reads it), its other sms_metadata keys as the router wrote them.
+-- Row locks only, one batch at a time, for milliseconds.
 SELECT format($sql$UPDATE sms_usage_logs
     SET sms_retry = (sms_metadata -> 'retry') || '{"rev": 1}'::jsonb, sms_metadata = sms_metadata - 'retry'
-    WHERE ctid >= '(%s,0)'::tid AND ctid < '(%s,0)'::tid AND sms_retry IS NULL
-      AND jsonb_typeof(sms_metadata) = 'object' AND jsonb_typeof(sms_metadata -> 'retry') = 'object'$sql$, page, page + 1000)
+    WHERE id IN (SELECT id FROM sms_usage_logs WHERE ctid >= '(%s,0)'::tid AND ctid < '(%s,0)'::tid
+                   AND sms_retry IS NULL AND jsonb_typeof(sms_metadata -> 'retry') = 'object')
+      AND sms_retry IS NULL AND jsonb_typeof(sms_metadata -> 'retry') = 'object'$sql$, page, page + 1000)
 FROM generate_series(0, (SELECT coalesce(max(pg_relation_size(relid) / current_setting('block_size')::bigint), 0)
                          FROM pg_partition_tree('sms_usage_logs') WHERE isleaf), 1000) AS page
 \gexec
+
+-- A row the router updated onto a page already passed while the batches ran: one last pass,
+-- which reads the table and locks only the few rows it moves.
+UPDATE sms_usage_logs
+SET sms_retry = (sms_metadata -> 'retry') || '{"rev": 1}'::jsonb, sms_metadata = sms_metadata - 'retry'
+WHERE sms_retry IS NULL AND jsonb_typeof(sms_metadata -> 'retry') = 'object';
 
 COMMENT ON COLUMN sms_usage_logs.sms_retry IS 'sms-retry: added by migration 002';
 

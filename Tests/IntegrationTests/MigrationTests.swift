@@ -189,3 +189,84 @@ import Testing
         }
     }
 }
+
+/// An installation from before migration 009, whose state is under `sms_metadata.retry`,
+/// upgraded while the router writes.
+@Suite struct StateMoveTests {
+    let migrator = try! Migrator(directory: Paths.migrations, logger: quietLogger)
+
+    @Test("an installation from before 009 upgrades while the router writes: its state moves to sms_retry, the views read it, the router's writes wait at most a moment, a down puts it back")
+    func stateMovesOnline() async throws {
+        let t = try await TestDatabase.make()
+        try await t.query("""
+            INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, sms_metadata)
+            SELECT g, '+1415559' || lpad(g::text, 4, '0'), 'outbound', 5, 'hello', g % 10 <> 0,
+                   CASE WHEN g % 3 = 0 THEN NULL ELSE jsonb_build_object('campaign', 'c' || g) END
+            FROM generate_series(1, 20000) g
+            """)
+        // Retry state of every kind: scheduled, sent by a run, closed.
+        let failed = try await t.query("SELECT id FROM sms_usage_logs WHERE NOT success ORDER BY id").all.compactMap { $0.int("id") }
+        for (i, id) in failed.enumerated() {
+            _ = try await t.store().recordFailure(logID: id, errorCode: i % 5 == 0 ? 21211 : 30003, errorMessage: "m")
+        }
+        try await t.makeDue()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        var options = RunOptions()
+        options.limit = 500
+        _ = try await RetryRunner(store: t.store(), twilio: twilio.client(), options: options, logger: quietLogger).run()
+        // What the views say of the retry state (nothing that moves with the clock).
+        let views = """
+            SELECT (SELECT json_agg(json_build_array(error_code, messages, retryable) ORDER BY error_code) FROM sms_retry_by_error_code)::text
+                   || (SELECT json_build_array(failed_messages, scheduled, recovered, exhausted, pending)::text FROM sms_retry_overview)
+                   || (SELECT json_agg(json_build_array(attempt, attempts, recovered) ORDER BY attempt) FROM sms_retry_by_attempt)::text AS v
+            """
+        let stats = try await t.query(views)[0].string("v")
+        let state = "SELECT md5(string_agg(concat_ws('|', id, (sms_retry - 'rev')::text), ',' ORDER BY id)) AS d FROM sms_usage_logs WHERE sms_retry IS NOT NULL"
+        let moved = try await t.query(state)[0].string("d")
+
+        // Back to before 009: the state under sms_metadata.retry, no guard.
+        #expect(try await migrator.down(t.db).map(\.version) == [9])
+        #expect(try await t.count("sms_retry IS NOT NULL") == 0)
+        #expect(try await t.count("sms_metadata ? 'retry'") == failed.count)
+        let before = try await t.query("""
+            SELECT md5(string_agg(concat_ws('|', id, (sms_metadata -> 'retry')::text), ',' ORDER BY id)) AS d FROM sms_usage_logs
+            WHERE sms_metadata ? 'retry'
+            """)[0].string("d")
+        #expect(before == moved, "the down put back exactly what sms_retry held")
+
+        // The router writes throughout the upgrade: one INSERT and one UPDATE of sms_metadata at a
+        // time; the longest of them is what the upgrade made it wait.
+        let stop = StopFlag()
+        let writer = Task { () -> (writes: Int, longest: Double) in
+            let db = try await Database.connect(t.conninfo)
+            var writes = 0, longest = 0.0, n = 0
+            while !stop.stopped {
+                n += 1
+                let started = ContinuousClock.now
+                try await db.query("""
+                    INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success)
+                    VALUES (1, '+14155580000', 'outbound', 5, 'hello', true)
+                    """)
+                try await db.query("UPDATE sms_usage_logs SET sms_metadata = coalesce(sms_metadata, '{}') || jsonb_build_object('touched', $2::int) WHERE id = $1",
+                                   [String(failed[n % failed.count]), String(n)])
+                longest = max(longest, (ContinuousClock.now - started).seconds)
+                writes += 2
+            }
+            return (writes, longest)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let up = try await migrator.up(t.db)
+        try await Task.sleep(for: .milliseconds(200))
+        stop.stop()
+        let (writes, longest) = try await writer.value
+        #expect(up.filter { $0.action == .applied }.map(\.version) == [9])
+        #expect(try await t.count("sms_metadata ? 'retry'") == 0, "moved, not copied")
+        #expect(try await t.query(state)[0].string("d") == moved, "sms_retry holds what sms_metadata.retry held")
+        let touched = try await t.count("sms_metadata ? 'touched'"), campaigns = try await t.count("sms_metadata ? 'campaign'")
+        #expect(touched > 0 && campaigns == 13334, "the router's keys, old and written during the move, are all there: \(touched), \(campaigns)")
+        #expect(try await t.query(views)[0].string("v") == stats, "the views read the new place")
+        #expect(longest < 2.0, "the router's writes waited at most the lock_timeout: \(longest) s")
+        figure("stateMovesOnline", "20000 rows, \(failed.count) with state under sms_metadata.retry: migrate moved it while the router made \(writes) single-row writes, the longest \(String(format: "%.3f", longest)) s; views unchanged; down and up again: the same state")
+    }
+}
