@@ -7,7 +7,7 @@
 -- 3. The indexes that read sms_metadata are rebuilt on sms_retry (adoption v3, opt-out v4), so the
 --    router's own updates of sms_metadata stay HOT.
 -- Run with psql -f or sms-retry migrate, never inside BEGIN/COMMIT (CONCURRENTLY, batches).
--- sms-retry:applied-when: to_regprocedure('sms_retry_guard()') IS NOT NULL AND to_regprocedure('sms_retry_step(jsonb)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('sms_usage_logs') AND tgname = 'sms_retry_guard' AND tgparentid = 0) AND (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v3_idx'), to_regclass('sms_usage_logs_opt_out_v4_idx'))) = 2 AND to_regclass('sms_usage_logs_retry_adopt_v2_idx') IS NULL AND to_regclass('sms_usage_logs_opt_out_v3_idx') IS NULL AND obj_description(to_regclass('sms_usage_logs_opt_out_v4_idx'), 'pg_class') = (SELECT 'sms-retry: built by a migration; words ' || md5(prosrc) FROM pg_proc WHERE oid = to_regprocedure('sms_retry_opt_keyword(text)')) AND col_description(to_regclass('sms_usage_logs'), (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND attname = 'sms_retry')) NOT LIKE '%moving%'
+-- sms-retry:applied-when: to_regprocedure('sms_retry_guard()') IS NOT NULL AND to_regprocedure('sms_retry_step(jsonb)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('sms_usage_logs') AND tgname = 'sms_retry_guard' AND tgparentid = 0 AND cardinality(tgattr::int2[]) = 7) AND (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v3_idx'), to_regclass('sms_usage_logs_opt_out_v4_idx'))) = 2 AND to_regclass('sms_usage_logs_retry_adopt_v2_idx') IS NULL AND to_regclass('sms_usage_logs_opt_out_v3_idx') IS NULL AND obj_description(to_regclass('sms_usage_logs_opt_out_v4_idx'), 'pg_class') = (SELECT 'sms-retry: built by a migration; words ' || md5(prosrc) FROM pg_proc WHERE oid = to_regprocedure('sms_retry_opt_keyword(text)')) AND col_description(to_regclass('sms_usage_logs'), (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND attname = 'sms_retry')) NOT LIKE '%moving%'
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 
@@ -39,12 +39,21 @@ END
 $fn$;
 COMMENT ON FUNCTION sms_retry_guard() IS 'sms-retry: undoes a write to its columns that is not its own (migration 009)';
 
--- The WHEN clause is evaluated without calling the function: an UPDATE of a row sms-retry never
--- wrote (sms_retry IS NULL: nearly all of the router's rows), or one that leaves sms-retry's
--- columns as they are, pays one comparison. CREATE OR REPLACE TRIGGER: PostgreSQL 14 and later.
--- On a partitioned table the trigger is cloned to every partition, present and future.
+-- UPDATE OF: an UPDATE whose SET names none of these columns cannot change them, and PostgreSQL
+-- skips the trigger for it on the column list alone, before it reads the WHEN clause. The
+-- router's own UPDATEs (processing_time_ms, sms_metadata, success) are such UPDATEs: without the
+-- list, every one of them parsed and planned this WHEN clause anew (PostgreSQL prepares it per
+-- statement), about a third of the CPU of an UPDATE by id (callgrind: 323k -> 218k instructions
+-- per prepared UPDATE of processing_time_ms; 211k with no trigger at all: a BEFORE ROW trigger
+-- still makes each UPDATE lock its row first). An UPDATE that does name them (sms-retry's own, an
+-- ORM writing a whole row) gets the WHEN clause: the function is called only for a row
+-- sms-retry wrote (sms_retry IS NOT NULL) whose sms-retry columns the UPDATE would change.
+-- CREATE OR REPLACE TRIGGER: PostgreSQL 14 and later. On a partitioned table the trigger is
+-- cloned to every partition, present and future.
 CREATE OR REPLACE TRIGGER sms_retry_guard
-    BEFORE UPDATE ON sms_usage_logs
+    BEFORE UPDATE OF sms_retry, retry_count, max_retries, next_retry_at, final_status,
+                     delivery_confirmed_at, twilio_message_sid
+    ON sms_usage_logs
     FOR EACH ROW
     WHEN (OLD.sms_retry IS NOT NULL
           AND (NEW.sms_retry, NEW.retry_count, NEW.max_retries, NEW.next_retry_at, NEW.final_status,
