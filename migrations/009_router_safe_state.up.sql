@@ -7,7 +7,7 @@
 -- 3. The indexes that read sms_metadata are rebuilt on sms_retry (adoption v3, opt-out v4), so the
 --    router's own updates of sms_metadata stay HOT.
 -- Run with psql -f or sms-retry migrate, never inside BEGIN/COMMIT (CONCURRENTLY, batches).
--- sms-retry:applied-when: to_regprocedure('sms_retry_guard()') IS NOT NULL AND to_regprocedure('sms_retry_step(jsonb)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('sms_usage_logs') AND tgname = 'sms_retry_guard' AND tgparentid = 0 AND cardinality(tgattr::int2[]) = 7) AND (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v3_idx'), to_regclass('sms_usage_logs_opt_out_v4_idx'))) = 2 AND NOT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v3_idx'), to_regclass('sms_usage_logs_opt_out_v4_idx')) AND pg_get_expr(indpred, indrelid) LIKE '%sms_retry_direction%') AND to_regclass('sms_usage_logs_retry_adopt_v2_idx') IS NULL AND to_regclass('sms_usage_logs_opt_out_v3_idx') IS NULL AND obj_description(to_regclass('sms_usage_logs_opt_out_v4_idx'), 'pg_class') = (SELECT 'sms-retry: built by a migration; words ' || md5(prosrc) FROM pg_proc WHERE oid = to_regprocedure('sms_retry_opt_keyword(text)')) AND col_description(to_regclass('sms_usage_logs'), (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND attname = 'sms_retry')) NOT LIKE '%moving%'
+-- sms-retry:applied-when: to_regprocedure('sms_retry_guard()') IS NOT NULL AND to_regprocedure('sms_retry_step(jsonb)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('sms_usage_logs') AND tgname = 'sms_retry_guard' AND tgparentid = 0 AND cardinality(tgattr::int2[]) = 7) AND (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v3_idx'), to_regclass('sms_usage_logs_opt_out_v4_idx'))) = 2 AND to_regclass('sms_usage_logs_retry_adopt_v2_idx') IS NULL AND to_regclass('sms_usage_logs_opt_out_v3_idx') IS NULL AND obj_description(to_regclass('sms_usage_logs_opt_out_v4_idx'), 'pg_class') = (SELECT 'sms-retry: built by a migration; words ' || md5(prosrc) FROM pg_proc WHERE oid = to_regprocedure('sms_retry_opt_keyword(text)')) AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('sms_usage_logs') AND conname = 'sms_usage_logs_final_status_check') AND col_description(to_regclass('sms_usage_logs'), (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND attname = 'sms_retry')) NOT LIKE '%moving%'
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 
@@ -38,6 +38,13 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION sms_retry_guard() IS 'sms-retry: undoes a write to its columns that is not its own (migration 009)';
+
+-- The CHECK on final_status that earlier versions of 002 added: the guard now keeps others'
+-- UPDATEs from changing final_status, and the CHECK cost every router statement ~47k instructions
+-- (callgrind; PostgreSQL reads and prepares a CHECK anew for each statement), its largest cost.
+-- A down migration exists to remove what its up added; this constraint is sms-retry's own.
+-- squawk-ignore ban-drop-constraint
+ALTER TABLE sms_usage_logs DROP CONSTRAINT IF EXISTS sms_usage_logs_final_status_check;
 
 -- UPDATE OF: an UPDATE whose SET names none of these columns cannot change them, and PostgreSQL
 -- skips the trigger for it on the column list alone, before it reads the WHEN clause. The
@@ -95,12 +102,6 @@ COMMENT ON COLUMN sms_usage_logs.sms_retry IS 'sms-retry: added by migration 002
 -- compiles each index predicate of the table anew (PostgreSQL does not keep them between
 -- statements), and the function's inlined CASE made this predicate cost the INSERT 49k
 -- instructions (callgrind, prepared); written out, 22k. Change one, change both.
--- A first draft of this file built this index on the function itself: such an index is replaced.
-SELECT sms_retry_index_drop_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_v3_idx')
-WHERE pg_get_expr((SELECT indpred FROM pg_index WHERE indexrelid = to_regclass('sms_usage_logs_retry_adopt_v3_idx')),
-                  'sms_usage_logs'::regclass) LIKE '%sms_retry_direction%'
-\gexec
-
 SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_v3_idx',
     $def$(created_at) WHERE success = false
       AND lower(btrim(message_direction, E' \t\r\n')) IN ('outbound', 'outbound-api', 'outbound-reply', 'outbound-call')
@@ -125,11 +126,6 @@ LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
     idx regclass := to_regclass('sms_usage_logs_opt_out_v4_idx');
 BEGIN
-    -- Built by a first draft of this file, on sms_retry_direction: replaced.
-    IF idx IS NOT NULL AND pg_get_expr((SELECT indpred FROM pg_index WHERE indexrelid = idx), tbl) LIKE '%sms_retry_direction%' THEN
-        RETURN QUERY SELECT sms_retry_index_drop_statements(tbl, 'sms_usage_logs_opt_out_v4_idx');
-        idx := NULL;
-    END IF;
     IF idx IS NULL OR NOT (SELECT indisvalid FROM pg_index WHERE indexrelid = idx) THEN
         RETURN QUERY SELECT sms_retry_index_statements(tbl, 'sms_usage_logs_opt_out_v4_idx',
             $def$(phone_number)

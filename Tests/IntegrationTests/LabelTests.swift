@@ -30,9 +30,9 @@ import Testing
         #expect(reasons.isSubset(of: Set(CloseReason.allCases.map(\.rawValue))), "\(reasons.subtracting(CloseReason.allCases.map(\.rawValue)))")
     }
 
-    @Test("final_status: the CHECK of migration 002 allows exactly FinalStatus")
+    @Test("final_status: the CHECK that migration 009's down puts back allows exactly FinalStatus")
     func finalStatusMatchesTheConstraint() throws {
-        let text = try sql()
+        let text = try String(contentsOfFile: Paths.migrations + "/009_router_safe_state.down.sql", encoding: .utf8)
         let range = try #require(text.range(of: #"CHECK \(final_status IN \(([^)]*)\)\)"#, options: .regularExpression))
         let inside = text[range].drop { $0 != "(" }.dropFirst().drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }
         let allowed = Set(inside.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: ["'"]) })

@@ -65,7 +65,7 @@ enum CloseReason: String, CaseIterable, Sendable {
     }
 }
 
-/// `final_status` (migration 002's CHECK allows exactly these).
+/// `final_status`: sms-retry writes exactly these (migration 009's guard keeps others' UPDATEs out).
 enum FinalStatus: String, CaseIterable, Sendable {
     case unknown, sent, delivered, failed, undelivered
 }
