@@ -110,9 +110,17 @@ UPDATE sms_usage_logs
 SET sms_metadata = ('{"campaign": "c' || :c || '", "locale": "en", "provider": "twilio", "segments": 1, "price": "0.0079", "twilio_ms": ' || :ptm || '}')::jsonb
 WHERE id = :id;
 SQL
-kinds="insert update_time update_metadata"
+# The router's word on a row: success turned over (its callback says delivered, or failed). The
+# due, retry-rows and adoption indexes read success, so after migrate this UPDATE is not HOT: no
+# goal, the issue asks only what it costs.
+cat > "$tmp/update_success.sql" <<'SQL'
+\set id random(:maxid - :window + 1, :maxid)
+UPDATE sms_usage_logs SET success = NOT success WHERE id = :id;
+SQL
+kinds="insert update_time update_metadata update_success"
 declare -A label=([insert]="INSERT one row" [update_time]="UPDATE processing_time_ms by id"
-                  [update_metadata]="UPDATE sms_metadata = '{...}'::jsonb by id")
+                  [update_metadata]="UPDATE sms_metadata = '{...}'::jsonb by id"
+                  [update_success]="UPDATE success = NOT success by id (no goal)")
 
 counters() { val "$1" "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sms_usage_logs'" | tr '|' ' '; }
 # The server's CPU for a run: the postmaster's cutime + cstime (/proc/PID/stat fields 16, 17)
