@@ -48,7 +48,7 @@ import TwilioStandIn
         #expect(heldJSON?["date_sent"] is NSNull && heldJSON?["status"] as? String == "queued")
 
         let before = await twilio.server.listRequestsTotal
-        let found = await twilio.client().findResend(to: phone, body: "held back", since: since, excluding: nil)
+        let found = await twilio.client().findResend(to: phone, body: "held back", since: since, excluding: [])
         guard case .success(let message?) = found else { Issue.record("not found: \(found)"); return }
         #expect(message.sid == held && message.status == "queued" && message.dateSent == nil && message.dateCreated != nil)
         #expect(await twilio.server.listRequestsTotal - before == 1, "one list request")
@@ -68,7 +68,7 @@ import TwilioStandIn
             await twilio.server.preload(to: phone, body: "notice \(i)", created: since.addingTimeInterval(10 + Double(i)))
             await twilio.server.preload(to: "+14155550799", body: "Your code is 123456", created: since.addingTimeInterval(10 + Double(i)))
         }
-        let found = await twilio.client().findResend(to: phone, body: "Your code is 123456", since: since, excluding: nil)
+        let found = await twilio.client().findResend(to: phone, body: "Your code is 123456", since: since, excluding: [])
         guard case .success(let message?) = found else { Issue.record("not found: \(found)"); return }
         #expect(message.sid == target && message.status == "accepted")
         #expect(await twilio.server.listRequestsTotal == 3, "pages of 50: the 121st message is on the third")
@@ -83,17 +83,17 @@ import TwilioStandIn
         let target = await twilio.server.preload(to: phone, body: "hello", status: "queued", created: since.addingTimeInterval(1))
         await twilio.server.preload(to: phone, body: "later", created: since.addingTimeInterval(30))
         let client = twilio.client()
-        guard case .success(let message?) = await client.findResend(to: phone, body: "hello", since: since, excluding: nil) else {
+        guard case .success(let message?) = await client.findResend(to: phone, body: "hello", since: since, excluding: []) else {
             Issue.record("not found"); return
         }
         #expect(message.sid == target)
         #expect(await twilio.server.listRequestsTotal == 1)
 
-        let missing = await client.findResend(to: phone, body: "never sent", since: since, excluding: nil)
+        let missing = await client.findResend(to: phone, body: "never sent", since: since, excluding: [])
         guard case .success(nil) = missing else { Issue.record("expected nil: \(missing)"); return }
         #expect(await twilio.server.listRequestsTotal == 2, "nil after 1 request")
         // The row's own SID is not the message looked for.
-        guard case .success(nil) = await client.findResend(to: phone, body: "hello", since: since, excluding: target) else {
+        guard case .success(nil) = await client.findResend(to: phone, body: "hello", since: since, excluding: [target]) else {
             Issue.record("the known SID matched"); return
         }
 
@@ -101,7 +101,7 @@ import TwilioStandIn
         let busy = "+14155550704"
         for i in 0..<120 { await twilio.server.preload(to: busy, body: "hello", created: since.addingTimeInterval(-60 - Double(i))) }
         let before = await twilio.server.listRequestsTotal
-        guard case .success(nil) = await client.findResend(to: busy, body: "hello", since: since, excluding: nil) else {
+        guard case .success(nil) = await client.findResend(to: busy, body: "hello", since: since, excluding: []) else {
             Issue.record("an old message matched"); return
         }
         #expect(await twilio.server.listRequestsTotal - before == 1, "the first page reaches back before the window")
@@ -151,11 +151,11 @@ import TwilioStandIn
         await twilio.server.preload(to: phone, body: "the one", status: "queued", created: since)
         for i in 0..<2000 { await twilio.server.preload(to: phone, body: "n\(i)", created: since.addingTimeInterval(1 + Double(i))) }
         let client = twilio.client()
-        let result = await client.findResend(to: phone, body: "the one", since: since, excluding: nil)
+        let result = await client.findResend(to: phone, body: "the one", since: since, excluding: [])
         guard case .failure(let error) = result else { Issue.record("expected an error: \(result)"); return }
         #expect(error.inconclusive && !error.notReached && !error.unauthorized && error.description.contains("40 pages"), "\(error)")
         #expect(await twilio.server.listRequestsTotal == TwilioClient.maxLookupPages)
-        guard case .success(_?) = await client.findResend(to: phone, body: "the one", since: since, excluding: nil, maxPages: 41) else {
+        guard case .success(_?) = await client.findResend(to: phone, body: "the one", since: since, excluding: [], maxPages: 41) else {
             Issue.record("one more page finds it"); return
         }
     }
@@ -232,5 +232,30 @@ enum MessageDay {
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = pattern
         return f.string(from: date)
+    }
+}
+
+extension LookupTests {
+    @Test("a router's timed-out send with the same body as a message another row holds (a template sent twice): not taken for that message; sent")
+    func aMessageAnotherRowHoldsIsNotThisRowsAttempt() async throws {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        let phone = "+14155550777", body = "Your order has shipped"
+        // Row A: the router's send, accepted; the router keeps its SID on the row.
+        guard case .accepted(let sid, _, _, _) = await twilio.client().send(to: phone, body: body) else {
+            Issue.record("the create failed"); return
+        }
+        let a = try await t.insert(phone: phone, content: body, success: true, error: nil)
+        try await t.query("UPDATE sms_usage_logs SET twilio_message_sid = $1 WHERE id = $2", [sid, String(a)])
+        // Row B: the same body to the same number a moment later; the request never reached Twilio.
+        let b = try await t.insert(phone: phone, content: body, error: "Read timed out")
+        #expect(try await t.store().recordFailure(logID: b, errorCode: nil, errorMessage: "Read timed out") != .rowNotFound)
+        try await t.makeDue()
+        let summary = try await runOnce(t, twilio)
+        #expect(summary.sent == 1 && summary.reconciled == 0, "row A's message is not row B's: \(summary)")
+        #expect(await twilio.server.received.filter { $0.to == phone }.count == 2)
+        let row = try await t.row(b)
+        #expect(row.bool("success") == true && row.string("twilio_message_sid") != sid)
     }
 }

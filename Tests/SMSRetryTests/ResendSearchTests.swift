@@ -17,7 +17,7 @@ import Testing
     }
 
     func search(maxPages: Int = 40) -> ResendSearch {
-        ResendSearch(body: "code 1", excluding: "SMknown", window: since.addingTimeInterval(-10), maxPages: maxPages)
+        ResendSearch(body: "code 1", excluding: ["SMknown"], window: since.addingTimeInterval(-10), maxPages: maxPages)
     }
 
     @Test("the first match ends the walk; the known SID, other bodies and messages older than the window do not match")
@@ -28,7 +28,7 @@ import Testing
         #expect(s.read(Array(page.prefix(3)), nextPageURI: "/next") == .notFound, "an older message shows the window is covered")
         var t = search()
         #expect(t.read([page[0], page[1], page[3]], nextPageURI: nil) == .found(page[3]), "within the 10 s of slack")
-        var any = ResendSearch(body: "", excluding: nil, window: since, maxPages: 40)
+        var any = ResendSearch(body: "", excluding: [], window: since, maxPages: 40)
         #expect(any.read([page[1]], nextPageURI: nil) == .found(page[1]), "an empty body matches any body")
     }
 

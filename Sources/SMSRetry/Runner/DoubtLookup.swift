@@ -18,9 +18,29 @@ enum DoubtLookup {
     /// The message found is that uncertain attempt (`Doubt.attribution`): counted once in all
     /// (completing the attempt's history entry when it was already counted or was the router's
     /// own send, adding one when a dead run made it).
-    static func resolve(_ row: RetryStore.ClaimedRow, twilio: TwilioClient, policy: RetryPolicy, now: Date, logger: Logger) async -> Resolution {
+    /// A message that another row of the table already holds (its `twilio_message_sid`: the
+    /// router sent the same body to the same number, as row after row of a template does) is not
+    /// this row's: the search goes on past it.
+    static func resolve(_ row: RetryStore.ClaimedRow, twilio: TwilioClient, store: RetryStore, logger: Logger) async -> Resolution {
+        let (policy, now) = (store.policy, store.clock.now())
         let doubt = row.doubt ?? Doubt(since: now, counted: false)
-        switch await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: doubt.since, excluding: row.sid) {
+        var excluded: Set<String> = row.sid.map { [$0] } ?? []
+        var lookup = await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: doubt.since, excluding: excluded)
+        while case .success(let found?) = lookup {
+            let taken: Bool
+            do { taken = try await store.sidHeldElsewhere(found.sid, notRow: row.id) } catch {
+                lookup = .failure(TwilioClient.LookupError(description: "could not tell whose message \(found.sid) is: \(error)", inconclusive: true))
+                break
+            }
+            guard taken else { break }
+            guard excluded.count < 10 else {
+                lookup = .failure(TwilioClient.LookupError(description: "10 messages with this body to this number belong to other rows; not concluded", inconclusive: true))
+                break
+            }
+            excluded.insert(found.sid)
+            lookup = await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: doubt.since, excluding: excluded)
+        }
+        switch lookup {
         case .success(let found?):
             let (counted, amend) = doubt.attribution(created: found.dateCreated)
             var outcome = Outcome.status(id: row.id, sid: found.sid, status: DeliveryStatus(rawValue: found.status) ?? .sent,

@@ -67,7 +67,7 @@ public final class Reconciler: Sendable {
             }
             guard !rows.isEmpty else { break }
             let resolutions = await concurrently(rows) { row in
-                await DoubtLookup.resolve(row, twilio: self.twilio, policy: self.store.policy, now: self.store.clock.now(), logger: self.logger)
+                await DoubtLookup.resolve(row, twilio: self.twilio, store: self.store, logger: self.logger)
             }
             var outcomes: [Outcome] = []
             for (row, resolution) in zip(rows, resolutions) {

@@ -377,7 +377,7 @@ public final class RetryRunner: Sendable {
         // Until it has answered, the doubt stays on the row (a hand-back keeps `retry.uncertain`).
         if row.doubt != nil {
             requests.add(1, ordering: .relaxed)
-            switch await DoubtLookup.resolve(row, twilio: twilio, policy: store.policy, now: store.clock.now(), logger: logger) {
+            switch await DoubtLookup.resolve(row, twilio: twilio, store: store, logger: logger) {
             case .found(let outcome):
                 providerAnswered()
                 return outcome

@@ -279,6 +279,11 @@ enum Queries {
         WHERE s.id IS NULL OR s.success
         """
 
+    /// Whether a row other than $2 holds message $1 (reads the SID index of 003).
+    static let sidHeld = """
+        SELECT EXISTS (SELECT 1 FROM sms_usage_logs WHERE twilio_message_sid = $1 AND id <> $2) AS held
+        """
+
     /// The adoption index's predicate (migration 009, version 3), word for word so the planner
     /// uses it. Its direction test is `sms_retry_direction(message_direction) = 'outbound'`
     /// written out (the index costs the router's INSERT less so).
@@ -373,7 +378,7 @@ enum Queries {
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, statsJSON, health,
-         settingSet, sidLock, unadoptedLock, unconfirmedClaim, runPresence, routerWord
+         settingSet, sidLock, unadoptedLock, unconfirmedClaim, runPresence, routerWord, sidHeld
 
     var name: String { rawValue }
 
@@ -393,6 +398,7 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .unconfirmedClaim: Queries.unconfirmedClaim
         case .runPresence: Queries.runPresence
         case .routerWord: Queries.routerWord
+        case .sidHeld: Queries.sidHeld
         }
     }
 }

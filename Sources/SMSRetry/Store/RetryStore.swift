@@ -283,6 +283,14 @@ public final class RetryStore: Sendable {
             .reduce(into: [:]) { words, r in words[r.int("id")!] = r.bool("deleted") == true ? .deleted : .confirmed }
     }
 
+    /// Whether a row other than `row` holds message `sid`: a message found for a doubtful send
+    /// that another row already holds is that row's.
+    func sidHeldElsewhere(_ sid: String, notRow row: Int) async throws -> Bool {
+        try await surviving("look up a message's row") {
+            try await self.database.query(Statement.sidHeld, [sid, String(row)]).first?.bool("held") ?? false
+        }
+    }
+
     /// Takes (or keeps) this session's presence slot among the runs sharing a rate (advisory
     /// lock class `lockClass`) and returns how many runs are present.
     func runsPresent(lockClass: Int32) async throws -> Int {

@@ -10,8 +10,8 @@ import Foundation
 struct ResendSearch {
     /// The body looked for; empty: any body (a content template or media only, rendered by Twilio).
     var body: String
-    /// The row's known SID: not the message looked for.
-    var excluding: String?
+    /// SIDs that are not the message looked for: the row's own, and any another row holds.
+    var excluding: Set<String>
     /// Messages created before this are too old to be the attempt (`since - slack`).
     var window: Date
     /// At most this many pages (of 50: 2,000 messages to one number within the window).
@@ -23,7 +23,7 @@ struct ResendSearch {
 
     static let pageSize = 50
 
-    init(body: String, excluding: String?, window: Date, maxPages: Int = TwilioClient.maxLookupPages) {
+    init(body: String, excluding: Set<String>, window: Date, maxPages: Int = TwilioClient.maxLookupPages) {
         self.body = body
         self.excluding = excluding
         self.window = window
@@ -66,6 +66,6 @@ struct ResendSearch {
     }
 
     private func isCandidate(_ message: TwilioClient.MessageInfo) -> Bool {
-        message.sid != excluding && (body.isEmpty || message.body == body)
+        !excluding.contains(message.sid) && (body.isEmpty || message.body == body)
     }
 }

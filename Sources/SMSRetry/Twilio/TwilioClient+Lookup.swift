@@ -47,13 +47,14 @@ extension TwilioClient {
 
     /// A message Twilio created for this resend, if any: same number, same body (any body for a
     /// content-template or media-only message, whose body Twilio renders itself), created since
-    /// the uncertain attempt started (less `slack` for clock differences), not the row's known SID.
+    /// the uncertain attempt started (less `slack` for clock differences), none of the `excluding`
+    /// SIDs (the row's own, those other rows hold).
     ///
     /// Lists by `To` only, 50 a page, newest first, following `next_page_uri` as given until a
     /// page reaches back before `since - slack` (`ResendSearch`): a `DateSent` filter would miss
     /// a message still queued or accepted, and a busy number has more than one page. Past
     /// `maxPages` pages, or with a candidate whose date cannot be read, an `inconclusive` error.
-    public func findResend(to: String, body: String, since: Date, excluding known: String?,
+    public func findResend(to: String, body: String, since: Date, excluding known: Set<String>,
                            slack: TimeInterval = 10,
                            maxPages: Int = TwilioClient.maxLookupPages) async -> Result<MessageInfo?, LookupError> {
         var search = ResendSearch(body: body, excluding: known, window: since.addingTimeInterval(-slack), maxPages: maxPages)
