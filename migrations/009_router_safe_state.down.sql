@@ -60,6 +60,9 @@ SELECT sms_retry_opt_out_index_statements('sms_usage_logs')
 \gexec
 SELECT sms_retry_index_drop_statements('sms_usage_logs', 'sms_usage_logs_opt_out_v4_idx')
 \gexec
+-- The non-inlined predicate functions of the two indexes just dropped (adoption v3, opt-out v4).
+DROP FUNCTION IF EXISTS sms_retry_is_opt_word(text);
+DROP FUNCTION IF EXISTS sms_retry_is_outbound(text);
 
 -- The CHECK on final_status, as earlier versions of 002 made it: NOT VALID (no scan under the
 -- lock), then VALIDATE, which reads the table without blocking writes.

@@ -95,32 +95,63 @@ WHERE sms_retry IS NULL AND jsonb_typeof(sms_metadata -> 'retry') = 'object';
 COMMENT ON COLUMN sms_usage_logs.sms_retry IS 'sms-retry: added by migration 002';
 
 -- Adoption (run --adopt-failures), version 3: failed outbound rows with no sms-retry state.
--- Sources/SMSRetry/Store/Queries.swift repeats the predicate word for word.
--- The direction test is sms_retry_direction(message_direction) = 'outbound' (005) written out:
--- the same rule (lower case, surrounding white space trimmed, one of the four outbound
--- spellings), in a quarter of the expression. The router's every INSERT copies, plans and
--- compiles each index predicate of the table anew (PostgreSQL does not keep them between
--- statements), and the function's inlined CASE made this predicate cost the INSERT 49k
--- instructions (callgrind, prepared); written out, 22k. Change one, change both.
+-- Sources/SMSRetry/Store/Queries.swift repeats the predicate word for word. Change one, change both.
+-- The router's every INSERT and UPDATE (a HOT one too) opens each index of the table and copies
+-- its predicate's expression tree, and a simple-protocol statement has the planner test each
+-- predicate as well (PostgreSQL keeps none of this between statements): what costs the router is
+-- the size of the tree, not what it computes. So the direction test,
+-- sms_retry_direction(message_direction) = 'outbound' (005), is a plpgsql function, which
+-- PostgreSQL does not inline: one node where the rule written out (lower, btrim, a list of four)
+-- was a dozen, and the function's inlined CASE (version 2) many more. It is called for a row only
+-- when the cheap tests before it hold, so for a failed row sms-retry has not taken up: per row,
+-- at INSERT or non-HOT UPDATE time, not per statement.
+CREATE OR REPLACE FUNCTION sms_retry_is_outbound(direction text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
+BEGIN
+    RETURN lower(btrim(direction, E' \t\r\n')) IN ('outbound', 'outbound-api', 'outbound-reply', 'outbound-call');
+END
+$fn$;
+COMMENT ON FUNCTION sms_retry_is_outbound(text) IS 'sms-retry: whether a message_direction is outbound (sms_retry_direction = ''outbound''), not inlined, for the adoption index (migration 009)';
+
 SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_v3_idx',
-    $def$(created_at) WHERE success = false
-      AND lower(btrim(message_direction, E' \t\r\n')) IN ('outbound', 'outbound-api', 'outbound-reply', 'outbound-call')
-      AND retry_count = 0 AND next_retry_at IS NULL AND sms_retry IS NULL$def$)
+    $def$(created_at) WHERE success = false AND retry_count = 0 AND next_retry_at IS NULL AND sms_retry IS NULL
+      AND sms_retry_is_outbound(message_direction)$def$)
 \gexec
 
 SELECT sms_retry_index_drop_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_v2_idx')
 \gexec
 
 -- The opt-out index, version 4: Twilio's 21610 as sms-retry recorded it in its own column.
--- Its predicate is a little wider than the events it serves, and cheap for the router's INSERT,
--- which copies, plans and compiles it anew each time: any row not written 'outbound' whose body
--- is an opt-out or opt-in word (so every inbound one, in any spelling of the direction), and any
--- row with a 21610. The lookup (Queries.swift, optOutPredicate) adds the direction rule to each
--- arm, which the planner proves implies this predicate, and reads only the rows it wants. The
--- router's own outbound row is out after one comparison, with no direction rule and no regular
--- expression; the rows the width lets in are outbound messages whose whole body is such a word,
--- written with another spelling of 'outbound'. On sms_retry_direction in both arms, as first
--- drafted, the predicate cost the INSERT 123k instructions (callgrind, prepared); so, 49k.
+-- Its predicate is a little wider than the events it serves, and cheap for the router's
+-- statements, each of which copies it (and, simple protocol, plans it) anew: any row not written
+-- 'outbound' whose body is an opt-out or opt-in word (so every inbound one, in any spelling of
+-- the direction), and any row with a 21610. The lookup (Queries.swift, optOutPredicate) adds the
+-- direction rule to each arm, which the planner proves implies this predicate, and reads only
+-- the rows it wants. The router's own outbound row is out after one comparison, with no
+-- direction rule and no regular expression; the rows the width lets in are outbound messages
+-- whose whole body is such a word, written with another spelling of 'outbound'. The word test is
+-- sms_retry_is_opt_word, a plpgsql function (not inlined) around sms_retry_opt_keyword: a few
+-- nodes in place of the inlined CASE of regular expressions and lists (on sms_retry_direction
+-- in both arms, as first drafted, the predicate cost the router's INSERT 123k instructions,
+-- callgrind, prepared; with the CASE inlined, 49k).
+--
+-- The words stay in sms_retry_opt_keyword alone (008): the wrapper only calls it, so the index's
+-- fingerprint, sms_retry_opt_out_index_mark() (the md5 of sms_retry_opt_keyword's body), still
+-- says which words the index was built with, and a change of words is still rebuilt by
+-- sms_retry_opt_out_index_statements (REINDEX). The call names the function's schema, for an
+-- index predicate is also evaluated with an empty search_path (pg_restore, REINDEX by hand).
+DO $do$
+BEGIN
+    EXECUTE format($fn$CREATE OR REPLACE FUNCTION sms_retry_is_opt_word(content text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
+BEGIN
+    RETURN %I.sms_retry_opt_keyword(content) IS NOT NULL;
+END
+$body$$fn$, (SELECT pronamespace::regnamespace::text FROM pg_proc WHERE oid = 'sms_retry_opt_keyword(text)'::regprocedure));
+END
+$do$;
+COMMENT ON FUNCTION sms_retry_is_opt_word(text) IS 'sms-retry: whether a message is an opt-out or opt-in word (sms_retry_opt_keyword IS NOT NULL), not inlined, for the opt-out index (migration 009)';
+
 CREATE OR REPLACE FUNCTION sms_retry_opt_out_index_statements(tbl regclass) RETURNS SETOF text
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
@@ -129,7 +160,7 @@ BEGIN
     IF idx IS NULL OR NOT (SELECT indisvalid FROM pg_index WHERE indexrelid = idx) THEN
         RETURN QUERY SELECT sms_retry_index_statements(tbl, 'sms_usage_logs_opt_out_v4_idx',
             $def$(phone_number)
-            WHERE (message_direction <> 'outbound' AND sms_retry_opt_keyword(message_content) IS NOT NULL)
+            WHERE (message_direction <> 'outbound' AND sms_retry_is_opt_word(message_content))
                OR sms_retry ->> 'error_code' = '21610'$def$);
     ELSIF obj_description(idx, 'pg_class') IS DISTINCT FROM sms_retry_opt_out_index_mark() THEN
         RETURN NEXT format('REINDEX INDEX CONCURRENTLY %s', idx);

@@ -90,13 +90,14 @@ enum Queries {
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
         """
 
-    /// The opt-out events: inbound opt-out and opt-in words (`sms_retry_opt_keyword`, the one
-    /// list of them) and outbound messages refused with 21610. Each arm is the matching arm of
+    /// The opt-out events: inbound opt-out and opt-in words (`sms_retry_is_opt_word`, migration
+    /// 009: `sms_retry_opt_keyword`, the one list of them, IS NOT NULL, in a function PostgreSQL
+    /// does not inline) and outbound messages refused with 21610. Each arm is the matching arm of
     /// the opt-out index's predicate (migration 009, `sms_usage_logs_opt_out_v4_idx`), word for
     /// word, and the direction rule: the planner proves it implies the index's wider predicate
-    /// (kept cheap for the router's INSERT) and uses the index.
+    /// (kept small for the router's statements, which copy it each time) and uses the index.
     static let optOutPredicate = """
-        (o.message_direction <> 'outbound' AND sms_retry_opt_keyword(o.message_content) IS NOT NULL \
+        (o.message_direction <> 'outbound' AND sms_retry_is_opt_word(o.message_content) \
         AND sms_retry_direction(o.message_direction) = 'inbound') \
         OR (o.sms_retry ->> 'error_code' = '21610' AND sms_retry_direction(o.message_direction) = 'outbound')
         """
@@ -285,12 +286,12 @@ enum Queries {
         """
 
     /// The adoption index's predicate (migration 009, version 3), word for word so the planner
-    /// uses it. Its direction test is `sms_retry_direction(message_direction) = 'outbound'`
-    /// written out (the index costs the router's INSERT less so).
+    /// uses it. Its direction test, `sms_retry_is_outbound(message_direction)`, is
+    /// `sms_retry_direction(message_direction) = 'outbound'` in a function PostgreSQL does not
+    /// inline (the index costs the router's every statement less so).
     static let unadoptedPredicate = """
-        success = false \
-        AND lower(btrim(message_direction, E' \\t\\r\\n')) IN ('outbound', 'outbound-api', 'outbound-reply', 'outbound-call') \
-        AND retry_count = 0 AND next_retry_at IS NULL AND sms_retry IS NULL
+        success = false AND retry_count = 0 AND next_retry_at IS NULL AND sms_retry IS NULL \
+        AND sms_retry_is_outbound(message_direction)
         """
 
     /// Locks up to $1 failed rows nobody has classified, written at least $2 seconds ago (so a
