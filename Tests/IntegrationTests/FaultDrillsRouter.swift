@@ -113,11 +113,7 @@ extension FaultDrills {
                                               environment: twilio.environment) }
         // Once the batch is claimed: the router's callback marks the last 20 delivered (its own
         // columns: success, and final_status as the original design writes it), mark-sent 5 more.
-        var leased = 0
-        for _ in 0..<200 where leased < 60 {
-            try await Task.sleep(for: .milliseconds(20))
-            leased = try await t.count("sms_retry ? 'lease'")
-        }
+        let leased = try await t.waitForLeases(60)
         #expect(leased == 60, "the batch was claimed: \(leased)")
         let marked = try await t.query("""
             UPDATE sms_usage_logs SET success = true, final_status = 'delivered', delivery_confirmed_at = now()
@@ -152,11 +148,7 @@ extension FaultDrills {
         _ = try await t.seedDue(120, prefix: "+1415622")
         let running = Task { try await runCLI(["run", "--database-url", t.conninfo, "--batch-size", "120", "--concurrency", "4"],
                                               environment: twilio.environment) }
-        var leased = 0
-        for _ in 0..<200 where leased < 120 {
-            try await Task.sleep(for: .milliseconds(20))
-            leased = try await t.count("sms_retry ? 'lease'")
-        }
+        _ = try await t.waitForLeases(120)
         let deleted = try await t.query("DELETE FROM sms_usage_logs WHERE id IN (SELECT id FROM sms_usage_logs ORDER BY id DESC LIMIT 40) RETURNING phone_number").all
         let gone = Set(deleted.compactMap { $0.string("phone_number") })
         let deletedAt = Date()
@@ -168,6 +160,18 @@ extension FaultDrills {
         let left = try await t.count("true"), sent = try await t.count("success AND retry_count = 1")
         #expect(left == 80 && sent == 80, "the rest sent and recorded: \(left) rows, \(sent) sent")
         figure("retentionDeleteMidRun", "120 claimed rows, 40 deleted by the router mid-run: sends for them after the delete \(sentAfter); the other 80 sent and recorded; run: \(result.out.trimmingCharacters(in: .whitespacesAndNewlines))")
+    }
+}
+
+extension TestDatabase {
+    /// Waits (up to 4 s) until `count` rows carry a run's lease; returns how many do.
+    func waitForLeases(_ count: Int) async throws -> Int {
+        var leased = 0
+        for _ in 0..<200 where leased < count {
+            try await Task.sleep(for: .milliseconds(20))
+            leased = try await self.count("sms_retry ? 'lease'")
+        }
+        return leased
     }
 }
 
@@ -229,11 +233,8 @@ extension FaultDrills {
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
         // The router's client gives up after 1 s, as a router with a short read timeout does.
-        var options = HTTPClient.Options()
-        options.timeout = .seconds(1)
-        let routerHTTP = HTTPClient(options: options)
+        let (router, routerHTTP) = twilio.client(timeout: .seconds(1))
         defer { routerHTTP.shutdown() }
-        let router = TwilioClient(config: twilio.config(), http: routerHTTP)
         let groups = ["delivered", "queued", "busy", "never"]
         var rows: [(group: String, id: Int, phone: String, reported: Bool)] = []
         for (g, group) in groups.enumerated() {

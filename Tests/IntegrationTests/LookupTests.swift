@@ -165,11 +165,8 @@ import TwilioStandIn
         let t = try await TestDatabase.make()
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
-        var options = HTTPClient.Options()
-        options.timeout = .milliseconds(1500)
-        let http = HTTPClient(options: options)
+        let (client, http) = twilio.client(timeout: .milliseconds(1500))
         defer { http.shutdown() }
-        let client = TwilioClient(config: twilio.config(), http: http)
         let phone = "+14155550707"
         let id = try await t.insert(phone: phone)
         _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil)
@@ -196,11 +193,8 @@ import TwilioStandIn
         let t = try await TestDatabase.make()
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
-        var httpOptions = HTTPClient.Options()
-        httpOptions.timeout = .milliseconds(1500)
-        let http = HTTPClient(options: httpOptions)
+        let (client, http) = twilio.client(timeout: .milliseconds(1500))
         defer { http.shutdown() }
-        let client = TwilioClient(config: twilio.config(), http: http)
         let phone = "+14155550708"
         let id = try await t.insert(phone: phone)
         _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil)

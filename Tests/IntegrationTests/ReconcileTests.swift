@@ -68,11 +68,8 @@ import TwilioStandIn
         let t = try await TestDatabase.make()
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
-        var options = HTTPClient.Options()
-        options.timeout = .milliseconds(1500)
-        let http = HTTPClient(options: options)
+        let (client, http) = twilio.client(timeout: .milliseconds(1500))
         defer { http.shutdown() }
-        let client = TwilioClient(config: twilio.config(), http: http)
         func run() async throws -> RunSummary {
             try await RetryRunner(store: t.store(), twilio: client, logger: quietLogger).run()
         }

@@ -103,6 +103,15 @@ struct StandIn {
 
     func client(token: String = StandIn.token) -> TwilioClient { TwilioClient(config: config(token: token), http: http) }
 
+    /// A client of its own whose requests give up after `timeout` (a router's short read
+    /// timeout, a send that times out while the stand-in hangs); shut its `http` down after use.
+    func client(timeout: Duration) -> (client: TwilioClient, http: HTTPClient) {
+        var options = HTTPClient.Options()
+        options.timeout = timeout
+        let http = HTTPClient(options: options)
+        return (TwilioClient(config: config(), http: http), http)
+    }
+
     var environment: [String: String] {
         ["TWILIO_ACCOUNT_SID": Self.account, "TWILIO_AUTH_TOKEN": Self.token, "TWILIO_FROM_NUMBER": Self.from,
          "TWILIO_API_BASE_URL": baseURL]
