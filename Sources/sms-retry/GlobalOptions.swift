@@ -54,7 +54,7 @@ struct GlobalOptions: ParsableArguments {
     /// What a command does with the database. Every command names it when it connects, so
     /// that one that writes cannot forget to ask whether it may.
     enum Use {
-        /// stats, check, `migrate --status`: reads only, works on a hot standby.
+        /// stats, `migrate --status`: reads only, works on a hot standby.
         case reads
         /// Refused on a read-only standby (or a read-only session) before anything is done.
         case writes(command: String)
