@@ -51,7 +51,7 @@ struct MigrateCommand: AsyncParsableCommand {
         }
         // As psql: the server's notices on stderr, as they come.
         migrator.notices = { FileHandle.standardError.write(Data(($0.hasSuffix("\n") ? $0 : $0 + "\n").utf8)) }
-        let db = try await global.connect()
+        let db = try await global.connect(status ? .reads : .writes(command: "migrate"))
         do {
             let table = try await migrator.table(db)
             print("table: \(table.qualifiedName ?? "sms_usage_logs not found in search_path \(table.searchPath)")")

@@ -62,7 +62,7 @@ struct RunCommand: AsyncParsableCommand {
         // Twilio settings are needed even for --dry-run: a dry run that passes should mean a
         // real run would start.
         let config = try twilioConfig()
-        let db = try await global.connect()
+        let db = try await global.connect(.writes(command: "run"))
         var options = RunOptions()
         options.batchSize = batchSize
         options.concurrency = concurrency

@@ -87,6 +87,10 @@ public enum InstallationCheck {
                 ? CheckLine(.ok, "database", who)
                 : CheckLine(.problem, "database", "\(who): older than PostgreSQL \(oldestPostgres), the oldest sms-retry supports",
                             fix: "upgrade the server"))
+            if let standby = try await DatabaseAccess.of(db).summary {
+                lines.append(CheckLine(.warning, "database", "\(standby): stats, health and the views work here; run, reconcile, migrate and every other command that writes refuse",
+                                       fix: "point DATABASE_URL at the primary on hosts that run them"))
+            }
             let migrator = try Migrator.embedded(logger: Logger(label: "sms-retry.check"))
             let table = try await migrator.table(db)
             guard let name = table.qualifiedName, let schema = table.schema else {

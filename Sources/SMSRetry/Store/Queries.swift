@@ -372,6 +372,10 @@ enum Queries {
     /// Sets an analytics setting for this session ($1 name, $2 value), e.g. sms_retry.period.
     static let settingSet = "SELECT set_config($1, $2, false)"
 
+    /// Whether this connection can write (`DatabaseAccess`): a hot standby is in recovery; a
+    /// read-only endpoint or role reports transaction_read_only.
+    static let serverAccess = "SELECT pg_is_in_recovery() AS in_recovery, current_setting('transaction_read_only')::bool AS read_only"
+
 }
 
 /// Every runtime statement, by construction: a case without its SQL does not compile, the
@@ -380,6 +384,7 @@ enum Queries {
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, statsJSON, health,
          settingSet, sidLock, unadoptedLock, unconfirmedClaim, runPresence, routerWord, sidHeld
+    case serverAccess
 
     var name: String { rawValue }
 
@@ -400,6 +405,7 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .runPresence: Queries.runPresence
         case .routerWord: Queries.routerWord
         case .sidHeld: Queries.sidHeld
+        case .serverAccess: Queries.serverAccess
         }
     }
 }
