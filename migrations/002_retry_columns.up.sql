@@ -63,6 +63,19 @@ WITH want(ord, col, type, dflt, required) AS (VALUES
     -- Refused: one statement, first, that stops the file before anything changes.
     SELECT 0, format('DO %L', format('BEGIN RAISE EXCEPTION %L; END', 'sms-retry cannot use these columns as they are: ' || text)) FROM problems WHERE text IS NOT NULL
     UNION ALL
+    -- A column of the team's that this file changes (type, default, NOT NULL): what it was, on the
+    -- column itself, first, so that the down can put it back even after a partial run (a rerun
+    -- keeps the first record). The team's own comment is kept in it and restored by the down.
+    SELECT p.ord, format('COMMENT ON COLUMN %s.%I IS %L', p.rel, p.col,
+                         coalesce(col_description(p.rel, p.attnum) || E'\n', '')
+                         || 'sms-retry: migration 002 changed this column; its down restores '
+                         || jsonb_build_object('type', p.have_type, 'not_null', p.attnotnull, 'default', p.have_default,
+                                               'comment', col_description(p.rel, p.attnum))::text)
+    FROM plan p
+    WHERE p.action IN ('keep', 'to_text', 'to_timestamptz')
+      AND (p.action <> 'keep' OR (p.dflt IS NOT NULL AND p.have_default IS DISTINCT FROM p.dflt) OR (p.required AND NOT p.attnotnull))
+      AND coalesce(col_description(p.rel, p.attnum), '') NOT LIKE '%sms-retry: migration 002 changed this column%'
+    UNION ALL
     SELECT 10 + p.ord, format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS %I %s%s', p.rel, p.col, p.type,
                               CASE WHEN p.dflt IS NULL THEN '' WHEN p.required THEN ' NOT NULL DEFAULT ' || p.dflt ELSE ' DEFAULT ' || p.dflt END)
     FROM plan p WHERE p.action = 'add'

@@ -12,7 +12,7 @@ struct CancelCommand: AsyncParsableCommand {
     @Option(help: "Why, kept in sms_metadata.retry.note.") var reason: String?
 
     func run() async throws {
-        let store = RetryStore(database: try await global.connect(), logger: global.makeLogger("sms-retry.cancel"))
+        let store = RetryStore(database: try await global.connect(.writes(command: "cancel")), logger: global.makeLogger("sms-retry.cancel"))
         let outcome: RetryStore.CancelOutcome
         do { outcome = try await store.cancel(logID: logId, note: reason) } catch let error as DatabaseError { throw databaseFailure(error) }
         switch outcome {

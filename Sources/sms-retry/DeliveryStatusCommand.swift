@@ -28,7 +28,7 @@ struct DeliveryStatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = RetryStore(database: try await global.connect(), policy: try policyOptions.load(),
+        let store = RetryStore(database: try await global.connect(.writes(command: "delivery-status")), policy: try policyOptions.load(),
                                logger: global.makeLogger("sms-retry.delivery-status"))
         do {
             switch try await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: errorCode) {

@@ -11,7 +11,7 @@ struct ExpireCommand: AsyncParsableCommand {
     @Option(help: "Age of the message (90s, 15m, 24h, 7d).") var maxAge = DurationArgument(seconds: 86_400)
 
     func run() async throws {
-        let store = RetryStore(database: try await global.connect(), logger: global.makeLogger("sms-retry.expire"))
+        let store = RetryStore(database: try await global.connect(.writes(command: "expire")), logger: global.makeLogger("sms-retry.expire"))
         do {
             let closed = try await store.expire(olderThan: maxAge.seconds)
             print("expired=\(closed)")

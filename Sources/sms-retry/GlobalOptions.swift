@@ -51,9 +51,20 @@ struct GlobalOptions: ParsableArguments {
 
     func makeLogger(_ label: String) -> Logger { log.makeLogger(label) }
 
+    /// What a command does with the database. Every command names it when it connects, so
+    /// that one that writes cannot forget to ask whether it may.
+    enum Use {
+        /// stats, `migrate --status`: reads only, works on a hot standby.
+        case reads
+        /// Refused on a read-only standby (or a read-only session) before anything is done.
+        case writes(command: String)
+    }
+
     /// Connects, mapping failure onto exit code 3 with libpq's message (which never holds the
-    /// password), and a time zone PostgreSQL does not know onto 2.
-    func connect() async throws -> Database {
+    /// password), and a time zone PostgreSQL does not know onto 2. For a command that writes,
+    /// asks once whether the server takes writes: a hot standby or a read-only session ends it
+    /// here with exit 2 and one line saying to use the primary.
+    func connect(_ use: Use) async throws -> Database {
         let db: Database
         do { db = try await Database.connect(conninfo, settings: sessionSettings) } catch let error as DatabaseError {
             throw CLIFailure(code: Exit.database, message: "cannot reach the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -62,6 +73,11 @@ struct GlobalOptions: ParsableArguments {
             do { try await db.query("SELECT now() AT TIME ZONE $1", [zone]) } catch let error as DatabaseError where !error.isConnectionLoss {
                 throw CLIFailure(code: Exit.usage, message: "--created-at-time-zone / SMS_RETRY_CREATED_AT_TIME_ZONE: \(zone) is not a time zone PostgreSQL knows (e.g. UTC, America/New_York)")
             }
+        }
+        if case .writes(let command) = use {
+            let access: DatabaseAccess
+            do { access = try await DatabaseAccess.of(db) } catch let error as DatabaseError { throw databaseFailure(error) }
+            if let refusal = access.refusal(command: command) { throw CLIFailure(code: Exit.usage, message: refusal) }
         }
         return db
     }

@@ -20,7 +20,7 @@ struct MarkSentCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = RetryStore(database: try await global.connect(), logger: global.makeLogger("sms-retry.mark-sent"))
+        let store = RetryStore(database: try await global.connect(.writes(command: "mark-sent")), logger: global.makeLogger("sms-retry.mark-sent"))
         do {
             switch try await store.recordSent(logID: logId, messageSID: sid) {
             case .recorded: print("sent log_id=\(logId) sid=\(sid)")

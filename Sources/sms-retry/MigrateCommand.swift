@@ -12,7 +12,7 @@ struct MigrateCommand: AsyncParsableCommand {
             The applied state is read from the catalog: no table of its own. The router's \
             sms_usage_logs must exist, found through the search path as every command finds it; \
             everything sms-retry creates goes into its schema. Exit: 0 done; 1 a statement failed; \
-            2 usage, or the table not found (nothing created); 3 database unreachable.
+            2 usage, the table not found or a server older than PostgreSQL 14 (nothing changed); 3 database unreachable.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -51,7 +51,7 @@ struct MigrateCommand: AsyncParsableCommand {
         }
         // As psql: the server's notices on stderr, as they come.
         migrator.notices = { FileHandle.standardError.write(Data(($0.hasSuffix("\n") ? $0 : $0 + "\n").utf8)) }
-        let db = try await global.connect()
+        let db = try await global.connect(status ? .reads : .writes(command: "migrate"))
         do {
             let table = try await migrator.table(db)
             print("table: \(table.qualifiedName ?? "sms_usage_logs not found in search_path \(table.searchPath)")")
@@ -77,7 +77,7 @@ struct MigrateCommand: AsyncParsableCommand {
                 for statement in try await migrator.grantRuntime(db, to: role) { print(statement) }
             }
         } catch let error as MigrationError {
-            throw CLIFailure(code: error.tableNotFound ? Exit.usage : error.underlying?.isConnectionLoss == true ? Exit.database : Exit.partial,
+            throw CLIFailure(code: error.tableNotFound || error.unsupportedServer ? Exit.usage : error.underlying?.isConnectionLoss == true ? Exit.database : Exit.partial,
                              message: error.description)
         } catch let error as DatabaseError {
             throw databaseFailure(error)

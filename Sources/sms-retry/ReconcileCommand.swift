@@ -32,7 +32,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         let logger = global.makeLogger("sms-retry.reconcile")
         let policy = try policyOptions.load()
         let config = try twilioConfig()
-        let db = try await global.connect()
+        let db = try await global.connect(.writes(command: "reconcile"))
         var options = Reconciler.Options()
         options.confirmAfter = confirmAfter.seconds
         options.maxAge = maxAge.seconds

@@ -11,7 +11,7 @@ struct RetryNowCommand: AsyncParsableCommand {
     @Option(help: "The sms_usage_logs id.") var logId: Int
 
     func run() async throws {
-        let store = RetryStore(database: try await global.connect(), logger: global.makeLogger("sms-retry.retry-now"))
+        let store = RetryStore(database: try await global.connect(.writes(command: "retry-now")), logger: global.makeLogger("sms-retry.retry-now"))
         let outcome: RetryStore.RetryNowOutcome
         do { outcome = try await store.retryNow(logID: logId) } catch let error as DatabaseError { throw databaseFailure(error) }
         switch outcome {

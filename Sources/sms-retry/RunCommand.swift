@@ -62,7 +62,7 @@ struct RunCommand: AsyncParsableCommand {
         // Twilio settings are needed even for --dry-run: a dry run that passes should mean a
         // real run would start.
         let config = try twilioConfig()
-        let db = try await global.connect()
+        let db = try await global.connect(.writes(command: "run"))
         if rate != nil || senderRate != nil, !db.pooling.keepsSession {
             throw CLIFailure(code: Exit.usage, message: "--rate / --sender-rate: the database connection goes through a pooler in transaction mode (PgBouncer pool_mode = transaction), which cannot keep the lock that counts the runs sharing the rate; run this through a session-mode pool or straight to PostgreSQL (--database-url)")
         }

@@ -24,7 +24,7 @@ struct ScheduleCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = RetryStore(database: try await global.connect(), policy: try policyOptions.load(),
+        let store = RetryStore(database: try await global.connect(.writes(command: "schedule")), policy: try policyOptions.load(),
                                logger: global.makeLogger("sms-retry.schedule"))
         do {
             let outcome = try await store.recordFailure(logID: logId, errorCode: Int(errorCode), errorMessage: errorMessage)

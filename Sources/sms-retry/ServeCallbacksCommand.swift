@@ -41,7 +41,7 @@ struct ServeCallbacksCommand: AsyncParsableCommand {
             throw CLIFailure(code: Exit.usage, message: "--listen must be IPv4-HOST:PORT, e.g. 127.0.0.1:8089")
         }
         let logger = global.makeLogger("sms-retry.callbacks")
-        let store = RetryStore(database: try await global.connect(), policy: try policyOptions.load(), logger: logger)
+        let store = RetryStore(database: try await global.connect(.writes(command: "serve-callbacks")), policy: try policyOptions.load(), logger: logger)
         let handler = StatusCallbackHandler(store: store, authToken: token, publicURL: publicURL)
 
         let server = HTTPServer(address: address, timeout: 15, logger: .disabled)

@@ -17,7 +17,7 @@ struct StatsCommand: AsyncParsableCommand {
     @Option(help: "Estimated price of one SMS segment (sets sms_retry.price_per_segment).") var pricePerSegment: Double?
 
     func run() async throws {
-        let db = try await global.connect()
+        let db = try await global.connect(.reads)
         let analytics = Analytics(database: db)
         do {
             if let period { try await analytics.set("sms_retry.period", "\(Int(period.seconds)) seconds") }

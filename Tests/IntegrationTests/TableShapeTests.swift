@@ -22,6 +22,23 @@ import Testing
         return (columns, data.int("n") ?? -1, data.string("digest") ?? "")
     }
 
+    /// The table's definition as psql's \d+ shows it: each column with its type, NOT NULL,
+    /// default and comment, and every constraint (PostgreSQL 18 lists its NOT NULLs there too,
+    /// by name).
+    func definition(_ t: TestDatabase) async throws -> (columns: [String], constraints: [String]) {
+        let columns = try await t.query("""
+            SELECT concat_ws(' ', a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN 'NOT NULL' END,
+                             'DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), 'COMMENT ' || col_description(a.attrelid, a.attnum)) AS c
+            FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = 'sms_usage_logs'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+            """).all.compactMap { $0.string("c") }
+        let constraints = try await t.query("""
+            SELECT conname || ' ' || pg_get_constraintdef(oid) AS c FROM pg_constraint
+            WHERE conrelid = 'sms_usage_logs'::regclass ORDER BY conname
+            """).all.compactMap { $0.string("c") }
+        return (columns, constraints)
+    }
+
     @Test("range-partitioned by created_at (3 months, a default, one more after migrate, one sub-partitioned): migrate, schedule, run, views, down")
     func partitionedByMonth() async throws {
         let t = try await TestDatabase.make(migrated: false)
@@ -54,6 +71,7 @@ import Testing
             FROM generate_series(1, 20000) AS g
             """)
         let before = try await routerState(t)
+        let definitionBefore = try await definition(t)
 
         let steps = try await migrator.up(t.db)
         #expect(steps.first?.action == .alreadyApplied && steps.dropFirst().allSatisfy { $0.action == .applied })
@@ -103,6 +121,9 @@ import Testing
         let after = try await routerState(t)
         #expect(after.columns == before.columns)
         #expect(after.rows == before.rows && after.digest == before.digest)
+        let definitionAfter = try await definition(t)
+        #expect(definitionAfter.columns == definitionBefore.columns)
+        #expect(definitionAfter.constraints == definitionBefore.constraints)
         #expect(try await t.query("""
             SELECT (SELECT count(*) FROM pg_class WHERE relname LIKE '%retry_due_idx' OR relname LIKE 'sms_retry_%')
                  + (SELECT count(*) FROM pg_proc WHERE proname LIKE 'sms_retry_%') AS n
@@ -334,6 +355,8 @@ import Testing
         try await t.query("UPDATE sms_usage_logs SET retry_count = 1, next_retry_at = (now() AT TIME ZONE 'UTC') - interval '1 minute' WHERE id = $1", [String(due)])
         try await t.query("UPDATE sms_usage_logs SET retry_count = 1, next_retry_at = (now() AT TIME ZONE 'UTC') + interval '30 minutes' WHERE id = $1", [String(later)])
         let before = try await routerState(t)
+        try await t.query("COMMENT ON COLUMN sms_usage_logs.retry_count IS 'the team''s own: resends so far'")
+        let definitionBefore = try await definition(t)
 
         // Read in New York time, next_retry_at would need a rewrite: refused, nothing changed.
         var r = try await runCLI(["migrate"], environment: ["DATABASE_URL": t.conninfo])
@@ -366,6 +389,20 @@ import Testing
         #expect(after.rows == before.rows)
         #expect(try await t.query("SELECT retry_count FROM sms_usage_logs WHERE id = $1", [String(later)])[0].int("retry_count") == 1)
         #expect(try await t.query("SELECT to_regclass('idx_sms_usage_logs_retry') IS NOT NULL AS kept")[0].bool("kept") == true)
+        // The team's columns as they were: nullable again (on 18 no NOT NULL constraint of
+        // sms-retry's left behind), their defaults, timestamp, their comments; only a varchar(n)
+        // made text stays text (changing it back rewrites the table), which the down says.
+        let definitionAfter = try await definition(t)
+        #expect(definitionAfter.constraints == definitionBefore.constraints)
+        let widened = ["twilio_message_sid character varying(50)": "twilio_message_sid text",
+                       "final_status character varying(20) DEFAULT": "final_status text DEFAULT"]
+        let expected = definitionBefore.columns.map { column in
+            widened.first { column.hasPrefix($0.key) }.map { $0.value + column.dropFirst($0.key.count) } ?? column
+        }
+        #expect(definitionAfter.columns == expected, "\(definitionAfter.columns)")
+        #expect(r.err.contains("twilio_message_sid was character varying(50) before sms-retry and stays text")
+                && r.err.contains("ALTER COLUMN final_status TYPE character varying(20)"), "\(r.err)")
+        figure("shape original design (down)", "constraints before and after: \(definitionAfter.constraints.count), equal: \(definitionAfter.constraints == definitionBefore.constraints); columns changed by the up and not restored: twilio_message_sid, final_status (varchar(n) to text)")
     }
 
     @Test("bigint identity ids above 2^32, migrated by the table's owner (no superuser) with CREATE on its schema: migrate, schedule, run, views, down")

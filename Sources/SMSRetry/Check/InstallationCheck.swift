@@ -36,8 +36,11 @@ public struct CheckLine: Sendable, Equatable {
 /// Twilio's credentials and sender, the status callback URL. Read-only: nothing is written to the
 /// database and nothing is sent.
 public enum InstallationCheck {
-    /// The oldest PostgreSQL version sms-retry supports.
+    /// The oldest PostgreSQL version sms-retry supports: its migrations use `CREATE OR REPLACE
+    /// TRIGGER` and TID range scans, both new in 14 (13 is past its end of life).
     public static let oldestPostgres = 14
+    /// The newest PostgreSQL major this release is tested on (`make test-pg`).
+    public static let newestTestedPostgres = 18
 
     public struct Inputs: Sendable {
         public var conninfo: String
@@ -83,10 +86,16 @@ public enum InstallationCheck {
                 """)[0]
             let number = (server.int("num") ?? 0) / 10000
             let who = "PostgreSQL \(server.string("version") ?? "?"), database \(server.string("db") ?? "?") as \(server.string("who") ?? "?")"
-            lines.append(number >= oldestPostgres
-                ? CheckLine(.ok, "database", who)
-                : CheckLine(.problem, "database", "\(who): older than PostgreSQL \(oldestPostgres), the oldest sms-retry supports",
-                            fix: "upgrade the server"))
+            lines.append(number < oldestPostgres
+                ? CheckLine(.problem, "database", "\(who): older than PostgreSQL \(oldestPostgres), the oldest sms-retry supports (its migrations need CREATE OR REPLACE TRIGGER and TID range scans, new in 14)",
+                            fix: "upgrade the server to PostgreSQL \(oldestPostgres) or later")
+                : number > newestTestedPostgres
+                ? CheckLine(.warning, "database", "\(who): newer than PostgreSQL \(newestTestedPostgres), the newest this release is tested on")
+                : CheckLine(.ok, "database", who))
+            if let standby = try await DatabaseAccess.of(db).summary {
+                lines.append(CheckLine(.warning, "database", "\(standby): stats, health and the views work here; run, reconcile, migrate and every other command that writes refuse",
+                                       fix: "point DATABASE_URL at the primary on hosts that run them"))
+            }
             lines.append(connection(db.pooling))
             let migrator = try Migrator.embedded(logger: Logger(label: "sms-retry.check"))
             let table = try await migrator.table(db)

@@ -129,6 +129,7 @@ public struct Migrator: Sendable {
     /// Everything sms-retry creates goes into the table's own schema: it comes first in this
     /// session's search path while the files run.
     public func up(_ db: Database, createTable: Bool = false) async throws -> [Step] {
+        try await refuseUnsupportedServer(db)
         let found = try await table(db)
         if let schema = found.schema {
             try await db.query("SELECT set_config('search_path', quote_ident($1) || ', ' || current_setting('search_path'), false)",
@@ -229,6 +230,7 @@ public struct Migrator: Sendable {
 
     /// Reverts applied migrations above `target`, newest first. With no target, only the newest.
     public func down(_ db: Database, to target: Int? = nil) async throws -> [Step] {
+        try await refuseUnsupportedServer(db)
         let applied = try await status(db).filter(\.applied).map(\.migration)
         let floor = target ?? (applied.dropLast().last?.version ?? 0)
         var steps: [Step] = []
@@ -237,6 +239,21 @@ public struct Migrator: Sendable {
             steps.append(Step(version: migration.version, name: migration.name, action: .reverted, seconds: seconds))
         }
         return steps
+    }
+
+    /// Stops an up or a down before it changes anything on a server older than
+    /// `InstallationCheck.oldestPostgres`: the files use what 14 brought (`CREATE OR REPLACE
+    /// TRIGGER`, TID range scans) and would fail halfway through.
+    func refuseUnsupportedServer(_ db: Database) async throws {
+        let row = try await db.query("""
+            SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version
+            """)[0]
+        let number = row.int("num") ?? 0
+        guard number < InstallationCheck.oldestPostgres * 10000 else { return }
+        throw MigrationError(message: """
+            PostgreSQL \(row.string("version") ?? String(number)) is not supported: sms-retry needs PostgreSQL \
+            \(InstallationCheck.oldestPostgres) or later; nothing was changed
+            """, unsupportedServer: true)
     }
 
     /// Runs one file's statements in autocommit; reruns the whole file (which is written to be
@@ -281,10 +298,13 @@ public struct MigrationError: Error, CustomStringConvertible, Sendable {
     public var underlying: DatabaseError?
     /// The router's table was not found: a configuration problem, nothing was changed.
     public var tableNotFound = false
-    init(message: String, underlying: DatabaseError? = nil, tableNotFound: Bool = false) {
+    /// The server is older than sms-retry supports: nothing was changed.
+    public var unsupportedServer = false
+    init(message: String, underlying: DatabaseError? = nil, tableNotFound: Bool = false, unsupportedServer: Bool = false) {
         self.message = message
         self.underlying = underlying
         self.tableNotFound = tableNotFound
+        self.unsupportedServer = unsupportedServer
     }
     public var description: String { "migration failed: \(message)" }
 }

@@ -376,6 +376,10 @@ enum Queries {
         FROM sms_retry_health
         """
 
+    /// Whether this connection can write (`DatabaseAccess`): a hot standby is in recovery; a
+    /// read-only endpoint or role reports transaction_read_only.
+    static let serverAccess = "SELECT pg_is_in_recovery() AS in_recovery, current_setting('transaction_read_only')::bool AS read_only"
+
 }
 
 /// Every runtime statement, by construction: a case without its SQL does not compile, the
@@ -384,6 +388,7 @@ enum Queries {
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, statsJSON, health,
          sidLock, unadoptedLock, unconfirmedClaim, runPresence, runLeave, routerWord, sidHeld
+    case serverAccess
 
     var name: String { rawValue }
 
@@ -404,6 +409,7 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .runLeave: Queries.runLeave
         case .routerWord: Queries.routerWord
         case .sidHeld: Queries.sidHeld
+        case .serverAccess: Queries.serverAccess
         }
     }
 }
