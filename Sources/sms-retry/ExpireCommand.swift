@@ -16,7 +16,7 @@ struct ExpireCommand: AsyncParsableCommand {
             let closed = try await store.expire(olderThan: maxAge.seconds)
             print("expired=\(closed)")
         } catch let error as DatabaseError {
-            throw databaseFailure(error)
+            throw await databaseFailure(error, on: store.database, what: "the expiry of 1 row")
         }
     }
 }

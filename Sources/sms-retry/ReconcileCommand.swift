@@ -44,12 +44,15 @@ struct ReconcileCommand: AsyncParsableCommand {
         do {
             let summary = try await reconciler.run()
             print(summary.description)
+            if let error = summary.databaseError {
+                throw CLIFailure(code: Exit.database, message: explained(error) + (summary.databaseLimit.map { "\nsms-retry: " + $0 } ?? ""))
+            }
             if summary.unauthorized {
                 throw CLIFailure(code: Exit.usage, message: "Twilio refused the credentials; check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key")
             }
             if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
         } catch let error as DatabaseError {
-            throw databaseFailure(error)
+            throw await databaseFailure(error, on: db, what: "a statement of reconcile")
         }
     }
 }

@@ -100,13 +100,17 @@ struct RunCommand: AsyncParsableCommand {
             }
             print(summary.description)
             if let why = summary.stoppedBecause { FileHandle.standardError.write(Data("sms-retry: \(why)\n".utf8)) }
+            if let limit = summary.databaseLimit { FileHandle.standardError.write(Data("sms-retry: \(limit)\n".utf8)) }
+            if summary.unrecorded > 0 {
+                FileHandle.standardError.write(Data("sms-retry: \(summary.unrecorded) outcome(s) could not be recorded (log ids in the log): those rows keep this run's lease and come back when it ends, looked up at Twilio before any resend\n".utf8))
+            }
             for sender in summary.blockedSenders {
                 FileHandle.standardError.write(Data("sms-retry: sender stopped for this run, its rows handed back uncounted: \(sender)\n".utf8))
             }
             await writeMetrics(summary, exitCode: summary.exitCode, db: db, logger: logger)
             if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
         } catch let error as DatabaseError {
-            throw databaseFailure(error)
+            throw await databaseFailure(error, on: db, what: dryRun ? "the list of due rows" : "the run")
         }
     }
 }
