@@ -13,6 +13,8 @@ import Testing
         #expect(setting("25P04", "terminating connection due to transaction timeout") == "transaction_timeout")
         #expect(setting("23505", "duplicate key value violates unique constraint") == nil)
         #expect(DatabaseError(kind: .connection, message: "server closed the connection unexpectedly").timeoutSetting == nil)
+        #expect(DatabaseError(kind: .connection, message: "FATAL:  terminating connection due to idle-in-transaction timeout").timeoutSetting
+                == "idle_in_transaction_session_timeout", "PostgreSQL 15 through libpq: the text, no SQLSTATE")
     }
 
     @Test func theRolesSettingGetsAnAlterRole() {
