@@ -12,7 +12,7 @@ struct ReconcileCommand: AsyncParsableCommand {
             as sent, never resent; the rest are left due for the next run. Resends with no final status \
             after --confirm-after are fetched by SID and their status applied as a callback would. \
             Prints one summary line. Exit: 0 done, 1 some questions went unanswered (asked again \
-            later), 2 usage or configuration (Twilio refused the credentials), 3 database unreachable.
+            later), 2 usage or configuration (Twilio refused the credentials), 3 database error (unreachable, or a DBA's time limit: a line names the setting).
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -10,7 +10,8 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Safe to run from several hosts at once: rows are claimed with FOR UPDATE SKIP LOCKED \
             and a lease. Prints one summary line. Exit: 0 all done, 1 some rows could not be \
-            processed or a sender was stopped (Twilio said it cannot send: its rows handed back), 2 usage or configuration error, 3 database unreachable, 4 Twilio outage \
+            processed or a sender was stopped (Twilio said it cannot send: its rows handed back), 2 usage or configuration error, 3 database error (unreachable, or a statement a DBA's time limit \
+            cancelled even in smaller pieces: the rows in flight are recorded first, and a line names the setting), 4 Twilio outage \
             (the breaker opened; unsent rows handed back without using an attempt).
             """)
 

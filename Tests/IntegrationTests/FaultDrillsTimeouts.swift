@@ -102,6 +102,33 @@ extension FaultDrills {
         figure("timeouts", "afterwards (leases ended, next run as the same role): exit \(next.code), \(next.out.trimmingCharacters(in: .whitespacesAndNewlines)); create requests \(await twilio.server.requestsTotal) for 20000 rows; sent twice \(duplicates); lost \(numbers.count - perNumber.count); rows Twilio accepted recorded \(try await t.count("success"))/20000")
     }
 
+    @Test("a status callback whose row the router holds past lock_timeout is answered 503 (Twilio sends it again), then applied")
+    func callbackUnderALockTimeout() async throws {
+        let t = try await TestDatabase.make()
+        let url = try await timeoutRole(t, "callbacks", [("lock_timeout", "20ms")])
+        let id = try await t.insert(phone: "+14157120001")
+        #expect(try await t.store().recordSent(logID: id, messageSID: "SM" + String(repeating: "a", count: 32)) == .recorded)
+        let store = RetryStore(database: try await Database.connect(url), logger: quietLogger)
+        let publicURL = "https://example.com/twilio/status"
+        let handler = StatusCallbackHandler(store: store, authToken: StandIn.token, publicURL: publicURL)
+        let params = [("MessageSid", "SM" + String(repeating: "a", count: 32)), ("MessageStatus", "delivered")]
+        let body = Array(params.map { "\($0.0)=\($0.1)" }.joined(separator: "&").utf8)
+        let signature = TwilioSignature(authToken: StandIn.token).sign(url: publicURL, params: params)
+        func post() async -> StatusCallbackHandler.Reply {
+            await handler.handle(query: nil, contentType: "application/x-www-form-urlencoded", signatureHeader: signature, body: body)
+        }
+        let router = try await Database.connect(t.conninfo)
+        try await router.query("BEGIN")
+        try await router.query("SELECT id FROM sms_usage_logs WHERE id = $1 FOR UPDATE", [String(id)])
+        let held = await post()
+        try await router.query("COMMIT")
+        let again = await post()
+        #expect(held.status == 503 && held.body.contains("lock_timeout"), "\(held)")
+        #expect(again.status == 200, "\(again)")
+        #expect(try await t.query("SELECT final_status FROM sms_usage_logs WHERE id = $1", [String(id)])[0].string("final_status") == "delivered")
+        figure("timeouts", "callback while the router holds the row (lock_timeout 20ms on the role): \(held.status) \"\(held.body)\", Twilio's retry after the router committed: \(again.status) \"\(again.body)\"")
+    }
+
     @Test("idle_in_transaction_session_timeout ends a session: named as that setting, and the next statement reconnects")
     func idleInTransactionEndsTheSession() async throws {
         let t = try await TestDatabase.make()
