@@ -462,6 +462,11 @@ public final class RetryRunner: Sendable {
         case .failure(let error):
             logger.warning("could not read the router's word on the row; not sent now",
                            metadata: ["sms.log_id": "\(row.id)", "db.error": "\(error)"])
+            // The read already waited out a lost connection for 15 s: the rows behind it would
+            // each wait as long. Stop starting sends; the run finishes and exits 3.
+            if let error = error as? DatabaseError, error.isConnectionLoss || error.isTimeout {
+                databaseFailed(error, "the check of the router's word")
+            }
             return Outcome.release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
         }
         var result: SendResult
