@@ -102,7 +102,8 @@ func databaseFailure(_ error: DatabaseError, limit: String? = nil) -> CLIFailure
     // is the database refusing the work, as a lost server is: 3.
     let code = error.isConnectionLoss || error.isTimeout ? Exit.database
         : error.sqlState?.hasPrefix("42") == true ? Exit.usage : Exit.partial
-    return CLIFailure(code: code, message: explained(error) + (limit.map { "\nsms-retry: " + $0 } ?? ""))
+    // With the limit's own line, the error is said as it is.
+    return CLIFailure(code: code, message: limit.map { "\(error.description)\nsms-retry: \($0)" } ?? explained(error))
 }
 
 /// `databaseFailure` with, for a DBA's time limit, a second line naming the setting, its value,
