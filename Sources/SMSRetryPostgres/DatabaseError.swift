@@ -36,6 +36,31 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
     /// `55P03` lock_not_available: a `lock_timeout` expired. Worth retrying.
     public var isLockTimeout: Bool { sqlState == "55P03" }
 
+    /// The server setting (a DBA's, on the role, the database or the server) whose limit ended
+    /// the statement or the session, or nil: `statement_timeout` (57014 query_canceled, unless
+    /// someone cancelled it by hand: sms-retry never cancels its own statements),
+    /// `lock_timeout` (55P03: sms-retry takes no lock with NOWAIT),
+    /// `idle_in_transaction_session_timeout` (25P03, the session then closed) and
+    /// `transaction_timeout` (25P04, PostgreSQL 17). A session the server ended while idle
+    /// reaches libpq as a lost connection with the server's FATAL text and often no SQLSTATE
+    /// (seen on 15): that text names the setting.
+    public var timeoutSetting: String? {
+        switch sqlState {
+        case "57014": return message.contains("user request") ? nil : "statement_timeout"
+        case "55P03": return "lock_timeout"
+        case "25P03": return "idle_in_transaction_session_timeout"
+        case "25P04": return "transaction_timeout"
+        case nil where kind == .connection:
+            if message.contains("idle-in-transaction timeout") { return "idle_in_transaction_session_timeout" }
+            if message.contains("due to transaction timeout") { return "transaction_timeout" }
+            return nil
+        default: return nil
+        }
+    }
+
+    /// A DBA's time limit ended the statement (`timeoutSetting`).
+    public var isTimeout: Bool { timeoutSetting != nil }
+
     public var description: String {
         var text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         // Data exceptions (22xxx) and constraint violations (23xxx) quote the offending value,

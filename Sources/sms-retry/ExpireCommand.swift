@@ -5,7 +5,7 @@ struct ExpireCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "expire",
         abstract: "Close pending retries of messages older than --max-age (reason expired). Rows are never deleted.",
-        discussion: "Exit: 0; 2 usage; 3 database unreachable.")
+        discussion: "Exit: 0; 2 usage; 3 database error (unreachable, or a DBA's time limit: a line names the setting). Closes 500 rows per transaction.")
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "Age of the message (90s, 15m, 24h, 7d).") var maxAge = DurationArgument(seconds: 86_400)
@@ -16,7 +16,7 @@ struct ExpireCommand: AsyncParsableCommand {
             let closed = try await store.expire(olderThan: maxAge.seconds)
             print("expired=\(closed)")
         } catch let error as DatabaseError {
-            throw databaseFailure(error)
+            throw await databaseFailure(error, on: store.database, what: "the expiry of 1 row")
         }
     }
 }

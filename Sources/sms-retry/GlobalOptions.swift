@@ -113,9 +113,20 @@ func twilioConfig() throws -> TwilioConfig {
 /// sms-retry needs them (SQLSTATE class 42: a missing column, table or function, as before
 /// `migrate`; a missing privilege) is a configuration error, 2, so that a scheduler shows it as a
 /// failure; anything else 1.
-func databaseFailure(_ error: DatabaseError) -> CLIFailure {
-    let code = error.isConnectionLoss ? Exit.database : error.sqlState?.hasPrefix("42") == true ? Exit.usage : Exit.partial
-    return CLIFailure(code: code, message: explained(error))
+func databaseFailure(_ error: DatabaseError, limit: String? = nil) -> CLIFailure {
+    // A DBA's time limit (statement_timeout, lock_timeout, idle_in_transaction_session_timeout)
+    // is the database refusing the work, as a lost server is: 3.
+    let code = error.isConnectionLoss || error.isTimeout ? Exit.database
+        : error.sqlState?.hasPrefix("42") == true ? Exit.usage : Exit.partial
+    // With the limit's own line, the error is said as it is.
+    return CLIFailure(code: code, message: limit.map { "\(error.description)\nsms-retry: \($0)" } ?? explained(error))
+}
+
+/// `databaseFailure` with, for a DBA's time limit, a second line naming the setting, its value,
+/// where it comes from and the fix (`ServerLimit`), read from the session now. `what`: the work
+/// the statement did ("the stats views").
+func databaseFailure(_ error: DatabaseError, on db: Database, what: String) async -> CLIFailure {
+    databaseFailure(error, limit: await ServerLimit.read(for: error, on: db)?.line(what))
 }
 
 /// The error, and for a missing privilege (42501, which names the object) or a missing column,
@@ -126,6 +137,8 @@ func explained(_ error: DatabaseError) -> String {
         return "\(error.description); the table's owner grants what sms-retry needs with: sms-retry migrate --grant-runtime <this role>"
     case "42703", "42P01", "42883":
         return "\(error.description); are the migrations applied? sms-retry check tells, sms-retry migrate applies them"
+    case _ where error.isTimeout:
+        return "\(error.description) (the server's \(error.timeoutSetting ?? "time limit"), set on the role, the database or the server)"
     default:
         return error.description
     }

@@ -45,6 +45,7 @@ struct HealthCommand: AsyncParsableCommand {
             if health.exitCode != 0 { throw CLIFailure(code: health.exitCode, message: "") }
         } catch let error as DatabaseError {
             print("UNKNOWN: \(explained(error))")
+            if let limit = await ServerLimit.read(for: error, on: db) { print("- \(limit.line("the health view"))") }
             throw CLIFailure(code: 3, message: error.sqlState == "42P01" ? "the analytics views are missing: run sms-retry migrate" : "")
         }
     }

@@ -12,7 +12,7 @@ struct ReconcileCommand: AsyncParsableCommand {
             as sent, never resent; the rest are left due for the next run. Resends with no final status \
             after --confirm-after are fetched by SID and their status applied as a callback would. \
             Prints one summary line. Exit: 0 done, 1 some questions went unanswered (asked again \
-            later), 2 usage or configuration (Twilio refused the credentials), 3 database unreachable.
+            later), 2 usage or configuration (Twilio refused the credentials), 3 database error (unreachable, or a DBA's time limit: a line names the setting).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -44,12 +44,15 @@ struct ReconcileCommand: AsyncParsableCommand {
         do {
             let summary = try await reconciler.run()
             print(summary.description)
+            if let error = summary.databaseError {
+                throw CLIFailure(code: Exit.database, message: explained(error) + (summary.databaseLimit.map { "\nsms-retry: " + $0 } ?? ""))
+            }
             if summary.unauthorized {
                 throw CLIFailure(code: Exit.usage, message: "Twilio refused the credentials; check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN or the API key")
             }
             if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
         } catch let error as DatabaseError {
-            throw databaseFailure(error)
+            throw await databaseFailure(error, on: db, what: "a statement of reconcile")
         }
     }
 }

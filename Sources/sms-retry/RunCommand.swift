@@ -10,7 +10,8 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Safe to run from several hosts at once: rows are claimed with FOR UPDATE SKIP LOCKED \
             and a lease. Prints one summary line. Exit: 0 all done, 1 some rows could not be \
-            processed or a sender was stopped (Twilio said it cannot send: its rows handed back), 2 usage or configuration error, 3 database unreachable, 4 Twilio outage \
+            processed or a sender was stopped (Twilio said it cannot send: its rows handed back), 2 usage or configuration error, 3 database error (unreachable, or a statement a DBA's time limit \
+            cancelled even in smaller pieces: the rows in flight are recorded first, and a line names the setting), 4 Twilio outage \
             (the breaker opened; unsent rows handed back without using an attempt).
             """)
 
@@ -103,13 +104,17 @@ struct RunCommand: AsyncParsableCommand {
             }
             print(summary.description)
             if let why = summary.stoppedBecause { FileHandle.standardError.write(Data("sms-retry: \(why)\n".utf8)) }
+            if let limit = summary.databaseLimit { FileHandle.standardError.write(Data("sms-retry: \(limit)\n".utf8)) }
+            if summary.unrecorded > 0 {
+                FileHandle.standardError.write(Data("sms-retry: \(summary.unrecorded) outcome(s) could not be recorded (log ids in the log): those rows keep this run's lease and come back when it ends, looked up at Twilio before any resend\n".utf8))
+            }
             for sender in summary.blockedSenders {
                 FileHandle.standardError.write(Data("sms-retry: sender stopped for this run, its rows handed back uncounted: \(sender)\n".utf8))
             }
             await writeMetrics(summary, exitCode: summary.exitCode, db: db, logger: logger)
             if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
         } catch let error as DatabaseError {
-            throw databaseFailure(error)
+            throw await databaseFailure(error, on: db, what: dryRun ? "the list of due rows" : "the run")
         }
     }
 }

@@ -9,7 +9,7 @@ struct SMSRetryCommand: AsyncParsableCommand {
         abstract: "Makes failed outbound SMS recover by themselves, in place on sms_usage_logs.",
         discussion: """
             Exit codes: 0 done; 1 some rows could not be processed; 2 usage or configuration \
-            error (a command that writes pointed at a read-only standby included); 3 database unreachable; 4 (run) Twilio outage, sending stopped.
+            error (a command that writes pointed at a read-only standby included); 3 database error (unreachable, or a DBA's time limit); 4 (run) Twilio outage, sending stopped.
             """,
         version: "sms-retry \(SMSRetryVersion.description)",
         subcommands: [RunCommand.self, CheckCommand.self, MigrateCommand.self, ScheduleCommand.self, MarkSentCommand.self,

@@ -33,7 +33,7 @@ struct StatsCommand: AsyncParsableCommand {
                 print(TextTable.render(try await analytics.rows(of: view)))
             }
         } catch let error as DatabaseError {
-            throw databaseFailure(error)
+            throw await databaseFailure(error, on: db, what: error.statement.map { "the view \($0)" } ?? "a view of stats")
         }
     }
 }

@@ -34,10 +34,18 @@ public final class Reconciler: Sendable {
         /// Questions Twilio did not answer (the rows are asked about again later).
         public var errors = 0
         public var unauthorized = false
+        /// Answers the database would not record, even in pieces (the rows are asked about again
+        /// once their lease ends).
+        public var unrecorded = 0
+        /// The database error that stopped the work (exit 3), and for a DBA's time limit the line
+        /// naming it (`ServerLimit.line`).
+        public var databaseError: DatabaseError? = nil
+        public var databaseLimit: String? = nil
 
-        public var exitCode: Int32 { unauthorized ? 2 : errors > 0 ? 1 : 0 }
+        public var exitCode: Int32 { unauthorized ? 2 : databaseError != nil ? 3 : errors > 0 ? 1 : 0 }
         public var description: String {
             "found=\(found) not_found=\(notFound) checked=\(checked) updated=\(updated) errors=\(errors)"
+                + (unrecorded > 0 ? " unrecorded=\(unrecorded)" : "")
         }
     }
 
@@ -58,13 +66,26 @@ public final class Reconciler: Sendable {
 
     public func run() async throws -> Summary {
         var summary = Summary()
+        do {
+            try await work(&summary)
+        } catch let error as DatabaseError where error.isTimeout {
+            // A DBA's time limit that smaller statements did not fit either: what was asked and
+            // recorded stays; the rest is asked again on the next reconcile.
+            summary.databaseError = error
+            summary.databaseLimit = await ServerLimit.read(for: error, on: store.database)?.line("a statement of reconcile")
+        }
+        return summary
+    }
+
+    private func work(_ summary: inout Summary) async throws {
+        var claimSize = options.batchSize
         while !summary.unauthorized {
             // Every statement here is safe to repeat after a lost connection: a claim takes other
-            // rows, a record is guarded by the lease, a status by its rank.
-            let rows = try await store.surviving(logger: logger, "claim unknown-fate rows") {
-                try await self.store.claim(limit: self.options.batchSize, lease: self.options.lease, runID: self.runID,
-                                           uncertainOnly: true)
-            }
+            // rows, a record is guarded by the lease, a status by its rank. A claim or a record a
+            // DBA's time limit cancelled is made again smaller (`claimBounded`, `recordInPieces`).
+            let (rows, fitted) = try await store.claimBounded(limit: claimSize, lease: options.lease, runID: runID,
+                                                              uncertainOnly: true, logger: logger)
+            claimSize = fitted
             guard !rows.isEmpty else { break }
             let resolutions = await concurrently(rows) { row in
                 await DoubtLookup.resolve(row, twilio: self.twilio, store: self.store, logger: self.logger)
@@ -86,8 +107,16 @@ public final class Reconciler: Sendable {
                     outcomes.append(.release(id: row.id, delay: 60, leaseUntil: row.leaseUntil))
                 }
             }
-            _ = try await store.surviving(logger: logger, "record outcomes") { try await self.store.record(outcomes) }
-            if rows.count < options.batchSize { break }
+            let recorded = await store.recordInPieces(outcomes, logger: logger)
+            if let failure = recorded.failure {
+                summary.unrecorded += recorded.unrecorded.count
+                guard failure.isTimeout else { throw failure }
+                summary.databaseError = failure
+                summary.databaseLimit = await ServerLimit.read(for: failure, on: store.database)?
+                    .line("the record of \(ServerLimit.rows(recorded.failedPiece))")
+                return
+            }
+            if rows.count < claimSize { break }
         }
         while !summary.unauthorized {
             let rows = try await store.surviving(logger: logger, "claim unconfirmed resends") {
@@ -118,7 +147,6 @@ public final class Reconciler: Sendable {
         }
         logger.info("reconcile finished", metadata: ["reconcile.found": "\(summary.found)", "reconcile.checked": "\(summary.checked)",
                                                      "reconcile.errors": "\(summary.errors)"])
-        return summary
     }
 
     /// `work` over `items`, at most `options.concurrency` at a time, results in input order.

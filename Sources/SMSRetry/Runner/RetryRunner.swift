@@ -37,15 +37,23 @@ public final class RetryRunner: Sendable {
     private let outOfTime = Atomic<Bool>(false)
     /// The router's word on each row, right before its send.
     private let routerWords: RouterWordCheck
+    /// The database error that ended the run (exit 3) and the work it stopped ("the record of
+    /// 100 rows"): a lost connection that stayed away, or a DBA's time limit a smaller statement
+    /// did not fit either.
+    private let databaseFailure = Mutex<(error: DatabaseError, what: String)?>(nil)
+    /// The largest claim that fitted the database's time limits (a cancelled claim halves it).
+    private let claimCeiling = Atomic<Int>(.max)
 
     enum Stop: Sendable {
         /// Twilio refused the credentials: exit 2.
         case configuration(String)
         /// The breaker opened: exit 4.
         case outage(String)
+        /// The database failed a statement that smaller pieces and retries could not save: exit 3.
+        case database(String)
 
         var reason: String {
-            switch self { case .configuration(let why), .outage(let why): why }
+            switch self { case .configuration(let why), .outage(let why), .database(let why): why }
         }
     }
 
@@ -64,6 +72,13 @@ public final class RetryRunner: Sendable {
     private var stopped: Bool { stop.withLock { $0 != nil } }
 
     private func halt(_ why: Stop) { stop.withLock { $0 = $0 ?? why } }
+
+    /// The database refused `what` for good: nothing more is claimed or started, the rows in
+    /// flight are finished and recorded as far as the database lets them, and the run exits 3.
+    private func databaseFailed(_ error: DatabaseError, _ what: String) {
+        databaseFailure.withLock { $0 = $0 ?? (error, what) }
+        halt(.database("\(error)"))
+    }
 
     public func run() async throws -> RunSummary {
         let clock = ContinuousClock()
@@ -95,7 +110,6 @@ public final class RetryRunner: Sendable {
         var next = 0
         var batchCount = 0
         var claiming = true
-        var claimFailure: DatabaseError? = nil
         // The next batch is claimed while this one still has `lowWater` rows to start, so that a
         // sender that frees up finds a row instead of waiting for the claim's round trip.
         let lowWater = max(1, options.concurrency / 2)
@@ -138,7 +152,7 @@ public final class RetryRunner: Sendable {
                     if clock.now < deadline, !stopped, !outOfTime.load(ordering: .relaxed), gate.earliestTurn() < deadline {
                         // A batch smaller than the concurrency would leave senders idle.
                         let left = options.limit.map { $0 - summary.claimed } ?? .max
-                        var want = min(max(options.batchSize, options.concurrency), left)
+                        var want = min(max(options.batchSize, options.concurrency), left, claimCeiling.load(ordering: .relaxed))
                         // At --rate, no more rows than can start before the deadline, less those
                         // still waiting to start.
                         if let rate = options.rate {
@@ -151,12 +165,17 @@ public final class RetryRunner: Sendable {
                             // leaves its rows leased to this run until the lease ends, and they are
                             // then treated as a dead run's (asked about first).
                             let budget = min(Duration.seconds(15), deadline - clock.now)
+                            // A claim a DBA's time limit cancelled took nothing: it is made again for
+                            // fewer rows, and later claims start from the size that fitted.
                             group.addTask {
                                 do {
-                                    return .claimed(.success(try await self.store.surviving(budget: budget, logger: self.logger, "claim due rows") {
-                                        try await self.store.claim(limit: want, lease: self.options.lease, runID: self.runID)
-                                    }))
-                                } catch let error as DatabaseError { return .claimed(.failure(error)) }
+                                    let (rows, size) = try await self.store.claimBounded(limit: want, lease: self.options.lease, runID: self.runID,
+                                                                                         budget: budget, logger: self.logger)
+                                    if size < want { self.claimCeiling.store(size, ordering: .relaxed) }
+                                    return .claimed(.success(rows))
+                                } catch let error as DatabaseError {
+                                    return .claimed(.failure(error))
+                                }
                             }
                         }
                     } else {
@@ -169,13 +188,14 @@ public final class RetryRunner: Sendable {
                     sending -= 1
                     open[batch]?.outcomes.append(outcome)
                     finish(batch)
-                case .claimed(.failure(let error)) where error.isConnectionLoss:
+                case .claimed(.failure(let error)) where error.isConnectionLoss || error.isTimeout:
                     claimInFlight = false
                     // The rows in flight were sent: finish them and try to record them
-                    // (surviving a short restart) before exiting as "database unreachable".
-                    logger.error("database connection lost while claiming; finishing the rows in flight",
+                    // (surviving a short restart) before exiting as a database error.
+                    logger.error(error.isTimeout ? "the database's time limit cancelled a claim of one row; finishing the rows in flight"
+                                                 : "database connection lost while claiming; finishing the rows in flight",
                                  metadata: ["db.error": "\(error)"])
-                    claimFailure = error
+                    databaseFailed(error, error.isTimeout ? "the claim of 1 row" : "a claim")
                     claiming = false
                 case .claimed(.failure(let error)):
                     throw error
@@ -195,11 +215,14 @@ public final class RetryRunner: Sendable {
                     finish(batch)   // a batch of closed rows only
                 case .recorded(let outcomes, let written):
                     recording -= 1
-                    tally(outcomes, try written.get(), into: &summary)
+                    let recorded = try written.get()
+                    tally(outcomes, recorded, into: &summary)
+                    if let failure = recorded.failure {
+                        databaseFailed(failure, "the record of \(ServerLimit.rows(recorded.failedPiece))")
+                    }
                 }
             }
         }
-        if let claimFailure { throw claimFailure }
         let made = requests.load(ordering: .relaxed)
         if made > 0 && unreachable.load(ordering: .relaxed) == made {
             // Not one request got to Twilio: a wrong URL, DNS, a firewall, a TLS problem.
@@ -211,7 +234,12 @@ public final class RetryRunner: Sendable {
             switch stop {
             case .configuration: summary.configurationError = true
             case .outage: summary.providerOutage = true
+            case .database: break
             }
+        }
+        if let failure = databaseFailure.withLock({ $0 }) {
+            summary.databaseError = failure.error
+            summary.databaseLimit = await ServerLimit.read(for: failure.error, on: store.database)?.line(failure.what)
         }
         summary.throttled = throttles.load(ordering: .relaxed)
         summary.unreachable = unreachable.load(ordering: .relaxed)
@@ -233,11 +261,26 @@ public final class RetryRunner: Sendable {
     }
 
     /// Adopts the failures the router never reported (`RetryStore.adopt`), batch by batch until
-    /// none is left or the deadline passes. Returns how many rows were adopted.
+    /// none is left or the deadline passes. Returns how many rows were adopted. A batch a DBA's
+    /// time limit cancelled (its transaction rolled back) is made again with half as many rows;
+    /// when even one row does not fit, the run stops there (exit 3).
     func adopt(until deadline: ContinuousClock.Instant, batch: Int = 500) async throws -> Int {
         var adopted = 0
+        var batch = batch
         while ContinuousClock.now < deadline {
-            let count = try await store.adopt(batch: batch, grace: options.adoptGrace, maxAge: options.maxAge)
+            let count: Int
+            do {
+                count = try await store.adopt(batch: batch, grace: options.adoptGrace, maxAge: options.maxAge)
+            } catch let error as DatabaseError where error.isTimeout || error.isConnectionLoss {
+                if error.isTimeout, let smaller = StatementSizing.smaller(batch) {
+                    logger.warning("the database's time limit cancelled an adoption; adopting fewer rows at a time",
+                                   metadata: ["db.limit": "\(error.timeoutSetting ?? "-")", "run.rows": "\(batch)", "run.next_rows": "\(smaller)"])
+                    batch = smaller
+                    continue
+                }
+                databaseFailed(error, "the adoption of \(ServerLimit.rows(batch))")
+                break
+            }
             adopted += count
             if count < batch { break }
         }
@@ -250,6 +293,10 @@ public final class RetryRunner: Sendable {
     struct Recorded: Sendable {
         var written: Set<Int>
         var routerWords: [Int: RouterWord] = [:]
+        /// Outcomes the database would not take, even in pieces (their rows keep the lease).
+        var unrecorded: Set<Int> = []
+        var failure: DatabaseError? = nil
+        var failedPiece = 0
     }
 
     /// Records a batch's outcomes; returns the ids written (a row whose lease passed to another
@@ -257,11 +304,14 @@ public final class RetryRunner: Sendable {
     private func written(_ outcomes: [Outcome]) async throws -> Recorded {
         // Reconnecting when the server went away: these rows were sent, and an outcome lost here
         // would have them resent once their lease ends. Rerunning the statement is safe: a row
-        // whose outcome did commit no longer carries this lease and is not written twice.
-        var recorded = Recorded(written: Set(try await store.surviving(logger: logger, "record outcomes") {
-            try await self.store.record(outcomes)
-        }.map(\.id)))
-        let unwritten = outcomes.map(\.id).filter { !recorded.written.contains($0) }
+        // whose outcome did commit no longer carries this lease and is not written twice. A
+        // record a DBA's time limit cancelled is made again in pieces (`recordInPieces`). Once the
+        // run has met a database failure, a lost connection is waited for 2 s, not 15.
+        let budget: Duration = databaseFailure.withLock { $0 == nil } ? .seconds(15) : .seconds(2)
+        let pieces = await store.recordInPieces(outcomes, budget: budget, logger: logger)
+        var recorded = Recorded(written: Set(pieces.written.map(\.id)), unrecorded: Set(pieces.unrecorded.map(\.id)),
+                                failure: pieces.failure, failedPiece: pieces.failedPiece)
+        let unwritten = outcomes.map(\.id).filter { !recorded.written.contains($0) && !recorded.unrecorded.contains($0) }
         if !unwritten.isEmpty { recorded.routerWords = (try? await store.routerWord(ids: unwritten)) ?? [:] }
         return recorded
     }
@@ -270,6 +320,10 @@ public final class RetryRunner: Sendable {
     private func tally(_ outcomes: [Outcome], _ recorded: Recorded, into summary: inout RunSummary) {
         var lost = 0
         for outcome in outcomes {
+            if recorded.unrecorded.contains(outcome.id) {
+                summary.unrecorded += 1
+                continue
+            }
             guard recorded.written.contains(outcome.id) else {
                 switch recorded.routerWords[outcome.id] ?? outcome.routerWord {
                 case .deleted?:
@@ -413,6 +467,11 @@ public final class RetryRunner: Sendable {
         case .failure(let error):
             logger.warning("could not read the router's word on the row; not sent now",
                            metadata: ["sms.log_id": "\(row.id)", "db.error": "\(error)"])
+            // The read already waited out a lost connection for 15 s: the rows behind it would
+            // each wait as long. Stop starting sends; the run finishes and exits 3.
+            if let error = error as? DatabaseError, error.isConnectionLoss || error.isTimeout {
+                databaseFailed(error, "the check of the router's word")
+            }
             return Outcome.release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
         }
         var result: SendResult

@@ -86,17 +86,28 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var configurationError = false
     /// True when the outage breaker stopped the run (exit code 4).
     public var providerOutage = false
+    /// Outcomes the database would not record, even in pieces (a DBA's time limit, a connection
+    /// that stayed away): their rows keep the run's lease and come back when it ends, looked up
+    /// at Twilio before any resend.
+    public var unrecorded = 0
+    /// The database error that ended the run (exit code 3), after what could be recorded was.
+    public var databaseError: DatabaseError? = nil
+    /// When a DBA's time limit was that error: the line naming the setting, its value, where it
+    /// comes from and the fix (`ServerLimit.line`).
+    public var databaseLimit: String? = nil
 
     public init() {}
 
     /// 0 all done; 1 some rows could not be processed and need a look (closed unsent as bad
     /// input, or an outcome refused because the lease had passed to another run); 2
-    /// configuration error (Twilio refused the credentials); 4 Twilio outage (the breaker
+    /// configuration error (Twilio refused the credentials); 3 the database failed a statement
+    /// for good (a connection that stayed away, a DBA's time limit); 4 Twilio outage (the breaker
     /// opened: rows handed back uncounted). Rows handed back at the runtime limit or after
     /// throttling, and opted-out numbers, are flow control, not failures: they do not change
     /// the exit code.
     public var exitCode: Int32 {
         if configurationError { return 2 }
+        if databaseError != nil { return 3 }
         if providerOutage { return 4 }
         return skipped + lost + senderBlocked > 0 ? 1 : 0
     }
@@ -115,6 +126,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         if confirmed > 0 { line += " router_confirmed=\(confirmed)" }
         if deleted > 0 { line += " deleted=\(deleted)" }
         if lost > 0 { line += " lost=\(lost)" }
+        if unrecorded > 0 { line += " unrecorded=\(unrecorded)" }
         line += " seconds=" + String(format: "%.2f", seconds)
         if let why = stoppedBecause { line += " stopped=\"\(why)\"" }
         return line

@@ -20,12 +20,31 @@ public struct Analytics: Sendable {
     public func rows(of name: String) async throws -> PGRows {
         precondition(Queries.views.contains(name), "not an analytics view: \(name)")
         // A name from the fixed list above, not a value: it cannot be a bound parameter.
-        return try await database.query("SELECT * FROM \(name)")
+        return try await Self.naming(name) { try await database.query("SELECT * FROM \(name)") }
     }
 
-    /// Every view as one JSON object keyed by the view's short name.
+    /// `work`, its error naming the view (`DatabaseError.statement`): which one a DBA's
+    /// `statement_timeout` cancelled.
+    static func naming<T>(_ view: String, _ work: () async throws -> T) async throws -> T {
+        do { return try await work() } catch var error as DatabaseError {
+            error.statement = error.statement ?? view
+            throw error
+        }
+    }
+
+    /// Every view as one JSON object keyed by the view's short name. One statement per view:
+    /// each reads the rows of its period, and together they took ~0.7 s over 100k failed rows,
+    /// past an ordinary `statement_timeout` that each alone fits.
     public func json() async throws -> String {
-        try await database.query(Statement.statsJSON).first?.string("stats") ?? "{}"
+        var parts: [String] = []
+        for name in Queries.views {
+            // A name from the fixed list, not a value: it cannot be a bound parameter.
+            let rows = try await Self.naming(name) {
+                try await database.query("SELECT coalesce(json_agg(v), '[]'::json)::text AS rows FROM \(name) v")
+            }
+            parts.append("\"\(name.dropFirst("sms_retry_".count))\" : \(rows.first?.string("rows") ?? "[]")")
+        }
+        return "{" + parts.joined(separator: ", ") + "}"
     }
 
     public struct Health: Sendable, Equatable {

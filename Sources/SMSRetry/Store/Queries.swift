@@ -153,13 +153,15 @@ enum Queries {
         - greatest(coalesce(processing_time_ms, 0), 0) / 1000.0 AS sent_epoch
         """
 
-    /// Pending retries whose message is older than $1 seconds and not in flight ($2 now),
-    /// locked for closing (`expire`). Reads the due-rows index.
+    /// Up to $3 pending retries whose message is older than $1 seconds and not in flight ($2
+    /// now), locked for closing (`expire`, batch after batch: one statement over every stale row
+    /// grows with the backlog past a DBA's `statement_timeout`). Reads the due-rows index.
     static let staleLock = """
         SELECT id FROM sms_usage_logs
         WHERE success = false AND next_retry_at IS NOT NULL
           AND created_at < sms_retry_router_time(coalesce($2::timestamptz, now())) - make_interval(secs => $1::float8)
           AND NOT (next_retry_at > coalesce($2::timestamptz, now()) AND coalesce(sms_retry ? 'lease', false))
+        LIMIT $3
         FOR UPDATE SKIP LOCKED
         """
 
@@ -364,12 +366,6 @@ enum Queries {
     static let views = ["sms_retry_overview", "sms_retry_queue", "sms_retry_by_attempt", "sms_retry_by_error_code",
                         "sms_retry_daily", "sms_retry_health"]
 
-    /// Every view as one JSON document: `{"overview": [...], "queue": [...], ...}`.
-    static let statsJSON = "SELECT json_build_object("
-        + views.map { "'\($0.dropFirst("sms_retry_".count))', (SELECT coalesce(json_agg(v), '[]'::json) FROM \($0) v)" }
-            .joined(separator: ", ")
-        + ")::text AS stats"
-
     static let health = """
         SELECT status, array_to_json(reasons)::text AS reasons, retry_success_rate, finished_retries,
                backlog, oldest_due_seconds
@@ -380,14 +376,24 @@ enum Queries {
     /// read-only endpoint or role reports transaction_read_only.
     static let serverAccess = "SELECT pg_is_in_recovery() AS in_recovery, current_setting('transaction_read_only')::bool AS read_only"
 
+    /// A server setting ($1, e.g. statement_timeout) as this session has it, where it came from
+    /// (`pg_settings.source`: user, database, configuration file, client, ...) and who the session
+    /// is: for the line that names a DBA's limit (`ServerLimit`). No row for a setting this
+    /// server does not have.
+    static let settingSource = """
+        SELECT current_setting(name) AS value, setting::float8 AS setting, unit, source,
+               current_user AS role, current_database() AS database
+        FROM pg_settings WHERE name = $1
+        """
+
 }
 
 /// Every runtime statement, by construction: a case without its SQL does not compile, the
 /// store runs statements only through these cases, and the test that PREPAREs each against the
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
-    case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, statsJSON, health,
-         sidLock, unadoptedLock, unconfirmedClaim, runPresence, runLeave, routerWord, sidHeld
+    case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, health,
+         sidLock, unadoptedLock, unconfirmedClaim, runPresence, runLeave, routerWord, sidHeld, settingSource
     case serverAccess
 
     var name: String { rawValue }
@@ -400,7 +406,6 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .outcomesRecord: Queries.outcomesRecord
         case .staleLock: Queries.staleLock
         case .dueCount: Queries.dueCount
-        case .statsJSON: Queries.statsJSON
         case .health: Queries.health
         case .sidLock: Queries.sidLock
         case .unadoptedLock: Queries.unadoptedLock
@@ -410,6 +415,7 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .routerWord: Queries.routerWord
         case .sidHeld: Queries.sidHeld
         case .serverAccess: Queries.serverAccess
+        case .settingSource: Queries.settingSource
         }
     }
 }

@@ -63,11 +63,29 @@ extension RetryStore {
     /// Closes every pending retry whose message is older than `maxAge` seconds (reason
     /// `expired`) instead of sending it late: a stale one-time code helps nobody. Rows in flight
     /// are left to their run, which applies the same limit. Returns how many were closed.
-    public func expire(olderThan maxAge: Double) async throws -> Int {
-        try await database.transaction { conn -> Int in
-            let ids = try conn.execute(Statement.staleLock, [String(maxAge), self.clock.sql]).all.compactMap { $0.int("id") }
-            let outcomes = ids.map { Outcome(id: $0, kind: .failed, reason: .expired, outcome: .expired) }
-            return outcomes.isEmpty ? 0 : try Self.record(outcomes, now: self.clock.sql, on: conn).count
+    /// `batch` rows per transaction; a batch a DBA's time limit cancelled is made again with half
+    /// as many rows (`StatementSizing`).
+    public func expire(olderThan maxAge: Double, batch: Int = 500) async throws -> Int {
+        var closed = 0
+        var batch = batch
+        while true {
+            let size = batch
+            let (found, written): (Int, Int)
+            do {
+                (found, written) = try await database.transaction { conn -> (Int, Int) in
+                    let ids = try conn.execute(Statement.staleLock, [String(maxAge), self.clock.sql, String(size)]).all.compactMap { $0.int("id") }
+                    let outcomes = ids.map { Outcome(id: $0, kind: .failed, reason: .expired, outcome: .expired) }
+                    return (ids.count, outcomes.isEmpty ? 0 : try Self.record(outcomes, now: self.clock.sql, on: conn).count)
+                }
+            } catch let error as DatabaseError where error.isTimeout {
+                guard let smaller = StatementSizing.smaller(batch) else { throw error }
+                logger.warning("the database's time limit cancelled an expire batch; closing fewer rows at a time",
+                               metadata: ["db.limit": "\(error.timeoutSetting ?? "-")", "run.rows": "\(batch)"])
+                batch = smaller
+                continue
+            }
+            closed += written
+            if found < size { return closed }
         }
     }
 

@@ -51,9 +51,12 @@ public struct StatusCallbackHandler: Sendable {
         case .failure(let error)?:
             // A 503 lets Twilio's retry of the callback (one, by default) land once the database
             // is back: the connection is re-established on the next request. A callback whose
-            // retry also fails is not lost for good: `sms-retry reconcile` asks Twilio later.
+            // retry also fails is not lost for good: `sms-retry reconcile` asks Twilio later. A
+            // DBA's time limit (a router's transaction holding the row past lock_timeout) is
+            // answered the same way, naming the setting.
             store.logger.error("status callback not recorded", metadata: ["sms.sid": "\(sid)", "db.error": "\(error)"])
-            return Reply(status: 503, body: "not recorded: database unavailable")
+            let limit = (error as? DatabaseError)?.timeoutSetting
+            return Reply(status: 503, body: limit.map { "not recorded: the database's \($0) cancelled it" } ?? "not recorded: database unavailable")
         case nil:
             store.logger.error("status callback not recorded in time", metadata: ["sms.sid": "\(sid)"])
             return Reply(status: 503, body: "not recorded: database too slow")
