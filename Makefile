@@ -44,9 +44,11 @@ test-pg: deps
 	@.ci/test-pg
 
 # The fault drills, one at a time on a server of their own (one stops it mid-run): overlapping
-# runs, kill -9, PostgreSQL restart, Twilio outages, 429 storms, opt-outs, bad input, secrets.
+# runs, kill -9, PostgreSQL restart, Twilio outages, 429 storms, opt-outs, bad input, secrets,
+# PgBouncer in both modes (Debian's package, installed when missing).
 # Each prints a line starting FIGURE.
 test-faults: deps
+	@$(call apt_install,pgbouncer)
 	$(SWIFT_BUILD) --build-tests
 	@data=$$(mktemp -d /tmp/sms-retry-faults-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" swift test --skip-build --filter FaultDrills; status=$$?; rm -rf "$$data"; exit $$status

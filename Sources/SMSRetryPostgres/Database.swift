@@ -20,20 +20,50 @@ public final class Database: Sendable {
         /// No reconnect attempt before this moment (the backoff after a failed one).
         var nextReset = ContinuousClock.now
         var backoff = Duration.milliseconds(100)
+        /// Settings (`set_config(name, value)`) every statement runs under: made for the session
+        /// on connecting and after every reconnect, or, where the session does not last
+        /// (`Pooling.transaction`), for each transaction (`set_config(..., true)`).
+        var settings: [(name: String, value: String)]
     }
     private let link: Mutex<Link>
     private let queue = DispatchQueue(label: "sms-retry.database")
-    /// Session settings (`set_config(name, value)`) made on connecting and after every reconnect.
-    private let settings: [(name: String, value: String)]
+    /// What the connection's session keeps between transactions (a pooler may be in between).
+    public let pooling: Pooling
 
     /// Opens a connection. `conninfo` as for psql: `""` uses `PGHOST`, `PGPORT`, `PGUSER`,
-    /// `PGDATABASE`, `PGPASSWORD`, `.pgpass` and service files. `settings` are made for the
-    /// session, and again whenever the connection is re-established.
+    /// `PGDATABASE`, `PGPASSWORD`, `.pgpass` and service files. Every statement runs under
+    /// `settings`, whatever is between this process and PostgreSQL (`Pooling`).
     public init(conninfo: String, settings: [(name: String, value: String)] = []) throws(DatabaseError) {
         let connection = try PGConnection(conninfo: conninfo)
-        try Self.apply(settings, on: connection)
-        self.settings = settings
-        link = Mutex(Link(connection: connection))
+        pooling = try Self.pooling(of: connection, conninfo: conninfo)
+        connection.prepares = PGConnection.preparesByDefault && pooling.keepsSession
+        if pooling.keepsSession { try Self.apply(settings, on: connection) }
+        link = Mutex(Link(connection: connection, settings: settings))
+    }
+
+    /// Each conninfo's mode, told once per process.
+    private static let known = Mutex<[String: Pooling]>([:])
+
+    /// Tells how `connection` reaches PostgreSQL (`Pooling.judge`): one query when it is direct;
+    /// through a pooler, three rounds with a second connection opened for the purpose, closed
+    /// after. Nothing is left behind either way.
+    private static func pooling(of connection: PGConnection, conninfo: String) throws(DatabaseError) -> Pooling {
+        if let mode = known.withLock({ $0[conninfo] }) { return mode }
+        guard let serverPID = connection.serverPID(timeout: .seconds(30)) else {
+            throw DatabaseError(kind: .connection, message: "the database did not answer SELECT pg_backend_pid() within 30 s")
+        }
+        var rounds: [(first: Int32?, other: Int32?, again: Int32?)] = []
+        if connection.keyPID != serverPID {
+            let other = try? PGConnection(conninfo: conninfo)
+            for _ in 0..<3 {
+                let first = connection.serverPID(timeout: .seconds(2))
+                let second = other?.serverPID(timeout: .seconds(2))
+                rounds.append((first, second, connection.serverPID(timeout: .seconds(2))))
+            }
+        }
+        let mode = Pooling.judge(keyPID: connection.keyPID, serverPID: serverPID, rounds: rounds)
+        known.withLock { $0[conninfo] = mode }
+        return mode
     }
 
     /// Opens a connection off the cooperative pool (a connect can take a while), on a serial
@@ -47,18 +77,44 @@ public final class Database: Sendable {
         }
     }
 
-    private static func apply(_ settings: [(name: String, value: String)], on connection: PGConnection) throws(DatabaseError) {
-        for (name, value) in settings { try connection.execute("SELECT set_config($1, $2, false)", [name, value]) }
+    /// `local`: for the current transaction only.
+    private static func apply(_ settings: [(name: String, value: String)], on connection: PGConnection,
+                              local: Bool = false) throws(DatabaseError) {
+        for (name, value) in settings {
+            try connection.execute("SELECT set_config($1, $2, $3)", [name, value, local ? "t" : "f"])
+        }
+    }
+
+    /// Adds (or changes) a setting every later statement runs under.
+    public func set(_ name: String, _ value: String) async throws {
+        try await withLink { link in
+            link.settings.removeAll { $0.name == name }
+            link.settings.append((name, value))
+            if self.pooling.keepsSession { try Self.apply([(name, value)], on: link.connection) }
+        }
     }
 
     /// Runs `body` with the connection on the database queue.
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
+        try await withLink { link in try body(link.connection) }
+    }
+
+    /// Runs `body` as one statement would: where settings must be made for each transaction
+    /// (`Pooling.transaction`), inside a transaction that makes them first.
+    private func withStatement<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
+        try await withLink { link in
+            guard !self.pooling.keepsSession, !link.settings.isEmpty else { return try body(link.connection) }
+            return try Self.inTransaction(link.connection, settings: link.settings, body)
+        }
+    }
+
+    private func withLink<T: Sendable>(_ body: @escaping @Sendable (inout Link) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 continuation.resume(with: Result {
                     try self.link.withLock { link in
                         if !link.connection.isOK { try self.reestablish(&link, force: false) }
-                        return try body(link.connection)
+                        return try body(&link)
                     }
                 })
             }
@@ -75,7 +131,8 @@ public final class Database: Sendable {
         if link.connection.reset() {
             link.backoff = .milliseconds(100)
             link.nextReset = now
-            try Self.apply(settings, on: link.connection)
+            link.connection.prepares = PGConnection.preparesByDefault && pooling.keepsSession
+            if pooling.keepsSession { try Self.apply(link.settings, on: link.connection) }
             return
         }
         link.nextReset = now + link.backoff
@@ -121,27 +178,33 @@ public final class Database: Sendable {
     /// One parameterized statement.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) async throws -> PGRows {
-        try await withConnection { try $0.execute(sql, parameters) }
+        try await withStatement { try $0.execute(sql, parameters) }
     }
 
     /// One named statement (an error names it).
     @discardableResult
     public func query(_ statement: some SQLStatement, _ parameters: [String?] = []) async throws -> PGRows {
-        try await withConnection { try $0.execute(statement, parameters) }
+        try await withStatement { try $0.execute(statement, parameters) }
     }
 
     /// Runs `body` between BEGIN and COMMIT on the database queue; ROLLBACK when it throws.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
-        try await withConnection { conn in
-            try conn.executeScript("BEGIN")
-            do {
-                let value = try body(conn)
-                try conn.executeScript("COMMIT")
-                return value
-            } catch {
-                if conn.isOK { _ = try? conn.executeScript("ROLLBACK") }
-                throw error
-            }
+        try await withLink { link in
+            try Self.inTransaction(link.connection, settings: self.pooling.keepsSession ? [] : link.settings, body)
+        }
+    }
+
+    private static func inTransaction<T>(_ conn: PGConnection, settings: [(name: String, value: String)],
+                                         _ body: (PGConnection) throws -> T) throws -> T {
+        try conn.executeScript("BEGIN")
+        do {
+            try apply(settings, on: conn, local: true)
+            let value = try body(conn)
+            try conn.executeScript("COMMIT")
+            return value
+        } catch {
+            if conn.isOK { _ = try? conn.executeScript("ROLLBACK") }
+            throw error
         }
     }
 }

@@ -76,16 +76,52 @@ public final class PGConnection {
 
     /// Whether named statements are prepared once per connection and then only executed, so the
     /// server parses and plans each once instead of on every call (on a batch of 100 the claim's
-    /// planning alone took ~3 ms). Off (`SMS_RETRY_PREPARED_STATEMENTS=off`) for a pooler that
-    /// cannot keep them: PgBouncer in transaction mode before 1.21, or without
-    /// `max_prepared_statements`.
-    public static let prepares: Bool = {
+    /// planning alone took ~3 ms). `Database` turns it off on a connection whose session does not
+    /// last between transactions (`Pooling.transaction`); `SMS_RETRY_PREPARED_STATEMENTS=off`
+    /// turns it off everywhere.
+    public static let preparesByDefault: Bool = {
         let value = ProcessInfo.processInfo.environment["SMS_RETRY_PREPARED_STATEMENTS"]?.lowercased()
         return !["off", "0", "false", "no"].contains(value ?? "on")
     }()
+    public var prepares = PGConnection.preparesByDefault
 
-    /// The statements this session has prepared (server-side names `sms_retry_<name>`).
+    /// The statements this session has prepared.
     private var prepared: Set<String> = []
+
+    /// The process ID in the cancel key the server (or a pooler) sent at login.
+    public var keyPID: Int32 { PQbackendPID(handle) }
+
+    /// A statement's server-side name: `sms_retry_<name>_<hash of its text>`. Where a pooler
+    /// shares server sessions between clients, a name another client prepared there is then
+    /// the same text: an sms-retry of another version cannot run a statement under this name.
+    static func serverName(_ statement: some SQLStatement) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a, 64 bits
+        for byte in statement.sql.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return "sms_retry_\(statement.name)_" + String(hash, radix: 36)
+    }
+
+    /// `pg_backend_pid()`, or nil when no answer comes within `timeout` (a pooler whose every
+    /// server connection is taken makes a query wait).
+    public func serverPID(timeout: Duration) -> Int32? {
+        guard PQsendQuery(handle, "SELECT pg_backend_pid()") == 1 else { return nil }
+        let deadline = ContinuousClock.now + timeout
+        while PQisBusy(handle) == 1 {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return nil }
+            var poller = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            let ms = Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            _ = poll(&poller, 1, max(1, ms))
+            guard PQconsumeInput(handle) == 1 else { return nil }
+        }
+        var pid: Int32?
+        while let result = PQgetResult(handle) {
+            if PQresultStatus(result) == PGRES_TUPLES_OK, PQntuples(result) == 1 {
+                pid = Int32(String(cString: PQgetvalue(result, 0, 0)))
+            }
+            PQclear(result)
+        }
+        return pid
+    }
 
     /// Runs one statement with `$n` parameters (text format; `nil` is SQL NULL).
     @discardableResult
@@ -113,8 +149,8 @@ public final class PGConnection {
     @discardableResult
     public func execute(_ statement: some SQLStatement, _ parameters: [String?] = []) throws(DatabaseError) -> PGRows {
         do {
-            guard Self.prepares else { return try execute(statement.sql, parameters) }
-            let serverName = "sms_retry_" + statement.name
+            guard prepares else { return try execute(statement.sql, parameters) }
+            let serverName = Self.serverName(statement)
             do {
                 return try executePrepared(serverName, statement.sql, parameters)
             } catch let error where error.sqlState == "26000" || error.sqlState == "0A000" {
@@ -134,7 +170,12 @@ public final class PGConnection {
 
     private func executePrepared(_ serverName: String, _ sql: String, _ parameters: [String?]) throws(DatabaseError) -> PGRows {
         if !prepared.contains(serverName) {
-            _ = try consume(PQprepare(handle, serverName, sql, 0, nil))
+            do {
+                _ = try consume(PQprepare(handle, serverName, sql, 0, nil))
+            } catch let error where error.sqlState == "42P05" && PQtransactionStatus(handle) == PQTRANS_IDLE {
+                // "already exists": a pooler shares this server session with another client that
+                // prepared it, under a name that carries the same text's hash (`serverName`).
+            }
             prepared.insert(serverName)
         }
         return try consume(withValues(parameters) { count, values in

@@ -61,6 +61,9 @@ struct MigrateCommand: AsyncParsableCommand {
                 }
                 return
             }
+            if !db.pooling.keepsSession {
+                throw CLIFailure(code: Exit.usage, message: "migrate: the database connection goes through a pooler in transaction mode (PgBouncer pool_mode = transaction), where the migrations' SET lock_timeout and search path would not hold from one statement to the next and would stay behind on pooled server connections; run migrate straight to PostgreSQL or through a session-mode pool")
+            }
             let steps = down ? try await migrator.down(db, to: to) : try await migrator.up(db, createTable: createTable)
             for step in steps {
                 let time = step.action == .alreadyApplied ? "" : String(format: " (%.2f s)", step.seconds)

@@ -64,6 +64,9 @@ struct RunCommand: AsyncParsableCommand {
         // real run would start.
         let config = try twilioConfig()
         let db = try await global.connect(.writes(command: "run"))
+        if rate != nil || senderRate != nil, !db.pooling.keepsSession {
+            throw CLIFailure(code: Exit.usage, message: "--rate / --sender-rate: the database connection goes through a pooler in transaction mode (PgBouncer pool_mode = transaction), which cannot keep the lock that counts the runs sharing the rate; run this through a session-mode pool or straight to PostgreSQL (--database-url)")
+        }
         var options = RunOptions()
         options.batchSize = batchSize
         options.concurrency = concurrency

@@ -96,6 +96,7 @@ public enum InstallationCheck {
                 lines.append(CheckLine(.warning, "database", "\(standby): stats, health and the views work here; run, reconcile, migrate and every other command that writes refuse",
                                        fix: "point DATABASE_URL at the primary on hosts that run them"))
             }
+            lines.append(connection(db.pooling))
             let migrator = try Migrator.embedded(logger: Logger(label: "sms-retry.check"))
             let table = try await migrator.table(db)
             guard let name = table.qualifiedName, let schema = table.schema else {
@@ -117,6 +118,17 @@ public enum InstallationCheck {
             lines.append(CheckLine(.problem, "database", "a check failed: \(message)"))
         }
         return lines
+    }
+
+    /// What the connection keeps between transactions, and what that allows.
+    static func connection(_ pooling: Pooling) -> CheckLine {
+        switch pooling {
+        case .direct: CheckLine(.ok, "connection", "straight to PostgreSQL")
+        case .session: CheckLine(.ok, "connection", "through a pooler in session mode: as a direct connection")
+        case .transaction:
+            CheckLine(.warning, "connection", "through a pooler in transaction mode: no statement is prepared ahead; run, reconcile, stats, health and the reporting commands work, but run --rate / --sender-rate and migrate refuse",
+                      fix: "for those two, connect straight to PostgreSQL or through a session-mode pool")
+        }
     }
 
     /// Whether this role has what the runtime commands need: USAGE on the schema, SELECT and

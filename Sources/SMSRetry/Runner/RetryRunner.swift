@@ -96,8 +96,8 @@ public final class RetryRunner: Sendable {
         // (they send at their larger shares until then), and this one counts runs that started
         // at the same moment but had not taken their presence at its first count.
         var follower: Task<Void, Never>? = nil
-        if options.rate != nil || options.senderRate != nil {
-            let fleet = FleetRate(store: store, logger: logger)
+        let fleet = options.rate != nil || options.senderRate != nil ? FleetRate(store: store, logger: logger) : nil
+        if let fleet {
             if let runs = try? await fleet.present() { applyShare(runs: runs) }
             let start = ContinuousClock.now + FleetRate.joining
             firstSend.withLock { $0 = start }
@@ -249,6 +249,11 @@ public final class RetryRunner: Sendable {
                                         messagingServiceSID: parts[1].isEmpty ? nil : parts[1]).senderForHistory ?? "-"
             return "\(shown): \(why)"
         }.sorted()
+        if let fleet {
+            follower?.cancel()
+            await follower?.value
+            await fleet.leave()
+        }
         summary.seconds = (clock.now - started).seconds
         logger.info("run finished", metadata: ["run.id": "\(runID)", "run.claimed": "\(summary.claimed)",
                                                "run.sent": "\(summary.sent)", "run.failed": "\(summary.failed)"])

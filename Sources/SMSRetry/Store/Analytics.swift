@@ -13,7 +13,7 @@ public struct Analytics: Sendable {
     /// Sets a `sms_retry.*` setting for this connection (period, thresholds, price).
     public func set(_ name: String, _ value: String) async throws {
         precondition(name.hasPrefix("sms_retry."), "only sms_retry.* settings")
-        try await database.query(Statement.settingSet, [name, value])
+        try await database.set(name, value)
     }
 
     /// One view's rows. `name` must be one of `views`.

@@ -355,6 +355,13 @@ enum Queries {
                (SELECT slot FROM taken) AS slot_taken   -- naming `taken` is what makes it run
         """
 
+    /// Gives back this session's presence slots ($1 = the advisory-lock class).
+    static let runLeave = """
+        SELECT count(pg_advisory_unlock($1::int, objid::int)) AS left
+        FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objsubid = 2
+                        AND pid = pg_backend_pid() AND granted
+        """
+
     /// The analytics views (migration 005), in the order `stats` prints them.
     static let views = ["sms_retry_overview", "sms_retry_queue", "sms_retry_by_attempt", "sms_retry_by_error_code",
                         "sms_retry_daily", "sms_retry_health"]
@@ -364,9 +371,6 @@ enum Queries {
                backlog, oldest_due_seconds
         FROM sms_retry_health
         """
-
-    /// Sets an analytics setting for this session ($1 name, $2 value), e.g. sms_retry.period.
-    static let settingSet = "SELECT set_config($1, $2, false)"
 
     /// Whether this connection can write (`DatabaseAccess`): a hot standby is in recovery; a
     /// read-only endpoint or role reports transaction_read_only.
@@ -389,7 +393,7 @@ enum Queries {
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, health,
-         settingSet, sidLock, unadoptedLock, unconfirmedClaim, runPresence, routerWord, sidHeld, settingSource
+         sidLock, unadoptedLock, unconfirmedClaim, runPresence, runLeave, routerWord, sidHeld, settingSource
     case serverAccess
 
     var name: String { rawValue }
@@ -403,11 +407,11 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .staleLock: Queries.staleLock
         case .dueCount: Queries.dueCount
         case .health: Queries.health
-        case .settingSet: Queries.settingSet
         case .sidLock: Queries.sidLock
         case .unadoptedLock: Queries.unadoptedLock
         case .unconfirmedClaim: Queries.unconfirmedClaim
         case .runPresence: Queries.runPresence
+        case .runLeave: Queries.runLeave
         case .routerWord: Queries.routerWord
         case .sidHeld: Queries.sidHeld
         case .serverAccess: Queries.serverAccess

@@ -297,6 +297,11 @@ public final class RetryStore: Sendable {
         try await database.query(Statement.runPresence, [String(lockClass)])[0].int("runs") ?? 1
     }
 
+    /// Gives back this session's presence slots of `lockClass`.
+    func leavePresence(lockClass: Int32) async throws {
+        try await database.query(Statement.runLeave, [String(lockClass)])
+    }
+
     /// `work` (statements safe to repeat), re-run through a lost connection for up to `budget`.
     func surviving<T: Sendable>(budget: Duration = .seconds(15), logger: Logger? = nil, _ what: String,
                                 _ work: () async throws -> T) async throws -> T {
