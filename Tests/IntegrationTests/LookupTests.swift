@@ -208,7 +208,11 @@ import TwilioStandIn
         var options = RunOptions()
         options.breakerWindow = 1
         options.breakerThreshold = 1   // one failure not the message's would open it
-        let summary = try await RetryRunner(store: t.store(), twilio: client, options: options, logger: quietLogger).run()
+        // The lookup walks its 40 pages of the stand-in's list: time enough for each on a loaded
+        // machine (1.5 s, which made the first send's fate unknown, timed one out under CI load).
+        let (patient, patientHTTP) = twilio.client(timeout: .seconds(20))
+        defer { patientHTTP.shutdown() }
+        let summary = try await RetryRunner(store: t.store(), twilio: patient, options: options, logger: quietLogger).run()
         #expect(summary.released == 1 && summary.sent == 0 && summary.reconciled == 0 && !summary.providerOutage, "\(summary)")
         #expect(await twilio.server.received.filter { $0.to == phone }.count == 1, "not sent blind")
         let row = try await t.row(id)
