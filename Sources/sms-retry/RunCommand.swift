@@ -139,7 +139,9 @@ extension RunCommand {
         guard let path = metricsFile else { return }
         var due: Int? = nil
         if let db { due = try? await RetryStore(database: db).dueCount() }
-        let lastSuccess = exitCode == 0 ? Date().timeIntervalSince1970 : RunMetrics.previousLastSuccess(at: path)
+        let lastSuccess = RunMetrics.lastSuccess(exitCode: exitCode, now: Date().timeIntervalSince1970) {
+            RunMetrics.previousLastSuccess(at: path)
+        }
         do {
             try RunMetrics.write(RunMetrics.text(summary, exitCode: exitCode, due: due, lastSuccess: lastSuccess), to: path)
         } catch {

@@ -4,6 +4,18 @@ import Foundation
 /// `run --metrics-file`: a temp file in the same folder, then a rename, so the collector never
 /// reads half a file.
 public enum RunMetrics {
+    /// Whether a run that exits `exitCode` counts as a success, README's rule: 0 (all done) and
+    /// 1 (done, some rows need a look, each logged) are; 2, 3 and 4 (configuration, database,
+    /// Twilio outage) are not. `sms_retry_last_success_timestamp_seconds` follows it, so the
+    /// alert on its age pages only when no run has finished, not when a run has rows to look at.
+    public static func isSuccess(exitCode: Int32) -> Bool { exitCode == 0 || exitCode == 1 }
+
+    /// The last-success time to write after a run that exited `exitCode` at `now`: `now` for a
+    /// success, else the previous file's (nil when there is none).
+    public static func lastSuccess(exitCode: Int32, now: Double, previous: () -> Double?) -> Double? {
+        isSuccess(exitCode: exitCode) ? now : previous()
+    }
+
     /// The file's text. `lastSuccess` is carried over from the previous file when this run failed.
     public static func text(_ s: RunSummary, exitCode: Int32, due: Int?, lastSuccess: Double?) -> String {
         var out = ""
@@ -26,7 +38,7 @@ public enum RunMetrics {
         metric("sms_retry_run_exit_code", "Exit code of the last run (0 all done).", [("", Double(exitCode))])
         if let due { metric("sms_retry_due_backlog", "Rows due for a retry when the last run ended.", [("", Double(due))]) }
         if let lastSuccess {
-            metric("sms_retry_last_success_timestamp_seconds", "Unix time of the last run that exited 0.", [("", lastSuccess)])
+            metric("sms_retry_last_success_timestamp_seconds", "Unix time of the last run that finished (exit 0, or 1: done with rows that need a look).", [("", lastSuccess)])
         }
         return out
     }
