@@ -28,6 +28,10 @@ public enum RunMetrics {
                                          ("opted_out", s.optedOut), ("released", s.released), ("sender_blocked", s.senderBlocked), ("lost", s.lost)]
         metric("sms_retry_run_rows", "Rows of the last run by outcome.",
                outcomes.map { ("{outcome=\"\($0.0)\"}", Double($0.1)) })
+        let adoption: [(String, Int)] = [("scheduled", s.adoption.scheduled), ("expired", s.adoption.expired),
+                                          ("not_retryable", s.adoption.notRetryable), ("exhausted", s.adoption.exhausted)]
+        metric("sms_retry_run_adopted_rows", "Unreported failures the last run adopted (--adopt-failures), by what became of them.",
+               adoption.map { ("{result=\"\($0.0)\"}", Double($0.1)) })
         metric("sms_retry_run_claimed_rows", "Rows claimed by the last run.", [("", Double(s.claimed))])
         metric("sms_retry_run_throttled_responses", "429 answers Twilio gave the last run.", [("", Double(s.throttled))])
         metric("sms_retry_run_unreachable_requests", "Requests of the last run that never reached Twilio (refused, DNS, TLS).",
