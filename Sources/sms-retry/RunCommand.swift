@@ -89,12 +89,18 @@ struct RunCommand: AsyncParsableCommand {
                                  twilio: TwilioClient(config: config, http: http), options: options, logger: logger)
         do {
             if dryRun {
+                // The adoption a real run would make first, counted and classified, not written.
+                if adoptFailures {
+                    let preview = try await runner.adoptionPreview()
+                    print("would adopt: \(preview.fields)")
+                }
                 let due = try await runner.dryRun()
                 for m in due {
                     let verb = m.action == "send" ? "would send" : "would \(m.action):"
                     print("\(verb) log_id=\(m.logID) to=\(m.maskedPhone) kind=\(m.kind) attempt=\(m.attempt)/\(m.maxRetries) due=\(m.dueAt) last_error=\(m.lastErrorCode ?? "-")")
                 }
                 print("dry-run: \(due.count) due row(s); nothing changed")
+                await hintAdoption(runner)
                 return
             }
             let summary: RunSummary
@@ -111,6 +117,7 @@ struct RunCommand: AsyncParsableCommand {
             for sender in summary.blockedSenders {
                 FileHandle.standardError.write(Data("sms-retry: sender stopped for this run, its rows handed back uncounted: \(sender)\n".utf8))
             }
+            if summary.databaseError == nil { await hintAdoption(runner) }
             await writeMetrics(summary, exitCode: summary.exitCode, db: db, logger: logger)
             if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }
         } catch let error as DatabaseError {
@@ -133,13 +140,24 @@ struct RateArgument: ExpressibleByArgument, Sendable {
 }
 
 extension RunCommand {
+    /// A run without `--adopt-failures` that sees failures the router never reported says once,
+    /// on stderr, how many and which flag adopts them (one bounded count through the adoption
+    /// index; a count that fails says nothing).
+    func hintAdoption(_ runner: RetryRunner) async {
+        guard !adoptFailures, let count = await runner.unreportedFailures(),
+              let line = AdoptionSplit.hint(unreported: count) else { return }
+        FileHandle.standardError.write(Data("sms-retry: \(line)\n".utf8))
+    }
+
     /// Writes the metrics file when asked (`db` nil: the backlog is unknown). A failure to write
     /// is logged, never fatal.
     func writeMetrics(_ summary: RunSummary, exitCode: Int32, db: Database?, logger: Logger) async {
         guard let path = metricsFile else { return }
         var due: Int? = nil
         if let db { due = try? await RetryStore(database: db).dueCount() }
-        let lastSuccess = exitCode == 0 ? Date().timeIntervalSince1970 : RunMetrics.previousLastSuccess(at: path)
+        let lastSuccess = RunMetrics.lastSuccess(exitCode: exitCode, now: Date().timeIntervalSince1970) {
+            RunMetrics.previousLastSuccess(at: path)
+        }
         do {
             try RunMetrics.write(RunMetrics.text(summary, exitCode: exitCode, due: due, lastSuccess: lastSuccess), to: path)
         } catch {

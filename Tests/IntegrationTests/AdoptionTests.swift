@@ -34,6 +34,7 @@ import TwilioStandIn
         #expect(try await runOnce(t, twilio).adopted == 0, "off by default")
         let summary = try await runOnce(t, twilio) { $0.adopt = true }
         #expect(summary.adopted == 5 && summary.claimed == 0, "\(summary)")
+        #expect(summary.adoption == AdoptionSplit(scheduled: 2, expired: 1, notRetryable: 2), "\(summary)")
 
         let a = try await t.row(transient)
         #expect(a.bool("pending") == true && a.int("retry_count") == 0 && a.string("state")?.contains(#""error_code": 30003"#) == true)

@@ -90,7 +90,7 @@ public final class RetryRunner: Sendable {
         // Pipelined: the next batch is claimed while the current one still has half the
         // concurrency's rows to start, and a batch is recorded as soon as its last outcome is in;
         // both run as tasks beside the sends, so a sender never waits on the database.
-        if options.adopt { summary.adopted = try await adopt(until: deadline) }
+        if options.adopt { summary.adoption = try await adopt(until: deadline) }
         // A fleet-wide rate: this run's share, re-counted four times a second while it runs.
         // The first send waits one count of every run: those already sending count this one
         // (they send at their larger shares until then), and this one counts runs that started
@@ -261,16 +261,16 @@ public final class RetryRunner: Sendable {
     }
 
     /// Adopts the failures the router never reported (`RetryStore.adopt`), batch by batch until
-    /// none is left or the deadline passes. Returns how many rows were adopted. A batch a DBA's
+    /// none is left or the deadline passes. Returns what became of the rows adopted. A batch a DBA's
     /// time limit cancelled (its transaction rolled back) is made again with half as many rows;
     /// when even one row does not fit, the run stops there (exit 3).
-    func adopt(until deadline: ContinuousClock.Instant, batch: Int = 500) async throws -> Int {
-        var adopted = 0
+    func adopt(until deadline: ContinuousClock.Instant, batch: Int = 500) async throws -> AdoptionSplit {
+        var adopted = AdoptionSplit()
         var batch = batch
         while ContinuousClock.now < deadline {
-            let count: Int
+            let split: AdoptionSplit
             do {
-                count = try await store.adopt(batch: batch, grace: options.adoptGrace, maxAge: options.maxAge)
+                split = try await store.adopt(batch: batch, grace: options.adoptGrace, maxAge: options.maxAge)
             } catch let error as DatabaseError where error.isTimeout || error.isConnectionLoss {
                 if error.isTimeout, let smaller = StatementSizing.smaller(batch) {
                     logger.warning("the database's time limit cancelled an adoption; adopting fewer rows at a time",
@@ -281,11 +281,29 @@ public final class RetryRunner: Sendable {
                 databaseFailed(error, "the adoption of \(ServerLimit.rows(batch))")
                 break
             }
-            adopted += count
-            if count < batch { break }
+            adopted += split
+            if split.total < batch { break }
         }
-        if adopted > 0 { logger.info("unreported failures adopted", metadata: ["run.adopted": "\(adopted)"]) }
+        if adopted.total > 0 {
+            logger.info("unreported failures adopted", metadata: [
+                "run.adopted": "\(adopted.total)", "run.adopted_scheduled": "\(adopted.scheduled)",
+                "run.adopted_expired": "\(adopted.expired)", "run.adopted_not_retryable": "\(adopted.notRetryable)",
+                "run.adopted_exhausted": "\(adopted.exhausted)"])
+        }
         return adopted
+    }
+
+    /// What `run --adopt-failures` would do now with every unreported failure, changing nothing
+    /// (`run --dry-run --adopt-failures`).
+    public func adoptionPreview() async throws -> AdoptionSplit {
+        try await store.adoptionPreview(grace: options.adoptGrace, maxAge: options.maxAge)
+    }
+
+    /// How many unreported failures adoption would take now, counted up to `cap` (a run
+    /// without `--adopt-failures` says so once). Nil when the count failed: it is a hint, never
+    /// a reason for a run to fail.
+    public func unreportedFailures(cap: Int = AdoptionSplit.hintCap) async -> Int? {
+        try? await store.unreportedCount(grace: options.adoptGrace, cap: cap)
     }
 
     /// What a batch's record wrote: the ids written, and for the others what the router did

@@ -4,6 +4,18 @@ import Foundation
 /// `run --metrics-file`: a temp file in the same folder, then a rename, so the collector never
 /// reads half a file.
 public enum RunMetrics {
+    /// Whether a run that exits `exitCode` counts as a success, README's rule: 0 (all done) and
+    /// 1 (done, some rows need a look, each logged) are; 2, 3 and 4 (configuration, database,
+    /// Twilio outage) are not. `sms_retry_last_success_timestamp_seconds` follows it, so the
+    /// alert on its age pages only when no run has finished, not when a run has rows to look at.
+    public static func isSuccess(exitCode: Int32) -> Bool { exitCode == 0 || exitCode == 1 }
+
+    /// The last-success time to write after a run that exited `exitCode` at `now`: `now` for a
+    /// success, else the previous file's (nil when there is none).
+    public static func lastSuccess(exitCode: Int32, now: Double, previous: () -> Double?) -> Double? {
+        isSuccess(exitCode: exitCode) ? now : previous()
+    }
+
     /// The file's text. `lastSuccess` is carried over from the previous file when this run failed.
     public static func text(_ s: RunSummary, exitCode: Int32, due: Int?, lastSuccess: Double?) -> String {
         var out = ""
@@ -16,6 +28,10 @@ public enum RunMetrics {
                                          ("opted_out", s.optedOut), ("released", s.released), ("sender_blocked", s.senderBlocked), ("lost", s.lost)]
         metric("sms_retry_run_rows", "Rows of the last run by outcome.",
                outcomes.map { ("{outcome=\"\($0.0)\"}", Double($0.1)) })
+        let adoption: [(String, Int)] = [("scheduled", s.adoption.scheduled), ("expired", s.adoption.expired),
+                                          ("not_retryable", s.adoption.notRetryable), ("exhausted", s.adoption.exhausted)]
+        metric("sms_retry_run_adopted_rows", "Unreported failures the last run adopted (--adopt-failures), by what became of them.",
+               adoption.map { ("{result=\"\($0.0)\"}", Double($0.1)) })
         metric("sms_retry_run_claimed_rows", "Rows claimed by the last run.", [("", Double(s.claimed))])
         metric("sms_retry_run_throttled_responses", "429 answers Twilio gave the last run.", [("", Double(s.throttled))])
         metric("sms_retry_run_unreachable_requests", "Requests of the last run that never reached Twilio (refused, DNS, TLS).",
@@ -26,7 +42,7 @@ public enum RunMetrics {
         metric("sms_retry_run_exit_code", "Exit code of the last run (0 all done).", [("", Double(exitCode))])
         if let due { metric("sms_retry_due_backlog", "Rows due for a retry when the last run ended.", [("", Double(due))]) }
         if let lastSuccess {
-            metric("sms_retry_last_success_timestamp_seconds", "Unix time of the last run that exited 0.", [("", lastSuccess)])
+            metric("sms_retry_last_success_timestamp_seconds", "Unix time of the last run that finished (exit 0, or 1: done with rows that need a look).", [("", lastSuccess)])
         }
         return out
     }

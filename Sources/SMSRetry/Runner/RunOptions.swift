@@ -52,8 +52,11 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var skipped = 0
     /// Closed without sending because the message had grown older than the maximum age.
     public var expired = 0
+    /// Failed rows the router never reported, given retry state by this run: how many were
+    /// scheduled, how many closed and why.
+    public var adoption = AdoptionSplit()
     /// Failed rows the router never reported, given retry state by this run (scheduled or closed).
-    public var adopted = 0
+    public var adopted: Int { adoption.total }
     /// Found at Twilio instead of resent: an earlier send whose answer was lost had created it.
     public var reconciled = 0
     /// Handed back unsent (run stopping, throttling, lease running out, Twilio unreachable): due again soon.
@@ -116,7 +119,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         var line = "claimed=\(claimed) sent=\(sent) rescheduled=\(rescheduled) failed=\(failed) skipped=\(skipped)"
         if expired > 0 { line += " expired=\(expired)" }
         if reconciled > 0 { line += " reconciled=\(reconciled)" }
-        if adopted > 0 { line += " adopted=\(adopted)" }
+        if adopted > 0 { line += " " + adoption.fields }
         if optedOut > 0 { line += " opted_out=\(optedOut)" }
         if throttled > 0 { line += " throttled=\(throttled)" }
         if released > 0 { line += " released=\(released)" }

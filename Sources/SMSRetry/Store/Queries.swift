@@ -309,6 +309,30 @@ enum Queries {
         FOR UPDATE SKIP LOCKED
         """
 
+    /// How many rows adoption would take, written at least $2 seconds ago ($3 now), counted up
+    /// to $1 (NULL: all): the hint of a run without `--adopt-failures` (bounded), and the rows a
+    /// preview counts as expired ($2 = the maximum age). Reads only the adoption index.
+    static let unadoptedCount = """
+        SELECT count(*) AS n FROM (
+            SELECT 1 FROM sms_usage_logs
+            WHERE \(unadoptedPredicate)
+              AND created_at < sms_retry_router_time(coalesce($3::timestamptz, now())) - make_interval(secs => $2::float8)
+            LIMIT $1::bigint
+        ) AS unadopted
+        """
+
+    /// The rows adoption would take that are younger than $2 seconds (so classified by their
+    /// code, not closed as expired) and written at least $1 seconds ago; $3 now. Read only, for
+    /// `run --dry-run --adopt-failures`.
+    static let unadoptedRecent = """
+        SELECT id, error_message, sms_metadata::text AS metadata,
+               extract(epoch FROM sms_retry_router_time(coalesce($3::timestamptz, now())) - created_at)::float8 AS age_seconds
+        FROM sms_usage_logs
+        WHERE \(unadoptedPredicate)
+          AND created_at < sms_retry_router_time(coalesce($3::timestamptz, now())) - make_interval(secs => $1::float8)
+          AND created_at >= sms_retry_router_time(coalesce($3::timestamptz, now())) - make_interval(secs => $2::float8)
+        """
+
     /// Resends sms-retry made that Twilio accepted but has not confirmed either way: last status
     /// `sent` (or on its way), no word for $2 seconds (or past the `next_check` reconcile set),
     /// message younger than $3 seconds. Reads the index of rows that ever failed (004).
@@ -393,7 +417,7 @@ enum Queries {
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, health,
-         sidLock, unadoptedLock, unconfirmedClaim, runPresence, runLeave, routerWord, sidHeld, settingSource
+         sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, unconfirmedClaim, runPresence, runLeave, routerWord, sidHeld, settingSource
     case serverAccess
 
     var name: String { rawValue }
@@ -409,6 +433,8 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .health: Queries.health
         case .sidLock: Queries.sidLock
         case .unadoptedLock: Queries.unadoptedLock
+        case .unadoptedCount: Queries.unadoptedCount
+        case .unadoptedRecent: Queries.unadoptedRecent
         case .unconfirmedClaim: Queries.unconfirmedClaim
         case .runPresence: Queries.runPresence
         case .runLeave: Queries.runLeave

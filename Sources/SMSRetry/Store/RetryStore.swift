@@ -235,18 +235,44 @@ public final class RetryStore: Sendable {
     /// written at least `grace` seconds ago): the Twilio code from `sms_metadata` or
     /// `error_message`, through the policy; rows older than `maxAge` are closed as expired. One
     /// transaction locks, classifies and writes them, so concurrent runs adopt disjoint rows.
-    /// Returns how many rows were adopted.
-    func adopt(batch: Int, grace: Double, maxAge: Double) async throws -> Int {
+    /// Returns what became of the rows adopted (those the record wrote).
+    func adopt(batch: Int, grace: Double, maxAge: Double) async throws -> AdoptionSplit {
         let policy = self.policy
-        return try await database.transaction { conn -> Int in
+        return try await database.transaction { conn -> AdoptionSplit in
             let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(grace), self.clock.sql]).all
             let outcomes = rows.map {
                 Self.adopted(id: $0.int("id")!, errorMessage: $0.string("error_message"), metadata: $0.string("metadata"),
                              ageSeconds: $0.double("age_seconds"), sentEpoch: $0.double("sent_epoch"), policy: policy, maxAge: maxAge)
             }
-            _ = try Self.record(outcomes, now: self.clock.sql, on: conn)
-            return outcomes.count
+            let written = Set(try Self.record(outcomes, now: self.clock.sql, on: conn).map(\.id))
+            var split = AdoptionSplit()
+            for outcome in outcomes where written.contains(outcome.id) { split.count(outcome) }
+            return split
         }
+    }
+
+    /// What `adopt` would do now with every unreported failure, read only: those older than
+    /// `maxAge` are counted (they would be closed as expired whatever their code), the younger
+    /// ones read and classified by `adopted` exactly as adoption does. Both through the adoption
+    /// index; the rows read are at most `maxAge`'s worth of the router's unreported failures.
+    func adoptionPreview(grace: Double, maxAge: Double) async throws -> AdoptionSplit {
+        let policy = self.policy
+        let now = clock.sql
+        return try await database.withConnection { conn -> AdoptionSplit in
+            var split = AdoptionSplit()
+            split.expired = try conn.execute(Statement.unadoptedCount, [nil, String(max(grace, maxAge)), now]).first?.int("n") ?? 0
+            for r in try conn.execute(Statement.unadoptedRecent, [String(grace), String(maxAge), now]).all {
+                split.count(Self.adopted(id: r.int("id")!, errorMessage: r.string("error_message"), metadata: r.string("metadata"),
+                                         ageSeconds: r.double("age_seconds"), policy: policy, maxAge: maxAge))
+            }
+            return split
+        }
+    }
+
+    /// How many rows adoption would take now (written at least `grace` seconds ago), counted
+    /// up to `cap` through the adoption index.
+    func unreportedCount(grace: Double, cap: Int) async throws -> Int {
+        try await database.query(Statement.unadoptedCount, [String(cap), String(grace), clock.sql]).first?.int("n") ?? 0
     }
 
     /// What an unreported failure becomes (pure): scheduled by its code, or expired.
