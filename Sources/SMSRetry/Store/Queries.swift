@@ -141,7 +141,7 @@ enum Queries {
                next_retry_at IS NOT NULL AS pending,
                (next_retry_at > coalesce($2::timestamptz, now()) AND sms_retry ? 'lease') AS in_flight,
                sms_retry ->> 'reason' AS reason, \(sentEpoch.replacingOccurrences(of: "$NOW", with: "$2"))
-        FROM sms_usage_logs WHERE id = $1 FOR UPDATE
+        FROM sms_usage_logs WHERE id = $1::bigint FOR UPDATE
         """
 
     /// When the router's send of the row started, in seconds since 1970: its created_at on the
