@@ -8,8 +8,10 @@ struct CancelCommand: AsyncParsableCommand {
         discussion: "Exit: 0 canceled; 1 not possible (see the message); 2 usage; 3 database unreachable.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "The sms_usage_logs id.") var logId: Int
+    @Option(parsing: .unconditional, help: "The sms_usage_logs id.") var logId: Int
     @Option(help: "Why, kept in sms_metadata.retry.note.") var reason: String?
+
+    func validate() throws { try Bounds.check("--log-id", logId, Bounds.logID) }
 
     func run() async throws {
         let store = RetryStore(database: try await global.connect(.writes(command: "cancel")), logger: global.makeLogger("sms-retry.cancel"))

@@ -19,9 +19,10 @@ struct DeliveryStatusCommand: AsyncParsableCommand {
     @Option(help: "Twilio's message SID (MessageSid).") var sid: String
     @Option(help: "Twilio's status (MessageStatus): \(DeliveryStatus.allCases.map(\.rawValue).joined(separator: ", ")).")
     var status: String
-    @Option(help: "Twilio's error code (ErrorCode), for undelivered and failed.") var errorCode: Int?
+    @Option(parsing: .unconditional, help: "Twilio's error code (ErrorCode), for undelivered and failed.") var errorCode: Int?
 
     func validate() throws {
+        try Bounds.check("--error-code", errorCode, Bounds.errorCode)
         guard DeliveryStatus(rawValue: status.trimmingCharacters(in: .whitespaces).lowercased()) != nil else {
             throw ValidationError("--status '\(status.prefix(40))' is not a Twilio message status; expected one of \(DeliveryStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -31,10 +32,11 @@ struct DeliveryStatusCommand: AsyncParsableCommand {
         let store = RetryStore(database: try await global.connect(.writes(command: "delivery-status")), policy: try policyOptions.load(),
                                logger: global.makeLogger("sms-retry.delivery-status"))
         do {
-            switch try await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: errorCode) {
+            let outcome = try await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: errorCode)
+            switch outcome {
             case .delivered(let id): print("delivered log_id=\(id) sid=\(sid)")
             case .progress(let id, let status): print("\(status) log_id=\(id) sid=\(sid)")
-            case .scheduled(let id, let attempt, let at): print("scheduled log_id=\(id) attempt=\(attempt) at=\(at)")
+            case .scheduled: print(outcome)
             case .closed(let id, let reason): print("closed log_id=\(id) reason=\(reason)")
             case .unchanged(let id, let current): print("unchanged log_id=\(id) current=\(current)")
             case .unknownMessage: throw CLIFailure(code: Exit.partial, message: "no sms_usage_logs row has twilio_message_sid \(sid.prefix(64))")

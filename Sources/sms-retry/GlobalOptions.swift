@@ -144,21 +144,64 @@ func explained(_ error: DatabaseError) -> String {
     }
 }
 
-/// A duration given as `90s`, `15m`, `24h`, `7d`, or plain seconds.
+/// A duration given as `90s`, `15m`, `2h`, `7d`, or plain seconds: the one form of every
+/// duration flag. A sign is read (with the flag declared `parsing: .unconditional`, `-1h` is the
+/// value, not a flag), so a negative value is refused by the flag's range (`check`) in one line.
 struct DurationArgument: ExpressibleByArgument, Sendable {
     var seconds: Double
+    /// As the user wrote it, for messages.
+    var text: String
+
+    static let units: [(Character, Double)] = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)]
 
     init?(argument: String) {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        if let unit = argument.last, let factor = units[unit], let n = Double(argument.dropLast()), n >= 0 {
-            seconds = n * factor
-        } else if let n = Double(argument), n >= 0 {
-            seconds = n
-        } else {
-            return nil
+        let trimmed = argument.trimmingCharacters(in: .whitespaces)
+        let factor = trimmed.last.flatMap { unit in Self.units.first { $0.0 == unit }?.1 }
+        guard let n = Double(factor == nil ? trimmed : String(trimmed.dropLast())), n.isFinite else { return nil }
+        seconds = n * (factor ?? 1)
+        text = argument
+    }
+
+    init(seconds: Double) {
+        self.seconds = seconds
+        text = Self.format(seconds)
+    }
+
+    /// `86400` → `1d`, `110` → `110s`: the largest unit that divides it.
+    static func format(_ seconds: Double) -> String {
+        for (unit, factor) in units where seconds >= factor && seconds.truncatingRemainder(dividingBy: factor) == 0 {
+            return "\(Int(seconds / factor))\(unit)"
+        }
+        return seconds == seconds.rounded() && abs(seconds) < 1e15 ? "\(Int(seconds))s" : "\(seconds)s"
+    }
+
+    var defaultValueDescription: String { text }
+
+    /// Refuses a value outside `range` (seconds) with one line: the flag, the value, the range.
+    func check(_ flag: String, _ range: ClosedRange<Double>) throws {
+        guard range.contains(seconds) else {
+            throw ValidationError("\(flag) \(text) is out of range: \(Self.format(range.lowerBound)) to \(Self.format(range.upperBound)) (durations: 90s, 15m, 2h, 7d or seconds)")
         }
     }
 
-    init(seconds: Double) { self.seconds = seconds }
-    var defaultValueDescription: String { "\(Int(seconds))s" }
+    /// The longest duration any flag takes (it keeps every value a whole number of seconds in an Int).
+    static let longest = 3650.0 * 86_400
+}
+
+/// Range checks for number flags: one line naming the flag, the value and the range.
+enum Bounds {
+    static func check<T: BinaryInteger>(_ flag: String, _ value: T?, _ range: ClosedRange<T>) throws {
+        guard let value, !range.contains(value) else { return }
+        throw ValidationError("\(flag) \(value) is out of range: \(range.lowerBound) to \(range.upperBound)")
+    }
+
+    static func check(_ flag: String, _ value: Double?, _ range: ClosedRange<Double>) throws {
+        guard let value, !(value.isFinite && range.contains(value)) else { return }
+        throw ValidationError("\(flag) \(value) is out of range: \(range.lowerBound) to \(range.upperBound)")
+    }
+
+    /// A row id: the column may be `integer` or `bigint`; it is passed as bigint.
+    static let logID: ClosedRange<Int> = 1...Int(Int64.max)
+    /// Twilio's error codes (5 digits; 0 is no error).
+    static let errorCode: ClosedRange<Int> = 1...99_999
 }

@@ -10,14 +10,24 @@ struct HealthCommand: AsyncParsableCommand {
         discussion: "3 also when the database cannot be reached or the views are missing. Thresholds default to the sms_retry.health_* settings.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customLong("period"), .customLong("window")], help: "Period judged (sets sms_retry.period; default 24h). --window is its old name.")
+    @Option(name: [.customLong("period"), .customLong("window")], parsing: .unconditional, help: "Period judged (sets sms_retry.period; default 24h). --window is its old name.")
     var period: DurationArgument?
-    @Option(help: "Warning below this retry success rate (0-1).") var warnSuccessRate: Double?
-    @Option(help: "Critical below this retry success rate (0-1).") var critSuccessRate: Double?
-    @Option(help: "Warning above this many due rows.") var warnBacklog: Int?
-    @Option(help: "Critical above this many due rows.") var critBacklog: Int?
-    @Option(help: "Warning when the oldest due row has waited longer (e.g. 5m).") var warnDelay: DurationArgument?
-    @Option(help: "Critical when the oldest due row has waited longer (e.g. 30m).") var critDelay: DurationArgument?
+    @Option(parsing: .unconditional, help: "Warning below this retry success rate (0-1).") var warnSuccessRate: Double?
+    @Option(parsing: .unconditional, help: "Critical below this retry success rate (0-1).") var critSuccessRate: Double?
+    @Option(parsing: .unconditional, help: "Warning above this many due rows.") var warnBacklog: Int?
+    @Option(parsing: .unconditional, help: "Critical above this many due rows.") var critBacklog: Int?
+    @Option(parsing: .unconditional, help: "Warning when the oldest due row has waited longer (e.g. 5m).") var warnDelay: DurationArgument?
+    @Option(parsing: .unconditional, help: "Critical when the oldest due row has waited longer (e.g. 30m).") var critDelay: DurationArgument?
+
+    func validate() throws {
+        try period?.check("--period", 60...DurationArgument.longest)
+        try Bounds.check("--warn-success-rate", warnSuccessRate, 0...1)
+        try Bounds.check("--crit-success-rate", critSuccessRate, 0...1)
+        try Bounds.check("--warn-backlog", warnBacklog, 0...2_000_000_000)
+        try Bounds.check("--crit-backlog", critBacklog, 0...2_000_000_000)
+        try warnDelay?.check("--warn-delay", 0...DurationArgument.longest)
+        try critDelay?.check("--crit-delay", 0...DurationArgument.longest)
+    }
 
     func run() async throws {
         let db: Database

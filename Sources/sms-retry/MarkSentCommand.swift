@@ -10,10 +10,11 @@ struct MarkSentCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "The sms_usage_logs id.") var logId: Int
+    @Option(parsing: .unconditional, help: "The sms_usage_logs id.") var logId: Int
     @Option(help: "Twilio's message SID (SM…).") var sid: String
 
     func validate() throws {
+        try Bounds.check("--log-id", logId, Bounds.logID)
         guard sid.hasPrefix("SM") || sid.hasPrefix("MM"), sid.count == 34 else {
             throw ValidationError("--sid must be a Twilio message SID: SM or MM followed by 32 hex digits")
         }

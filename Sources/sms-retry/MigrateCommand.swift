@@ -22,7 +22,7 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(name: .customLong("print"), help: "Write the SQL instead of running it (every up from 002, oldest first, from 001 with --create-table; with --down the downs it would run, newest first), for psql -v ON_ERROR_STOP=1 -f. Needs no database.")
     var printSQL = false
     @Flag(help: "Revert instead: the newest applied migration, or all above --to.") var down = false
-    @Option(help: "With --down: revert every migration above this version (0 = all).") var to: Int?
+    @Option(parsing: .unconditional, help: "With --down: revert every migration above this version (0 = all).") var to: Int?
     @Flag(help: "Only show which migrations are applied.") var status = false
     @Option(help: "Then grant this role what every runtime command needs (SELECT/UPDATE on the table, SELECT on the views, EXECUTE on their functions) and nothing more. Rerunnable.")
     var grantRuntime: String?
@@ -31,6 +31,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func validate() throws {
         if to != nil && !down { throw ValidationError("--to goes with --down") }
+        try Bounds.check("--to", to, 0...999)
         if grantRuntime != nil && down { throw ValidationError("--grant-runtime goes with an up migration") }
         if printSQL && (status || grantRuntime != nil) {
             throw ValidationError("--print writes the SQL only: not with --status or --grant-runtime")

@@ -18,14 +18,15 @@ struct ReconcileCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policyOptions: PolicyOptions
 
-    @Option(help: "Ask about an accepted resend after this long without a final status (90s, 15m, 24h).")
+    @Option(parsing: .unconditional, help: "Ask about an accepted resend after this long without a final status (90s, 15m, 24h).")
     var confirmAfter = DurationArgument(seconds: 900)
-    @Option(help: "Stop asking about messages older than this.") var maxAge = DurationArgument(seconds: 86_400)
-    @Option(help: "Requests to Twilio in flight at once.") var concurrency = 8
+    @Option(parsing: .unconditional, help: "Stop asking about messages older than this (90s, 15m, 24h, 7d).") var maxAge = DurationArgument(seconds: 86_400)
+    @Option(parsing: .unconditional, help: "Requests to Twilio in flight at once.") var concurrency = 8
 
     func validate() throws {
-        guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 256") }
-        guard confirmAfter.seconds >= 1 else { throw ValidationError("--confirm-after must be at least 1s") }
+        try Bounds.check("--concurrency", concurrency, 1...256)
+        try confirmAfter.check("--confirm-after", 1...DurationArgument.longest)
+        try maxAge.check("--max-age", 60...DurationArgument.longest)
     }
 
     func run() async throws {

@@ -8,7 +8,9 @@ struct RetryNowCommand: AsyncParsableCommand {
         discussion: "Exit: 0 scheduled; 1 not possible (see the message); 2 usage; 3 database unreachable.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "The sms_usage_logs id.") var logId: Int
+    @Option(parsing: .unconditional, help: "The sms_usage_logs id.") var logId: Int
+
+    func validate() throws { try Bounds.check("--log-id", logId, Bounds.logID) }
 
     func run() async throws {
         let store = RetryStore(database: try await global.connect(.writes(command: "retry-now")), logger: global.makeLogger("sms-retry.retry-now"))

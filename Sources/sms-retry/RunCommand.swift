@@ -18,42 +18,53 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policyOptions: PolicyOptions
 
-    @Option(help: "Rows claimed per batch.") var batchSize = 100
-    @Option(help: "Requests in flight at once.") var concurrency = 16
-    @Option(help: "Claim at most this many rows in this run.") var limit: Int?
-    @Option(help: "Stop claiming after this many seconds.") var maxRuntime = 110.0
-    @Option(help: "Seconds a claim holds its rows before another run may take them.") var lease = 300.0
+    @Option(parsing: .unconditional, help: "Rows claimed per batch.") var batchSize = 100
+    @Option(parsing: .unconditional, help: "Requests in flight at once.") var concurrency = 16
+    @Option(parsing: .unconditional, help: "Claim at most this many rows in this run.") var limit: Int?
+    @Option(name: .customLong("max-runtime"), parsing: .unconditional, help: "Stop claiming after this long (90s, 2m, or seconds).")
+    var maxRuntimeDuration = DurationArgument(seconds: 110)
+    @Option(name: .customLong("lease"), parsing: .unconditional, help: "How long a claim holds its rows before another run may take them (300s, 5m, or seconds).")
+    var leaseDuration = DurationArgument(seconds: 300)
+    /// Seconds, as the run reads them.
+    var maxRuntime: Double { maxRuntimeDuration.seconds }
+    var lease: Double { leaseDuration.seconds }
+    var timeout: Double { timeoutDuration.seconds }
     @Flag(help: "List what would be sent; change nothing.") var dryRun = false
-    @Option(help: "Close instead of sending messages older than this (90s, 15m, 24h, 7d): the limit of the default kind of message (the policy file's message_kinds set the others).")
+    @Option(parsing: .unconditional, help: "Close instead of sending messages older than this (90s, 15m, 24h, 7d): the limit of the default kind of message (the policy file's message_kinds set the others).")
     var maxAge = DurationArgument(seconds: 86_400)
     @Flag(help: "First classify failed outbound rows the router never reported (success = false, no retry state), by the Twilio code in sms_metadata or error_message. For routers that do not call the library.")
     var adoptFailures = false
-    @Option(help: "With --adopt-failures: leave rows younger than this to the router's own report.")
+    @Option(parsing: .unconditional, help: "With --adopt-failures: leave rows younger than this to the router's own report.")
     var adoptGrace = DurationArgument(seconds: 30)
-    @Option(help: "At most this many requests per second for all runs working at the moment together (each takes its share, re-counted every second through PostgreSQL), shared by all senders (10, 10/s, 600/m).")
+    @Option(parsing: .unconditional, help: "At most this many requests per second for all runs working at the moment together (each takes its share, re-counted every second through PostgreSQL), shared by all senders (10, 10/s, 600/m).")
     var rate: RateArgument?
-    @Option(help: "At most this many requests per second per sender (a From or Messaging Service), for all runs together: Twilio's MPS is per sender.")
+    @Option(parsing: .unconditional, help: "At most this many requests per second per sender (a From or Messaging Service), for all runs together: Twilio's MPS is per sender.")
     var senderRate: RateArgument?
-    @Option(help: "Seconds a request to Twilio may take in all before it counts as a timeout.")
-    var timeout = 20.0
-    @Option(help: "Outage breaker: attempts looked at.") var breakerWindow = 20
-    @Option(help: "Outage breaker: stop sending when this many of them failed for reasons that are not the message's (5xx, timeouts, connection errors).")
+    @Option(name: .customLong("timeout"), parsing: .unconditional, help: "How long a request to Twilio may take in all before it counts as a timeout (20s, or seconds).")
+    var timeoutDuration = DurationArgument(seconds: 20)
+    @Option(parsing: .unconditional, help: "Outage breaker: attempts looked at.") var breakerWindow = 20
+    @Option(parsing: .unconditional, help: "Outage breaker: stop sending when this many of them failed for reasons that are not the message's (5xx, timeouts, connection errors).")
     var breakerFailures = 11
     @Option(help: "Write Prometheus metrics here for node_exporter's textfile collector (temp file + rename).")
     var metricsFile: String?
 
     func validate() throws {
-        guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 10000") }
-        guard (1...1_024).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 1024") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        guard maxRuntime > 0 else { throw ValidationError("--max-runtime must be positive") }
-        guard (1...120).contains(timeout) else { throw ValidationError("--timeout must be 1 to 120 seconds") }
-        guard lease >= 60, lease >= timeout + 40 else {
-            throw ValidationError("--lease must be at least 60 seconds and 40 more than --timeout (a request may take timeout + 5 s to connect)")
+        try Bounds.check("--batch-size", batchSize, 1...10_000)
+        try Bounds.check("--concurrency", concurrency, 1...1_024)
+        try Bounds.check("--limit", limit, 1...Int.max)
+        try maxRuntimeDuration.check("--max-runtime", 1...86_400)
+        try timeoutDuration.check("--timeout", 1...120)
+        try leaseDuration.check("--lease", 60...86_400)
+        guard lease >= timeout + 40 else {
+            throw ValidationError("--lease \(leaseDuration.text) is out of range: at least 40s more than --timeout \(timeoutDuration.text) (a request may take timeout + 5 s to connect)")
         }
-        guard breakerWindow >= 1 else { throw ValidationError("--breaker-window must be at least 1") }
+        try maxAge.check("--max-age", 60...DurationArgument.longest)
+        try adoptGrace.check("--adopt-grace", 0...86_400)
+        try rate?.check("--rate")
+        try senderRate?.check("--sender-rate")
+        try Bounds.check("--breaker-window", breakerWindow, 1...1_000)
         guard (1...breakerWindow).contains(breakerFailures) else {
-            throw ValidationError("--breaker-failures must be 1 to --breaker-window (\(breakerWindow))")
+            throw ValidationError("--breaker-failures \(breakerFailures) is out of range: 1 to --breaker-window (\(breakerWindow))")
         }
     }
 
@@ -126,16 +137,26 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// A rate: `10`, `10/s`, `600/m`, `3600/h` (requests per second, minute, hour).
+/// A rate: `10`, `10/s`, `600/m`, `3600/h` (requests per second, minute, hour). A sign is read
+/// so that `-5` is refused by `check` in one line rather than taken for a flag.
 struct RateArgument: ExpressibleByArgument, Sendable {
     var perSecond: Double
+    var text: String
 
     init?(argument: String) {
         let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
         let units: [String: Double] = ["s": 1, "m": 60, "h": 3600]
-        guard (1...2).contains(parts.count), let n = Double(parts[0]), n > 0, n.isFinite,
+        guard (1...2).contains(parts.count), let n = Double(parts[0]), n.isFinite,
               let per = parts.count == 2 ? units[String(parts[1])] : 1 else { return nil }
         perSecond = n / per
+        text = argument
+    }
+
+    /// Refuses a rate that is not positive, or over 100,000 requests per second.
+    func check(_ flag: String) throws {
+        guard perSecond > 0, perSecond <= 100_000 else {
+            throw ValidationError("\(flag) \(text) is out of range: more than 0 to 100000/s (10, 10/s, 600/m, 3600/h)")
+        }
     }
 }
 

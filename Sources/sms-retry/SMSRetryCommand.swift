@@ -37,7 +37,10 @@ struct SMSRetryCommand: AsyncParsableCommand {
                 Foundation.exit(0)
             }
             if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            // A usage error is one line naming the flag, the value and what it takes (the
+            // usage summary is in --help).
+            let line = message(for: error).split(separator: "\n").first.map(String.init) ?? "usage error"
+            FileHandle.standardError.write(Data("sms-retry: \(line)\n".utf8))
             // health follows the monitoring-plugin convention, where 2 means critical: a usage
             // error there is UNKNOWN (3).
             Foundation.exit(CommandLine.arguments.dropFirst().first == "health" ? 3 : Exit.usage)

@@ -12,15 +12,17 @@ struct ScheduleCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policyOptions: PolicyOptions
 
-    @Option(help: "The sms_usage_logs id of the failed send.") var logId: Int
-    @Option(help: "Twilio's error code, or 'transport' for an HTTP 5xx / timeout / connection error.")
+    @Option(parsing: .unconditional, help: "The sms_usage_logs id of the failed send.") var logId: Int
+    @Option(parsing: .unconditional, help: "Twilio's error code (1 to 99999), or 'transport' for an HTTP 5xx / timeout / connection error.")
     var errorCode: String
     @Option(help: "The error text to keep with the row.") var errorMessage: String?
 
     func validate() throws {
+        try Bounds.check("--log-id", logId, Bounds.logID)
         guard errorCode == "transport" || Int(errorCode) != nil else {
             throw ValidationError("--error-code must be a Twilio error code (a number) or 'transport'")
         }
+        try Bounds.check("--error-code", Int(errorCode), Bounds.errorCode)
     }
 
     func run() async throws {

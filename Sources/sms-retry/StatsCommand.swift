@@ -6,15 +6,22 @@ struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "Print the analytics views: aligned tables for a person, JSON for a script.",
-        discussion: "Exit: 0; 3 database unreachable; 1 the views are missing (run sms-retry migrate).")
+        discussion: "Exit: 0; 2 usage, or the views are missing (run sms-retry migrate); 3 database unreachable or a DBA's time limit.")
 
     @OptionGroup var global: GlobalOptions
     @Flag(help: "One JSON object keyed by view.") var json = false
     @Option(name: [.customLong("period"), .customLong("window")],
-            help: "Period of overview, by_attempt, by_error_code and health (sets sms_retry.period). --window is its old name.")
+            parsing: .unconditional,
+            help: "Period of overview, by_attempt, by_error_code and health (sets sms_retry.period; 90s, 15m, 2h, 7d). --window is its old name.")
     var period: DurationArgument?
-    @Option(help: "Days shown by daily (sets sms_retry.days).") var days: Int?
-    @Option(help: "Estimated price of one SMS segment (sets sms_retry.price_per_segment).") var pricePerSegment: Double?
+    @Option(parsing: .unconditional, help: "Days shown by daily (sets sms_retry.days).") var days: Int?
+    @Option(parsing: .unconditional, help: "Estimated price of one SMS segment (sets sms_retry.price_per_segment).") var pricePerSegment: Double?
+
+    func validate() throws {
+        try period?.check("--period", 60...DurationArgument.longest)
+        try Bounds.check("--days", days, 1...3650)
+        try Bounds.check("--price-per-segment", pricePerSegment, 0...100)
+    }
 
     func run() async throws {
         let db = try await global.connect(.reads)

@@ -61,7 +61,9 @@ import TwilioStandIn
         #expect(done.int("retry_count") == 2 && done.bool("confirmed") == true && done.bool("idle") == true)
         let posted = await twilio.server.callbacksPosted
         #expect(posted.count == 5 && posted.allSatisfy { $0.status == 200 }, "\(posted.map { ($0.event.status, $0.status) })")
-        #expect(await twilio.server.received.allSatisfy { $0.statusCallback == url })
+        // Every resend asked Twilio for 5 retries of a failed callback; the stand-in signed the URL
+        // with that fragment, and the endpoint (told the URL without it) accepted each one.
+        #expect(await twilio.server.received.allSatisfy { $0.statusCallback == url + "#rc=5&rp=all" })
     }
 
     @Test("forged, missing and stale signatures get 403 and change nothing; unknown SIDs get 200 and change nothing")
@@ -107,8 +109,20 @@ import TwilioStandIn
 
         // The real thing, with the query string Twilio would sign too.
         let withQuery = url + "?tenant=a%20b"
-        #expect(try await post(params, signature: good.sign(url: withQuery, params: params), to: withQuery) == 200)
+        let request = HTTPClient.Request(method: "POST", url: withQuery,
+                                         headers: ["Content-Type: application/x-www-form-urlencoded",
+                                                   "X-Twilio-Signature: \(good.sign(url: withQuery, params: params))"],
+                                         body: FormEncoding.encode(params))
+        let answer = try await http.send(request).get()
+        // Answered in plain words, as delivery-status prints it, not a Swift value's dump.
+        let words = String(decoding: answer.body, as: UTF8.self)
+        #expect(answer.status == 200 && words.hasPrefix("scheduled log_id=\(id) attempt=1 at=20") && words.hasSuffix("Z\n"), "\(words)")
         #expect(try await t.row(id).string("final_status") == "undelivered")
+        // Signed over the URL with Twilio's connection overrides (which never travel over HTTP).
+        var again = params
+        again[1].1 = "delivered"
+        #expect(try await post(again, signature: good.sign(url: url + "#rc=5&rp=all", params: again)) == 200)
+        #expect(try await post(again, signature: good.sign(url: url + "#rc=1", params: again)) == 403)
     }
 
     @Test("delivery-status applies, reports unchanged, and refuses unknown SIDs (1) and statuses (2)")

@@ -30,7 +30,15 @@ import Testing
     }
 
     @Test func badFilesNameTheKeyAndTheProblem() {
-        #expect(error("not json") == "policy test.json: not valid JSON")
+        #expect(error("not json") == "policy test.json: not valid JSON: line 1, column 1: expected a value (an object, array, string, number, true, false or null), found 'n'")
+        // Where a person editing the file looks: the line and the column of the first mistake.
+        #expect(error("{\n  \"jitter\": 0.1,\n  \"codes\": {\"30003\": {\"max_retries\": 3}\n}\n")
+                == "policy test.json: not valid JSON: line 5, column 1: expected ',' or '}', found end of file")
+        #expect(error("{\n  \"jitter\": 0.1\n  \"max_delay_seconds\": 60\n}")
+                == "policy test.json: not valid JSON: line 3, column 3: expected ',' or '}', found '\"'")
+        #expect(error("{\"jitter\" 0.1}") == "policy test.json: not valid JSON: line 1, column 11: expected ':' after the key, found '0'")
+        #expect(error("{\"codes\": {\"30003\": {\"max_retries\": 03}}}").hasPrefix("policy test.json: not valid JSON: line 1, column 37: a number cannot start with 0"))
+        #expect(error("{'jitter': 0.1}") == "policy test.json: not valid JSON: line 1, column 2: expected a key in double quotes, found '''")
         #expect(error("[1]") == "policy test.json: the top level must be a JSON object")
         #expect(error(#"{"codes": {"30003": {"max_retries": 12}}}"#) == "policy test.json: codes.30003.max_retries: 12 is out of range 0–10")
         #expect(error(#"{"codes": {"30003": {"max_retries": 1.5}}}"#) == "policy test.json: codes.30003.max_retries: must be a whole number")

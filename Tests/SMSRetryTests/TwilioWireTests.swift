@@ -19,7 +19,7 @@ import Testing
         var client = TwilioClient(config: config, http: http)
         #expect(client.messagesURL == "http://127.0.0.1:1/2010-04-01/Accounts/AC123/Messages.json")
         #expect(client.form(to: "+14155550100", body: "hi")
-                == "To=%2B14155550100&From=%2B15005550006&Body=hi&StatusCallback=https%3A%2F%2Fcb.example%2Fstatus%3Fa%3D1")
+                == "To=%2B14155550100&From=%2B15005550006&Body=hi&StatusCallback=https%3A%2F%2Fcb.example%2Fstatus%3Fa%3D1%23rc%3D5%26rp%3Dall")
         config.sender = .messagingService("MG1")
         config.statusCallbackURL = nil
         client = TwilioClient(config: config, http: http)
@@ -105,7 +105,7 @@ import Testing
         m.attempt = 2
         m.validityPeriod = 600
         let form = TwilioClient(config: config, http: HTTPClient()).form(m)
-        #expect(form == "To=%2B14155550100&From=%2B15005550100&MediaUrl=https%3A%2F%2Fe.example%2Fa.png&ContentSid=HX1&ContentVariables=%7B%221%22%3A%22Ada%22%7D&Attempt=2&ValidityPeriod=600&StatusCallback=https%3A%2F%2Fcb.example%2Fs")
+        #expect(form == "To=%2B14155550100&From=%2B15005550100&MediaUrl=https%3A%2F%2Fe.example%2Fa.png&ContentSid=HX1&ContentVariables=%7B%221%22%3A%22Ada%22%7D&Attempt=2&ValidityPeriod=600&StatusCallback=https%3A%2F%2Fcb.example%2Fs%23rc%3D5%26rp%3Dall")
         // No sender on the row: the configured one.
         #expect(TwilioClient(config: config, http: HTTPClient()).form(to: "+1", body: "hi").contains("MessagingServiceSid=MGdefault&Body=hi"))
     }

@@ -175,26 +175,33 @@ public enum InstallationCheck {
 
     // MARK: Twilio
 
+    /// The twilio, sender and callbacks lines, always all three: a failed account check says
+    /// why the sender could not be checked, and the callback URL is checked whatever Twilio said.
     static func twilio(_ inputs: Inputs) async -> [CheckLine] {
         let config: TwilioConfig
         switch inputs.twilio {
         case .failure(let error):
             return [CheckLine(.problem, "twilio", error.description,
-                              fix: "set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN (or TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET) and TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")]
+                              fix: "set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN (or TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET) and TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID"),
+                    CheckLine(.warning, "sender", "not checked: the Twilio settings are incomplete (the twilio line)")]
+                + callbacks(ProcessInfo.processInfo.environment["TWILIO_STATUS_CALLBACK_URL"].flatMap { $0.isEmpty ? nil : $0 }, inputs.callbacks)
         case .success(let c): config = c
         }
         let client = TwilioClient(config: config, http: inputs.http)
         var lines: [CheckLine] = []
+        var accountAnswered = true
         switch await client.account() {
         case .failure(let error) where error.unauthorized:
-            return [CheckLine(.problem, "twilio", "Twilio refused the credentials for account \(config.accountSID) (HTTP 401)",
-                              fix: "check TWILIO_AUTH_TOKEN (or the API key pair) against the account's in the Twilio Console")]
+            lines.append(CheckLine(.problem, "twilio", "Twilio refused the credentials for account \(config.accountSID) (HTTP 401)",
+                                   fix: "check TWILIO_AUTH_TOKEN (or the API key pair) against the account's in the Twilio Console"))
+            accountAnswered = false
         case .failure(let error):
-            return [CheckLine(.problem, "twilio", "cannot ask Twilio at \(config.baseURL): \(error.description)",
-                              fix: error.notReached ? "check DNS, the firewall and any HTTPS_PROXY between this host and \(config.baseURL)" : nil)]
+            lines.append(CheckLine(.problem, "twilio", "cannot ask Twilio at \(config.baseURL): \(error.description)",
+                                   fix: error.notReached ? "check DNS, the firewall and any HTTPS_PROXY between this host and \(config.baseURL)" : nil))
+            accountAnswered = false
         case .success(let account) where account.status != "active":
-            return [CheckLine(.problem, "twilio", "account \(config.accountSID) is \(account.status)",
-                              fix: "reactivate the account in the Twilio Console; nothing can be sent until then")]
+            lines.append(CheckLine(.problem, "twilio", "account \(config.accountSID) is \(account.status)",
+                                   fix: "reactivate the account in the Twilio Console; nothing can be sent until then"))
         case .success(let account) where account.type == "Trial":
             lines.append(CheckLine(.warning, "twilio", "account \(config.accountSID) accepts the credentials, and is a trial account: only verified numbers receive messages"))
         case .success:
@@ -205,29 +212,38 @@ public enum InstallationCheck {
         case .from(let number): sender = number
         case .messagingService(let sid): sender = "Messaging Service \(sid)"
         }
-        switch await client.senderOnAccount() {
-        case nil:
-            lines.append(CheckLine(.warning, "sender", "\(sender) is an alphanumeric sender ID, which Twilio cannot be asked about"))
-        case .success(true)?:
-            lines.append(CheckLine(.ok, "sender", "\(sender) is on the account"))
-        case .success(false)?:
-            lines.append(CheckLine(.problem, "sender", "\(sender) is not on account \(config.accountSID)",
-                                   fix: "set TWILIO_FROM_NUMBER to one of the account's SMS numbers, or TWILIO_MESSAGING_SERVICE_SID"))
-        case .failure(let error)?:
-            lines.append(CheckLine(.problem, "sender", "cannot ask Twilio about \(sender): \(error.description)"))
+        if !accountAnswered {
+            lines.append(CheckLine(.warning, "sender", "\(sender) not checked: Twilio did not answer for the account (the twilio line)"))
+        } else {
+            switch await client.senderOnAccount() {
+            case nil:
+                lines.append(CheckLine(.warning, "sender", "\(sender) is an alphanumeric sender ID, which Twilio cannot be asked about"))
+            case .success(true)?:
+                lines.append(CheckLine(.ok, "sender", "\(sender) is on the account"))
+            case .success(false)?:
+                lines.append(CheckLine(.problem, "sender", "\(sender) is not on account \(config.accountSID)",
+                                       fix: "set TWILIO_FROM_NUMBER to one of the account's SMS numbers, or TWILIO_MESSAGING_SERVICE_SID"))
+            case .failure(let error)?:
+                lines.append(CheckLine(.problem, "sender", "cannot ask Twilio about \(sender): \(error.description)"))
+            }
         }
-        switch (config.statusCallbackURL, inputs.callbacks) {
-        case (nil, true):
-            lines.append(CheckLine(.problem, "callbacks", "TWILIO_STATUS_CALLBACK_URL is not set, so Twilio never calls serve-callbacks",
-                                   fix: "set it to the public HTTPS URL that reaches serve-callbacks, e.g. https://sms.example.com/twilio/status"))
-        case (nil, false):
-            lines.append(CheckLine(.ok, "callbacks", "no status callback URL: delivery is confirmed by reconcile (use --callbacks where serve-callbacks runs)"))
-        case (let url?, _) where !url.hasPrefix("https://"):
-            lines.append(CheckLine(.warning, "callbacks", "TWILIO_STATUS_CALLBACK_URL \(url) is not HTTPS: the callbacks and their signatures cross the internet in clear",
-                                   fix: "serve-callbacks behind a TLS proxy, and an https:// URL"))
-        case (let url?, _):
-            lines.append(CheckLine(.ok, "callbacks", "Twilio will post delivery statuses to \(url)"))
-        }
+        lines += callbacks(config.statusCallbackURL, inputs.callbacks)
         return lines
+    }
+
+    /// The callbacks line: the status callback URL, set where serve-callbacks runs, HTTPS.
+    static func callbacks(_ url: String?, _ wanted: Bool) -> [CheckLine] {
+        switch (url, wanted) {
+        case (nil, true):
+            return [CheckLine(.problem, "callbacks", "TWILIO_STATUS_CALLBACK_URL is not set, so Twilio never calls serve-callbacks",
+                              fix: "set it to the public HTTPS URL that reaches serve-callbacks, e.g. https://sms.example.com/twilio/status")]
+        case (nil, false):
+            return [CheckLine(.ok, "callbacks", "no status callback URL: delivery is confirmed by reconcile (use --callbacks where serve-callbacks runs)")]
+        case (let url?, _) where !url.hasPrefix("https://"):
+            return [CheckLine(.warning, "callbacks", "TWILIO_STATUS_CALLBACK_URL \(url) is not HTTPS: the callbacks and their signatures cross the internet in clear",
+                              fix: "serve-callbacks behind a TLS proxy, and an https:// URL")]
+        case (let url?, _):
+            return [CheckLine(.ok, "callbacks", "Twilio will post delivery statuses to \(url)")]
+        }
     }
 }

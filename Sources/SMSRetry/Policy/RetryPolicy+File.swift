@@ -40,7 +40,7 @@ extension RetryPolicy {
         func fail(_ key: String, _ problem: String) -> PolicyError { PolicyError(source: source, key: key, problem: problem) }
         let json: JSONValue
         do { json = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
-            throw fail("", "not valid JSON")
+            throw fail("", JSONSyntax.firstProblem(data).map { "not valid JSON: \($0)" } ?? "not valid JSON")
         }
         guard case .object(let top) = json else { throw fail("", "the top level must be a JSON object") }
         var policy = base

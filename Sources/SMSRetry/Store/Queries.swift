@@ -141,7 +141,7 @@ enum Queries {
                next_retry_at IS NOT NULL AS pending,
                (next_retry_at > coalesce($2::timestamptz, now()) AND sms_retry ? 'lease') AS in_flight,
                sms_retry ->> 'reason' AS reason, \(sentEpoch.replacingOccurrences(of: "$NOW", with: "$2"))
-        FROM sms_usage_logs WHERE id = $1 FOR UPDATE
+        FROM sms_usage_logs WHERE id = $1::bigint FOR UPDATE
         """
 
     /// When the router's send of the row started, in seconds since 1970: its created_at on the
@@ -157,12 +157,26 @@ enum Queries {
     /// now), locked for closing (`expire`, batch after batch: one statement over every stale row
     /// grows with the backlog past a DBA's `statement_timeout`). Reads the due-rows index.
     static let staleLock = """
-        SELECT id FROM sms_usage_logs
-        WHERE success = false AND next_retry_at IS NOT NULL
-          AND created_at < sms_retry_router_time(coalesce($2::timestamptz, now())) - make_interval(secs => $1::float8)
-          AND NOT (next_retry_at > coalesce($2::timestamptz, now()) AND coalesce(sms_retry ? 'lease', false))
+        SELECT id, created_at::text AS created_at, retry_count, max_retries FROM sms_usage_logs
+        WHERE \(stalePredicate)
         LIMIT $3
         FOR UPDATE SKIP LOCKED
+        """
+
+    /// The rows `staleLock` would close, read only (`expire --dry-run`): ($1 max age in seconds,
+    /// $2 now, $3 the id after which to list, $4 how many).
+    static let staleList = """
+        SELECT id, created_at::text AS created_at, retry_count, max_retries FROM sms_usage_logs
+        WHERE \(stalePredicate) AND id > $3::bigint
+        ORDER BY id
+        LIMIT $4
+        """
+
+    /// Pending retries of messages older than $1 seconds at $2, not in flight.
+    static let stalePredicate = """
+        success = false AND next_retry_at IS NOT NULL
+          AND created_at < sms_retry_router_time(coalesce($2::timestamptz, now())) - make_interval(secs => $1::float8)
+          AND NOT (next_retry_at > coalesce($2::timestamptz, now()) AND coalesce(sms_retry ? 'lease', false))
         """
 
     /// Rows due now (for the metrics file; the same predicate as the claim).
@@ -416,7 +430,7 @@ enum Queries {
 /// store runs statements only through these cases, and the test that PREPAREs each against the
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
-    case claimDue, dueList, rowLock, outcomesRecord, staleLock, dueCount, health,
+    case claimDue, dueList, rowLock, outcomesRecord, staleLock, staleList, dueCount, health,
          sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, unconfirmedClaim, runPresence, runLeave, routerWord, sidHeld, settingSource
     case serverAccess
 
@@ -429,6 +443,7 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .rowLock: Queries.rowLock
         case .outcomesRecord: Queries.outcomesRecord
         case .staleLock: Queries.staleLock
+        case .staleList: Queries.staleList
         case .dueCount: Queries.dueCount
         case .health: Queries.health
         case .sidLock: Queries.sidLock

@@ -133,3 +133,21 @@ extension Outcome {
         return outcome
     }
 }
+
+extension RetryStore.DeliveryOutcome: CustomStringConvertible {
+    /// In plain words, as `delivery-status` prints it and `serve-callbacks` answers it:
+    /// `scheduled log_id=102 attempt=1 at=2026-12-07T05:10:00Z`, `delivered log_id=102`.
+    public var description: String {
+        switch self {
+        case .delivered(let id): "delivered log_id=\(id)"
+        case .progress(let id, let status): "\(status) log_id=\(id)"
+        case .scheduled(let id, let attempt, let at):
+            "scheduled log_id=\(id) attempt=\(attempt) at=\(ISO8601DateFormatter().string(from: at))"
+        case .closed(let id, let reason): "closed log_id=\(id) reason=\(reason)"
+        case .unchanged(let id, let current): "unchanged log_id=\(id) current=\(current)"
+        case .unknownMessage: "unknown message: no row has this SID"
+        case .unknownStatus(let status): "unknown status \(status.prefix(40))"
+        case .notOutbound(let id): "not outbound log_id=\(id)"
+        }
+    }
+}

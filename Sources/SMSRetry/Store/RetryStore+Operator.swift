@@ -60,22 +60,36 @@ extension RetryStore {
         }
     }
 
+    /// A pending retry `expire` closes, or would close.
+    public struct StaleRow: Sendable, Equatable {
+        public var id: Int
+        /// `created_at` as the router wrote it.
+        public var createdAt: String
+        public var retryCount: Int
+        public var maxRetries: Int
+    }
+
     /// Closes every pending retry whose message is older than `maxAge` seconds (reason
     /// `expired`) instead of sending it late: a stale one-time code helps nobody. Rows in flight
     /// are left to their run, which applies the same limit. Returns how many were closed.
-    /// `batch` rows per transaction; a batch a DBA's time limit cancelled is made again with half
-    /// as many rows (`StatementSizing`).
     public func expire(olderThan maxAge: Double, batch: Int = 500) async throws -> Int {
-        var closed = 0
+        try await expireRows(olderThan: maxAge, batch: batch).count
+    }
+
+    /// `expire`, returning the rows it closed. `batch` rows per transaction; a batch a DBA's time
+    /// limit cancelled is made again with half as many rows (`StatementSizing`).
+    public func expireRows(olderThan maxAge: Double, batch: Int = 500) async throws -> [StaleRow] {
+        var closed: [StaleRow] = []
         var batch = batch
         while true {
             let size = batch
-            let (found, written): (Int, Int)
+            let (found, written): (Int, [StaleRow])
             do {
-                (found, written) = try await database.transaction { conn -> (Int, Int) in
-                    let ids = try conn.execute(Statement.staleLock, [String(maxAge), self.clock.sql, String(size)]).all.compactMap { $0.int("id") }
-                    let outcomes = ids.map { Outcome(id: $0, kind: .failed, reason: .expired, outcome: .expired) }
-                    return (ids.count, outcomes.isEmpty ? 0 : try Self.record(outcomes, now: self.clock.sql, on: conn).count)
+                (found, written) = try await database.transaction { conn -> (Int, [StaleRow]) in
+                    let rows = try conn.execute(Statement.staleLock, [String(maxAge), self.clock.sql, String(size)]).all.compactMap(Self.staleRow)
+                    let outcomes = rows.map { Outcome(id: $0.id, kind: .failed, reason: .expired, outcome: .expired) }
+                    let ids = outcomes.isEmpty ? [] : Set(try Self.record(outcomes, now: self.clock.sql, on: conn).map(\.id))
+                    return (rows.count, rows.filter { ids.contains($0.id) })
                 }
             } catch let error as DatabaseError where error.isTimeout {
                 guard let smaller = StatementSizing.smaller(batch) else { throw error }
@@ -85,8 +99,24 @@ extension RetryStore {
                 continue
             }
             closed += written
-            if found < size { return closed }
+            if found < size { return closed.sorted { $0.id < $1.id } }
         }
+    }
+
+    /// The rows `expire(olderThan:)` would close now, by id; nothing is changed (`expire --dry-run`).
+    public func expireCandidates(olderThan maxAge: Double, batch: Int = 1000) async throws -> [StaleRow] {
+        var rows: [StaleRow] = []
+        while true {
+            let page = try await database.query(Statement.staleList, [String(maxAge), clock.sql, String(rows.last?.id ?? 0), String(batch)])
+                .all.compactMap(Self.staleRow)
+            rows += page
+            if page.count < batch { return rows }
+        }
+    }
+
+    private static func staleRow(_ r: PGRow) -> StaleRow? {
+        guard let id = r.int("id") else { return nil }
+        return StaleRow(id: id, createdAt: r.string("created_at") ?? "", retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0)
     }
 
     /// Rows due now.

@@ -9,7 +9,8 @@ import Synchronization
 public struct StatusCallbackHandler: Sendable {
     public let store: RetryStore
     public let signature: TwilioSignature
-    /// The URL exactly as configured in Twilio's `StatusCallback` (scheme to path).
+    /// The URL exactly as configured in Twilio's `StatusCallback` (scheme to path; a fragment of
+    /// connection overrides, `#rc=5&rp=all`, may be given or left out: both are accepted).
     public let publicURL: String
 
     public init(store: RetryStore, authToken: String, publicURL: String) {
@@ -33,7 +34,10 @@ public struct StatusCallbackHandler: Sendable {
             return Reply(status: 415, body: "expected a form POST (application/x-www-form-urlencoded)")
         }
         let params = FormEncoding.decode(String(decoding: body, as: UTF8.self))
-        guard signature.isValid(signature: signatureHeader, url: signedURL(query: query), params: params) else {
+        // Every candidate URL is compared, so the time taken does not tell which one matched.
+        let valid = CallbackURL.signedCandidates(publicURL: publicURL, query: query)
+            .reduce(false) { signature.isValid(signature: signatureHeader, url: $1, params: params) || $0 }
+        guard valid else {
             store.logger.warning("status callback refused: missing or wrong X-Twilio-Signature",
                                  metadata: ["http.signature_present": "\(signatureHeader?.isEmpty == false)"])
             return Reply(status: 403, body: "invalid signature")
@@ -109,12 +113,6 @@ public struct StatusCallbackHandler: Sendable {
         }
     }
 
-    /// The URL Twilio signed: the public URL with the request's own query string.
-    func signedURL(query: String?) -> String {
-        guard let query, !query.isEmpty else { return publicURL }
-        let base = publicURL.split(separator: "?", maxSplits: 1).first.map(String.init) ?? publicURL
-        return base + "?" + query
-    }
 }
 
 /// A continuation resumed by whichever of two tasks finishes first.

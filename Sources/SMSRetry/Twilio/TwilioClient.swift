@@ -14,7 +14,8 @@ public struct TwilioClient: Sendable {
     public var messagesURL: String { "\(config.baseURL)/2010-04-01/Accounts/\(config.accountSID)/Messages.json" }
 
     /// The form body for one message: its own sender and content, Twilio's retry parameters,
-    /// and the configured StatusCallback.
+    /// and the configured StatusCallback (with Twilio's connection overrides asking for more
+    /// retries of a failed callback, unless the URL has a fragment of its own: `CallbackURL`).
     public func form(_ m: OutboundMessage) -> String {
         var fields: [(String, String)] = [("To", m.to)]
         if let from = m.from { fields.append(("From", from)) }
@@ -35,7 +36,7 @@ public struct TwilioClient: Sendable {
         if let shorten = m.shortenURLs { fields.append(("ShortenUrls", shorten ? "true" : "false")) }
         if let attempt = m.attempt { fields.append(("Attempt", String(attempt))) }
         if let validity = m.validityPeriod { fields.append(("ValidityPeriod", String(validity))) }
-        if let callback = config.statusCallbackURL { fields.append(("StatusCallback", callback)) }
+        if let callback = config.statusCallbackURL { fields.append(("StatusCallback", CallbackURL.withRetries(callback))) }
         return FormEncoding.encode(fields)
     }
 
