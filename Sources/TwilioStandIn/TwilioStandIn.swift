@@ -283,14 +283,15 @@ public actor TwilioStandIn {
 
     /// Adds a message as if another client (the router) had created it `created` (earlier, or
     /// later) with this status and no callback; returns its SID. Its `date_sent` is its creation
-    /// time unless the status is queued, accepted, scheduled or canceled. Not a create request:
+    /// time unless the status is queued, accepted, scheduled or canceled; `errorCode` is Twilio's
+    /// for an undelivered or failed one. Not a create request:
     /// `received`, `requestsTotal` and `acceptedTotal` do not count it.
     @discardableResult
     public func preload(to: String, from: String = "+15005550006", body: String, status: String = "delivered",
-                        created: Date = Date()) -> String {
+                        errorCode: Int? = nil, created: Date = Date()) -> String {
         let sid = newSID()
         messages[sid] = Message(sid: sid, to: to, from: from, messagingServiceSID: nil, body: body, status: status,
-                                errorCode: nil, created: created, dateSent: Message.isSent(status) ? created : nil,
+                                errorCode: errorCode, created: created, dateSent: Message.isSent(status) ? created : nil,
                                 sequence: counter)
         return sid
     }
