@@ -166,12 +166,15 @@ extension FaultDrills {
         let refused = try await runCLI(["reconcile", "--database-url", t.conninfo], environment: environment)
         #expect(refused.code == 2 && refused.err.contains("TWILIO_AUTH_TOKEN"), "\(refused)")
         #expect(try await t.count("final_status = 'unknown'") == 40, "nothing written")
-        await twilio.server.setRateLimit(perSecond: 10, burst: 1)
+        await twilio.server.setRateLimit(perSecond: 10, burst: 1, lookups: true)
         let run = try await reconcileOnce(t, twilio, ["--sweep-by", "sid"])
         #expect(run.code == 0, "\(run)")
         try await expectHandled(t, twilio, ids: ids, words: words)
+        let throttled = await twilio.server.throttledTotal
+        #expect(throttled > 0 && summaryValue(run.line, "requests") == 40 + throttled,
+                "429s met, each asked again after a pause: \(throttled) 429s, \(run.line)")
         figure("sweepStopsOnBadCredentialsAndSlowsOnThrottling", String(format:
-            "401: exit %d, nothing written; 40 GETs at a stand-in limited to 10/s: all answered, exit %d, %.2f s (%@)",
-            refused.code, run.code, run.seconds, "\(run.line)"))
+            "401: exit %d, nothing written; 40 GETs at a stand-in limited to 10/s: %d answered 429 and asked again slower, all 40 answered, exit %d, %.2f s (%@)",
+            refused.code, throttled, run.code, run.seconds, "\(run.line)"))
     }
 }

@@ -71,6 +71,22 @@ import Testing
                 "a next page that is not a path is not followed")
     }
 
+    @Test("after a 429 the sweep asks at half what was answered, then a quarter more each quiet second")
+    func thePace() {
+        var pace = Sweep.Pace(now: 0)
+        #expect(pace.rate == nil && pace.answered(now: 0.1) == nil, "no limit before Twilio throttles")
+        for i in 1..<40 { _ = pace.answered(now: 0.1 + Double(i) * 0.01) }
+        // 40 answered in the first half second (80/s): the rate halves to 40/s.
+        #expect(pace.throttled(now: 0.5) == 40)
+        // Another 429 soon after, 5 answered in 0.5 s (10/s): 5/s.
+        for i in 0..<5 { _ = pace.answered(now: 0.6 + Double(i) * 0.05) }
+        #expect(pace.throttled(now: 1.0) == 5)
+        #expect(pace.answered(now: 1.5) == nil, "not before a second without a 429")
+        #expect(pace.answered(now: 2.0) == 6.25)
+        var slow = Sweep.Pace(now: 0)
+        #expect(slow.throttled(now: 100) == 0.5, "never below one request every two seconds")
+    }
+
     @Test("Twilio's words as the summary counts them")
     func words() {
         #expect(Sweep.Word("delivered") == .confirmed && Sweep.Word("read") == .confirmed)

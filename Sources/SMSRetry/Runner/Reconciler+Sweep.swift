@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// The sweep (`reconcile`'s second phase): Twilio's final words on accepted messages whose
 /// callbacks never arrived. Decisions are `Sweep`'s; this file moves rows and answers.
@@ -22,7 +23,7 @@ extension Reconciler {
         summary.swept = candidates.count
         logger.info("sweep: asking Twilio", metadata: ["sweep.candidates": "\(candidates.count)", "sweep.by": "\(way.rawValue)",
                                                        "sweep.rows_read": "\(walk.scanned)", "sweep.rows_in_window": "\(walk.inWindow)"])
-        let gate = SendGate(rate: nil, maxBackoff: .seconds(30))
+        let gate = Pacer()
         if way == .list {
             try await sweepByList(candidates, gate: gate, &summary)
         } else {
@@ -30,28 +31,45 @@ extension Reconciler {
         }
     }
 
-    /// A request, again after a 429 (every asker pauses: `SendGate`), at most 10 times.
-    private func asking<T: Sendable>(_ gate: SendGate, _ request: () async -> Result<T, TwilioClient.LookupError>)
+    /// The sweep's requests through one `SendGate` (a 429 pauses every asker) whose rate
+    /// `Sweep.Pace` sets once Twilio has throttled.
+    final class Pacer: Sendable {
+        let gate = SendGate(rate: nil, maxBackoff: .seconds(30))
+        let pace: Mutex<Sweep.Pace>
+        let start = ContinuousClock.now
+        init() { pace = Mutex(Sweep.Pace(now: 0)) }
+        var now: Double { (ContinuousClock.now - start).seconds }
+    }
+
+    /// A request, again after a 429 (not processed, so not a second question), at most 30 times.
+    private func asking<T: Sendable>(_ pacer: Pacer, _ request: () async -> Result<T, TwilioClient.LookupError>)
         async -> (Result<T, TwilioClient.LookupError>, requests: Int) {
         var made = 0
         while true {
-            _ = await gate.admit(before: .now + .seconds(3600))
+            _ = await pacer.gate.admit(before: .now + .seconds(3600))
             made += 1
             let result = await request()
-            if case .failure(let error) = result, error.throttled, made < 10 {
-                let pause = gate.throttled(retryAfter: error.retryAfter)
+            if case .failure(let error) = result, error.throttled, made < 30 {
+                let pause = pacer.gate.throttled(retryAfter: error.retryAfter)
                 if pause.extended {
-                    logger.warning("Twilio is throttling the sweep; every request waits",
-                                   metadata: ["sweep.pause_s": "\(pause.seconds)"])
+                    let now = pacer.now
+                    let rate = pacer.pace.withLock { $0.throttled(now: now) }
+                    pacer.gate.setRate(rate)
+                    logger.warning("Twilio is throttling the sweep; it slows down",
+                                   metadata: ["sweep.pause_s": "\(pause.seconds)", "sweep.rate": "\(rate)"])
                 }
                 continue
             }
-            if case .success = result { gate.accepted() }
+            if case .success = result {
+                pacer.gate.accepted()
+                let now = pacer.now
+                if let changed = pacer.pace.withLock({ $0.answered(now: now) }) { pacer.gate.setRate(changed) }
+            }
             return (result, made)
         }
     }
 
-    private func sweepBySID(_ candidates: [RetryStore.SweepCandidate], gate: SendGate, _ summary: inout Summary) async throws {
+    private func sweepBySID(_ candidates: [RetryStore.SweepCandidate], gate: Pacer, _ summary: inout Summary) async throws {
         var start = 0
         while start < candidates.count && !summary.unauthorized {
             let batch = Array(candidates[start..<min(start + options.writeBatch, candidates.count)])
@@ -80,7 +98,7 @@ extension Reconciler {
         }
     }
 
-    private func sweepByList(_ candidates: [RetryStore.SweepCandidate], gate: SendGate, _ summary: inout Summary) async throws {
+    private func sweepByList(_ candidates: [RetryStore.SweepCandidate], gate: Pacer, _ summary: inout Summary) async throws {
         var bySID: [String: RetryStore.SweepCandidate] = [:]
         for candidate in candidates where bySID[candidate.sid] == nil { bySID[candidate.sid] = candidate }
         // Twilio's date_created comes before the router's created_at by the router's request;

@@ -84,6 +84,39 @@ public enum Sweep {
         }
     }
 
+    /// How fast the sweep asks once Twilio has said 429: the account's API concurrency is shared
+    /// with the router's own sends, so the sweep backs off for good, not only for a pause. The
+    /// first 429 of a pause sets the rate to half of what was answered since the last change
+    /// (never above the rate in force); each further second with no 429 raises it by a quarter.
+    /// `now` in seconds on any monotonic clock; nil: no limit.
+    public struct Pace: Sendable, Equatable {
+        public private(set) var rate: Double?
+        private var since: Double
+        private var answered = 0
+
+        public init(now: Double) { since = now }
+
+        /// Twilio answered a request (not a 429). Returns a new rate when it changed.
+        public mutating func answered(now: Double) -> Double? {
+            answered += 1
+            guard let current = rate, now - since >= 1 else { return nil }
+            rate = current * 1.25
+            since = now
+            answered = 0
+            return rate
+        }
+
+        /// The first 429 of a pause: the new rate.
+        public mutating func throttled(now: Double) -> Double {
+            let seen = Double(max(answered, 1)) / max(now - since, 0.001)
+            let next = max(0.5, min(rate ?? seen, seen) / 2)
+            rate = next
+            since = now
+            answered = 0
+            return next
+        }
+    }
+
     /// What Twilio's word on a swept message comes to, for the summary.
     public enum Word: Sendable, Equatable {
         case confirmed, undelivered, failed, pending, unknown
