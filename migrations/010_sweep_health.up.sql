@@ -5,6 +5,8 @@
 -- Settings (as 005's):
 --   sms_retry.health_unconfirmed_age    '1 hour'    an accepted outbound message with no final status for longer ...
 --   sms_retry.health_warn_unconfirmed   100         ... counted; more of them than this: warning
+--   sms_retry.health_unconfirmed_window '6 hours'   ... among those created this recently (the count reads the rows
+--                                                   inserted in it: the view took 41 ms at 100k rows a day, benchmarks/sweep-walk.sh)
 --   sms_retry.sid_metadata_key          (none)      where the router keeps a SID in sms_metadata (dotted, e.g. twilio.sid), as
 --                                                   reconcile's --sid-metadata-key; rows with no SID anywhere are not counted
 SET lock_timeout = '2s';
@@ -60,7 +62,8 @@ WITH settings AS (
            coalesce(nullif(current_setting('sms_retry.health_warn_delay', true), ''), '5 minutes')::interval AS warn_delay,
            coalesce(nullif(current_setting('sms_retry.health_crit_delay', true), ''), '30 minutes')::interval AS crit_delay,
            coalesce(nullif(current_setting('sms_retry.health_unconfirmed_age', true), ''), '1 hour')::interval AS unconfirmed_age,
-           coalesce(nullif(current_setting('sms_retry.health_warn_unconfirmed', true), ''), '100')::bigint AS warn_unconfirmed
+           coalesce(nullif(current_setting('sms_retry.health_warn_unconfirmed', true), ''), '100')::bigint AS warn_unconfirmed,
+           coalesce(nullif(current_setting('sms_retry.health_unconfirmed_window', true), ''), '6 hours')::interval AS unconfirmed_window
 ), period AS MATERIALIZED (
     SELECT sms_retry_router_time(now()) - sms_retry_period() AS since
 ), facts AS (
@@ -68,7 +71,7 @@ WITH settings AS (
            q.due_now AS backlog, make_interval(secs => q.oldest_due_seconds) AS delay
     FROM period, sms_retry_failed_counts(period.since) c, sms_retry_queue q
 ), waiting AS MATERIALIZED (
-    SELECT sms_retry_unconfirmed(settings.unconfirmed_age, sms_retry_period()) AS unconfirmed FROM settings
+    SELECT sms_retry_unconfirmed(settings.unconfirmed_age, settings.unconfirmed_window) AS unconfirmed FROM settings
 ), checks AS (
     SELECT 2 AS level, format('retry success rate %s%% is below %s%%', round(rate * 100, 1), round(crit_rate * 100)) AS reason
     FROM facts, settings WHERE finished >= min_finished AND rate < crit_rate
@@ -100,12 +103,12 @@ SELECT CASE coalesce(max(c.level), 0) WHEN 0 THEN 'healthy' WHEN 1 THEN 'warning
 FROM (SELECT 1) one LEFT JOIN checks c ON true;
 COMMENT ON VIEW sms_retry_health IS
     'One row: healthy / warning / critical and why. Thresholds are the sms_retry.health_* settings.';
-COMMENT ON COLUMN sms_retry_health.status IS 'healthy, warning or critical: the worst of the checks. Warning when the retry success rate over sms_retry.period is below 80% (critical: 60%; judged once 10 retries have finished), more than 100 rows are due (critical: 1000), the oldest due row has waited more than 5 minutes (critical: 30), or more than 100 accepted messages have had no final status for over an hour (sms_retry.health_warn_unconfirmed, sms_retry.health_unconfirmed_age; warning only).';
+COMMENT ON COLUMN sms_retry_health.status IS 'healthy, warning or critical: the worst of the checks. Warning when the retry success rate over sms_retry.period is below 80% (critical: 60%; judged once 10 retries have finished), more than 100 rows are due (critical: 1000), the oldest due row has waited more than 5 minutes (critical: 30), or more than 100 accepted messages of the last 6 hours have had no final status for over an hour (sms_retry.health_warn_unconfirmed, sms_retry.health_unconfirmed_age, sms_retry.health_unconfirmed_window; warning only).';
 COMMENT ON COLUMN sms_retry_health.reasons IS 'Why, one sentence per failed check, worst first; empty when healthy.';
 COMMENT ON COLUMN sms_retry_health.retry_success_rate IS 'sms_retry_overview.retry_success_rate.';
 COMMENT ON COLUMN sms_retry_health.finished_retries IS 'Retries of the period that have finished (scheduled - pending).';
 COMMENT ON COLUMN sms_retry_health.backlog IS 'Rows due now (sms_retry_queue.due_now).';
 COMMENT ON COLUMN sms_retry_health.oldest_due_seconds IS 'sms_retry_queue.oldest_due_seconds.';
 COMMENT ON COLUMN sms_retry_health.checked_at IS 'When the checks ran.';
-COMMENT ON COLUMN sms_retry_health.unconfirmed IS 'Accepted outbound messages of sms_retry.period with no final status for longer than sms_retry.health_unconfirmed_age (default 1 hour): status callbacks lost and not yet swept by reconcile.';
+COMMENT ON COLUMN sms_retry_health.unconfirmed IS 'Accepted outbound messages created within sms_retry.health_unconfirmed_window (default 6 hours) with no final status for longer than sms_retry.health_unconfirmed_age (default 1 hour): status callbacks lost and not yet swept by reconcile.';
 COMMIT;
