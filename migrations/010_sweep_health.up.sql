@@ -1,6 +1,6 @@
 -- sms-retry 010 up: sms_retry_health warns when accepted messages wait without a final status
 -- (status callbacks lost for a long time, and reconcile's sweep not catching up).
--- sms-retry:applied-when: to_regprocedure('sms_retry_unconfirmed(interval, interval)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_health') AND attname = 'unconfirmed' AND NOT attisdropped)
+-- sms-retry:applied-when: EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('sms_retry_unconfirmed(interval, interval)') AND array_to_string(proconfig, ',') LIKE '%search_path=%') AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('sms_retry_health') AND attname = 'unconfirmed' AND NOT attisdropped)
 --
 -- Settings (as 005's):
 --   sms_retry.health_unconfirmed_age    '1 hour'    an accepted outbound message with no final status for longer ...
@@ -20,7 +20,7 @@ BEGIN;
 -- until three chunks in a row hold no row of the window, so no index the router's INSERT pays for
 -- is needed; it costs a read of the window's rows (the primary key and the rows it points to).
 CREATE OR REPLACE FUNCTION sms_retry_unconfirmed(older_than interval, younger_than interval) RETURNS bigint
-LANGUAGE plpgsql STABLE AS $fn$
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path FROM CURRENT AS $fn$
 DECLARE
     below bigint;
     low bigint;
