@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of benchmarks/README.md, results written to benchmarks/results.md.
 # Runs under .ci/with-postgres (PG* set); $1 = the release build folder.
-#   SECTIONS="cpu throughput latency views1m migration views10m claim memory routercost" REPS=3 make bench
+#   SECTIONS="cpu throughput latency views1m migration views10m claim memory routercost reconcile" REPS=3 make bench
 set -euo pipefail
 bin=$1
 here=$(cd "$(dirname "$0")" && pwd)
 out=${BENCH_OUT:-$here/results.md}
 reps=${REPS:-3}
-sections=${SECTIONS:-cpu throughput latency views1m migration views10m claim memory routercost}
+sections=${SECTIONS:-cpu throughput latency views1m migration views10m claim memory routercost reconcile}
 tmp=$(mktemp -d)
 . "$here/lib.sh"
 standin=""
@@ -258,6 +258,15 @@ routercost)
   REPS=$reps "$here/router-cost.sh" "$bin/sms-retry" migrate --dir "$here/../migrations" --log-level warning > "$tmp/routercost"
   emit ""
   sed 's/^## Router cost/## 6. Router cost/' "$tmp/routercost" >> "$out"
+  ;;
+reconcile)
+  # benchmarks/reconcile-rate.sh: one reconcile over router sends whose callbacks were lost, by
+  # the list and by SID, without and with 150 ms latency; it prints its own markdown section.
+  say "reconcile rate: the sweep against the lean stand-in"
+  standin_stop
+  "$here/reconcile-rate.sh" "$bin" > "$tmp/reconcile"
+  emit ""
+  sed 's/^## Reconcile rate/## 7. Reconcile rate/' "$tmp/reconcile" >> "$out"
   ;;
 esac
 done

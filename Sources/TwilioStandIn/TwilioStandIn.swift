@@ -90,6 +90,7 @@ public actor TwilioStandIn {
 
     /// Twilio's throughput limit, as `setRateLimit` sets it: a token bucket per account.
     private var rateLimit: (perSecond: Double, burst: Double, retryAfter: Int?)?
+    private var rateLimitsLookups = false
     private var tokens = 0.0
     private var refilled = ContinuousClock.now
     /// 429 answers given for the rate limit.
@@ -151,9 +152,11 @@ public actor TwilioStandIn {
 
     /// Accepts at most `perSecond` create requests per second (bursts of `burst`); the rest get
     /// 429 / 20429, with `Retry-After` when given, as an account over its throughput would.
-    /// nil lifts the limit.
-    public func setRateLimit(perSecond: Double?, burst: Double = 1, retryAfter: Int? = nil) {
+    /// nil lifts the limit. `lookups`: message GETs (by SID and the list) share the bucket, as
+    /// Twilio's API concurrency limit counts every request.
+    public func setRateLimit(perSecond: Double?, burst: Double = 1, retryAfter: Int? = nil, lookups: Bool = false) {
         rateLimit = perSecond.map { ($0, max(1, burst), retryAfter) }
+        rateLimitsLookups = lookups
         tokens = max(1, burst)
         refilled = .now
     }
@@ -283,14 +286,15 @@ public actor TwilioStandIn {
 
     /// Adds a message as if another client (the router) had created it `created` (earlier, or
     /// later) with this status and no callback; returns its SID. Its `date_sent` is its creation
-    /// time unless the status is queued, accepted, scheduled or canceled. Not a create request:
+    /// time unless the status is queued, accepted, scheduled or canceled; `errorCode` is Twilio's
+    /// for an undelivered or failed one. Not a create request:
     /// `received`, `requestsTotal` and `acceptedTotal` do not count it.
     @discardableResult
     public func preload(to: String, from: String = "+15005550006", body: String, status: String = "delivered",
-                        created: Date = Date()) -> String {
+                        errorCode: Int? = nil, created: Date = Date()) -> String {
         let sid = newSID()
         messages[sid] = Message(sid: sid, to: to, from: from, messagingServiceSID: nil, body: body, status: status,
-                                errorCode: nil, created: created, dateSent: Message.isSent(status) ? created : nil,
+                                errorCode: errorCode, created: created, dateSent: Message.isSent(status) ? created : nil,
                                 sequence: counter)
         return sid
     }
@@ -400,6 +404,11 @@ public actor TwilioStandIn {
         default: break
         }
         let prefix = "/2010-04-01/Accounts/\(accountSID)/Messages"
+        if rateLimitsLookups, request.path.hasPrefix(prefix), !withinRate() {
+            throttledTotal += 1
+            return json(429, errorJSON(code: 20429, status: 429),
+                        headers: rateLimit?.retryAfter.map { [("Retry-After", String($0))] } ?? [])
+        }
         if request.path == prefix + ".json" { return list(request) }
         if request.path.hasPrefix(prefix + "/"), request.path.hasSuffix(".json") {
             sidRequestsTotal += 1

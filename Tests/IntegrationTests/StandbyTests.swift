@@ -170,7 +170,7 @@ import Testing
         var text = output.replacingOccurrences(of: #""checked_at" ?: ?"[^"]*""#, with: #""checked_at":"…""#, options: .regularExpression)
         if let health = text.range(of: "== sms_retry_health\n", options: .regularExpression) {
             let masked = text[health.upperBound...].replacingOccurrences(
-                of: #"(?m)\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?[+-]\d\d$"#, with: "…", options: [.regularExpression])
+                of: #"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?[+-]\d\d"#, with: "…", options: [.regularExpression])
             text = String(text[..<health.upperBound]) + masked
         }
         return text

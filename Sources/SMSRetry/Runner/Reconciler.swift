@@ -8,14 +8,26 @@ import Logging
 ///    timed out, a 5xx): claimed like due rows, then looked up in Twilio's message list (same
 ///    number and body, created since that send). Found: recorded as sent with its SID and status,
 ///    never resent. Not found: handed back due now, marked known, for the next run to send.
-/// 2. Resends Twilio accepted with no final word after `confirmAfter`: `GET …/Messages/{Sid}.json`,
-///    then `recordDeliveryStatus` — so a lost `undelivered` callback still gets its retry.
+/// 2. The sweep: outbound rows Twilio accepted with no final word after `confirmAfter` (the
+///    settle time), created within `maxAge` (the window) — the router's first sends and
+///    sms-retry's own resends alike — found down the primary key (`Sweep.TableWalk`), asked about
+///    through the message list or GETs by SID, whichever asks less (`Sweep.choose`), and Twilio's
+///    words applied as a callback applies them (`applySweptStatuses`), a batch at a time — so a
+///    lost `undelivered` callback still gets its retry. Still on its way: asked again next time.
 public final class Reconciler: Sendable {
     public struct Options: Sendable {
-        /// Ask about an accepted resend after this long without a final status (default 15 min);
-        /// then again every twice that, until the message is older than `maxAge`.
+        /// The settle time: ask about an accepted message after this long without a final status
+        /// (default 15 min; for a resend, since sms-retry recorded it); again on every reconcile
+        /// until the message is older than `maxAge`, the sweep's window.
         public var confirmAfter: Double = 900
         public var maxAge: Double = 86_400
+        /// Where the router keeps a message's SID in `sms_metadata` when not in
+        /// `twilio_message_sid` (e.g. `["twilio", "sid"]`); empty: nowhere.
+        public var sidKeyPath: [String] = []
+        /// The list or GETs by SID; `auto` chooses whichever asks less.
+        public var sweepBy: Sweep.Way = .auto
+        /// Twilio's answers written per transaction (and per log line).
+        public var writeBatch = 500
         public var batchSize = 50
         /// Requests to Twilio in flight at once.
         public var concurrency = 8
@@ -28,8 +40,18 @@ public final class Reconciler: Sendable {
         /// Unknown-fate rows found at Twilio (recorded, not resent) / not found (due for a resend).
         public var found = 0
         public var notFound = 0
-        /// Accepted resends whose status was asked, and how many of those changed the row.
-        public var checked = 0
+        /// The sweep: messages asked about, what Twilio said of them (the row scheduled or closed
+        /// as the policy says for `undelivered`/`failed`), still on their way (asked again next
+        /// time), not in the list walked, the requests made, and the way asked.
+        public var swept = 0
+        public var confirmed = 0
+        public var undelivered = 0
+        public var failed = 0
+        public var pending = 0
+        public var unseen = 0
+        public var requests = 0
+        public var way: Sweep.Way? = nil
+        /// Rows the sweep's answers changed.
         public var updated = 0
         /// Questions Twilio did not answer (the rows are asked about again later).
         public var errors = 0
@@ -44,8 +66,13 @@ public final class Reconciler: Sendable {
 
         public var exitCode: Int32 { unauthorized ? 2 : databaseError != nil ? 3 : errors > 0 ? 1 : 0 }
         public var description: String {
-            "found=\(found) not_found=\(notFound) checked=\(checked) updated=\(updated) errors=\(errors)"
-                + (unrecorded > 0 ? " unrecorded=\(unrecorded)" : "")
+            var fields: [String] = ["found=\(found)", "not_found=\(notFound)", "swept=\(swept)", "confirmed=\(confirmed)",
+                                    "undelivered=\(undelivered)", "failed=\(failed)", "pending=\(pending)"]
+            if unseen > 0 { fields.append("unseen=\(unseen)") }
+            fields += ["requests=\(requests)", "errors=\(errors)"]
+            if let way { fields.append("by=\(way.rawValue)") }
+            if unrecorded > 0 { fields.append("unrecorded=\(unrecorded)") }
+            return fields.joined(separator: " ")
         }
     }
 
@@ -118,39 +145,13 @@ public final class Reconciler: Sendable {
             }
             if rows.count < claimSize { break }
         }
-        while !summary.unauthorized {
-            let rows = try await store.surviving(logger: logger, "claim unconfirmed resends") {
-                try await self.store.claimUnconfirmed(limit: self.options.batchSize, confirmAfter: self.options.confirmAfter,
-                                                      maxAge: self.options.maxAge)
-            }
-            guard !rows.isEmpty else { break }
-            let answers = await concurrently(rows) { row in (row, await self.twilio.message(sid: row.sid)) }
-            for (row, answer) in answers {
-                summary.checked += 1
-                switch answer {
-                case .success(let message?):
-                    let outcome = try await store.surviving(logger: logger, "record a delivery status") {
-                        try await self.store.recordDeliveryStatus(messageSID: row.sid, status: message.status,
-                                                                  errorCode: message.errorCode)
-                    }
-                    if case .unchanged = outcome {} else if case .progress = outcome {} else { summary.updated += 1 }
-                case .success(nil):
-                    logger.warning("Twilio does not know a message sms-retry recorded as accepted",
-                                   metadata: ["sms.log_id": "\(row.id)", "sms.sid": "\(row.sid)"])
-                case .failure(let error):
-                    summary.errors += 1
-                    if error.unauthorized { summary.unauthorized = true }
-                    logger.warning("could not ask Twilio about a message", metadata: ["sms.sid": "\(row.sid)", "twilio.error": "\(error)"])
-                }
-            }
-            if rows.count < options.batchSize { break }
-        }
-        logger.info("reconcile finished", metadata: ["reconcile.found": "\(summary.found)", "reconcile.checked": "\(summary.checked)",
-                                                     "reconcile.errors": "\(summary.errors)"])
+        if !summary.unauthorized { try await sweep(&summary) }
+        logger.info("reconcile finished", metadata: ["reconcile.found": "\(summary.found)", "reconcile.swept": "\(summary.swept)",
+                                                     "reconcile.requests": "\(summary.requests)", "reconcile.errors": "\(summary.errors)"])
     }
 
     /// `work` over `items`, at most `options.concurrency` at a time, results in input order.
-    private func concurrently<T: Sendable, R: Sendable>(_ items: [T], _ work: @escaping @Sendable (T) async -> R) async -> [R] {
+    func concurrently<T: Sendable, R: Sendable>(_ items: [T], _ work: @escaping @Sendable (T) async -> R) async -> [R] {
         await withTaskGroup(of: (Int, R).self) { group in
             var results = [R?](repeating: nil, count: items.count)
             var next = 0

@@ -347,33 +347,55 @@ enum Queries {
           AND created_at >= sms_retry_router_time(coalesce($3::timestamptz, now())) - make_interval(secs => $2::float8)
         """
 
-    /// Resends sms-retry made that Twilio accepted but has not confirmed either way: last status
-    /// `sent` (or on its way), no word for $2 seconds (or past the `next_check` reconcile set),
-    /// message younger than $3 seconds. Reads the index of rows that ever failed (004).
-    /// Claimed like due rows (SKIP LOCKED, then `next_check` pushed $4 seconds on, committed
-    /// before Twilio is asked), so concurrent reconcilers ask about different rows and no lock is
-    /// held across the HTTP requests; $1 = limit, $5 = now.
-    static let unconfirmedClaim = """
-        WITH due AS (
-            SELECT id FROM sms_usage_logs
-            WHERE retry_count > 0 AND final_status = 'sent' AND twilio_message_sid IS NOT NULL
-              AND created_at >= sms_retry_router_time(coalesce($5::timestamptz, now())) - make_interval(secs => $3::float8)
-              AND coalesce((sms_retry -> 'delivery' ->> 'next_check')::timestamptz,
-                           (sms_retry ->> 'updated_at')::timestamptz + make_interval(secs => $2::float8))
-                  <= coalesce($5::timestamptz, now())
-            ORDER BY id
-            LIMIT $1
-            FOR UPDATE SKIP LOCKED
+    /// The sweep (`reconcile`): a chunk of at most $2 rows read down the primary key below id $1
+    /// (NULL: from the top), newest ids first; how many it held, how many were created in the
+    /// window ($4 seconds, $5 now), and among them the outbound rows Twilio accepted (`success`)
+    /// with no final word yet (`final_status` unknown or sent), settled ($3 seconds since the
+    /// router's insert, or since sms-retry's last write for a resend), not in a run's hands, with
+    /// a SID (`twilio_message_sid`, else `sms_metadata` at the key path $6, none when empty).
+    /// Reads the primary key and the rows it points to: no index of sms-retry's, none the
+    /// router's INSERT pays for (docs/ARCHITECTURE.md, "The sweep").
+    static let sweepChunk = """
+        WITH chunk AS (
+            SELECT id, created_at, success, final_status, message_direction, retry_count,
+                   twilio_message_sid, sms_metadata, sms_retry
+            FROM sms_usage_logs
+            WHERE id < coalesce($1::bigint, 9223372036854775807)
+            ORDER BY id DESC
+            LIMIT $2
+        ), edge AS (
+            SELECT min(id) AS low_id, count(*) AS scanned,
+                   count(*) FILTER (WHERE created_at >= sms_retry_router_time(coalesce($5::timestamptz, now()))
+                                                       - make_interval(secs => $4::float8)) AS in_window
+            FROM chunk
+        ), found AS (
+            SELECT id, coalesce(twilio_message_sid,
+                                CASE WHEN cardinality($6::text[]) > 0 THEN sms_metadata #>> $6::text[] END) AS sid,
+                   retry_count,
+                   extract(epoch FROM coalesce($5::timestamptz, now()))::float8
+                   - extract(epoch FROM sms_retry_router_time(coalesce($5::timestamptz, now())) - created_at)::float8 AS created_epoch
+            FROM chunk
+            WHERE success = true AND final_status IN ('unknown', 'sent')
+              AND created_at >= sms_retry_router_time(coalesce($5::timestamptz, now())) - make_interval(secs => $4::float8)
+              AND CASE WHEN retry_count = 0
+                       THEN created_at <= sms_retry_router_time(coalesce($5::timestamptz, now())) - make_interval(secs => $3::float8)
+                       ELSE coalesce((sms_retry ->> 'updated_at')::timestamptz, '-infinity'::timestamptz)
+                            <= coalesce($5::timestamptz, now()) - make_interval(secs => $3::float8) END
+              AND NOT coalesce(sms_retry ? 'lease', false)
+              AND sms_retry_is_outbound(message_direction)
         )
-        UPDATE sms_usage_logs AS s
-        SET sms_retry = \(state("""
-                \(retry) || jsonb_build_object('delivery',
-                (CASE WHEN jsonb_typeof(s.sms_retry -> 'delivery') = 'object' THEN s.sms_retry -> 'delivery' ELSE '{}'::jsonb END)
-                || jsonb_build_object('next_check', coalesce($5::timestamptz, now()) + make_interval(secs => $4::float8)))
-                """))
-        FROM due
-        WHERE s.id = due.id
-        RETURNING s.id, s.twilio_message_sid AS sid
+        SELECT edge.low_id, edge.scanned, edge.in_window, found.id, found.sid, found.retry_count, found.created_epoch
+        FROM edge LEFT JOIN found ON found.sid IS NOT NULL AND found.sid <> ''
+        """
+
+    /// The rows $1 (ids), locked for applying Twilio's statuses in one transaction: what
+    /// `sidLock` reads for one callback, for a batch of the sweep's answers.
+    static let statusRowsLock = """
+        SELECT id, message_direction, retry_count, success, final_status,
+               sms_retry -> 'delivery' ->> 'sid' AS delivery_sid,
+               sms_retry -> 'delivery' ->> 'status' AS delivery_status
+        FROM sms_usage_logs WHERE id = ANY($1::bigint[])
+        ORDER BY id FOR UPDATE
         """
 
     /// A run's presence for the fleet-wide rate ($1 = the advisory-lock class): takes a free slot
@@ -431,7 +453,7 @@ enum Queries {
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, staleList, dueCount, health,
-         sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, unconfirmedClaim, runPresence, runLeave, routerWord, sidHeld, settingSource
+         sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, routerWord, sidHeld, settingSource
     case serverAccess
 
     var name: String { rawValue }
@@ -450,7 +472,8 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .unadoptedLock: Queries.unadoptedLock
         case .unadoptedCount: Queries.unadoptedCount
         case .unadoptedRecent: Queries.unadoptedRecent
-        case .unconfirmedClaim: Queries.unconfirmedClaim
+        case .sweepChunk: Queries.sweepChunk
+        case .statusRowsLock: Queries.statusRowsLock
         case .runPresence: Queries.runPresence
         case .runLeave: Queries.runLeave
         case .routerWord: Queries.routerWord

@@ -293,14 +293,6 @@ public final class RetryStore: Sendable {
         return outcome
     }
 
-    /// Resends Twilio accepted but has not confirmed either way, claimed for `reconcile`
-    /// (`Statement.unconfirmedClaim`): their ids and SIDs.
-    func claimUnconfirmed(limit: Int, confirmAfter: Double, maxAge: Double) async throws -> [(id: Int, sid: String)] {
-        try await database.query(Statement.unconfirmedClaim, [String(limit), String(confirmAfter), String(maxAge),
-                                                              String(confirmAfter * 2), clock.sql])
-            .all.map { (id: $0.int("id")!, sid: $0.string("sid")!) }
-    }
-
     /// What the router said of rows `ids` since they were claimed (`Statement.routerWord`): the
     /// ones it confirmed or deleted; the others are absent from the answer.
     func routerWord(ids: [Int]) async throws -> [Int: RouterWord] {

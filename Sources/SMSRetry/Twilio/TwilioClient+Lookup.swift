@@ -25,6 +25,9 @@ extension TwilioClient {
         /// Twilio answered, but not enough to conclude (more pages than the walk reads, a date
         /// that could not be read): Twilio is up, and sending now could still duplicate.
         public var inconclusive = false
+        /// HTTP 429 / 20429: not processed; ask again after `retryAfter` (when Twilio says) or a backoff.
+        public var throttled = false
+        public var retryAfter: Double? = nil
     }
 
     /// `GET …/Messages/{sid}.json`; nil when Twilio has no such message (404).
@@ -84,6 +87,26 @@ extension TwilioClient {
         }
     }
 
+    /// The first page of the account's whole message list, `pageSize` a page, newest first (the
+    /// sweep: no filter, since `DateSent` hides a message still queued and `To` would ask once
+    /// per number).
+    public func messageListURL(pageSize: Int) -> String {
+        "\(config.baseURL)/2010-04-01/Accounts/\(config.accountSID)/Messages.json?\(FormEncoding.encode([("PageSize", String(pageSize))]))"
+    }
+
+    /// One page of the message list at `url` (the first, or `baseURL` + a `next_page_uri`).
+    public func messagePage(_ url: String) async -> Result<(messages: [MessageInfo], next: String?), LookupError> {
+        switch await get(url) {
+        case .failure(let error): return .failure(error)
+        case .success(let response):
+            guard response.status == 200,
+                  let page = try? JSONDecoder().decode(MessagePage.self, from: Data(response.body)) else {
+                return .failure(LookupError(description: "HTTP \(response.status): not a message list"))
+            }
+            return .success((page.messages.map(\.info), page.next_page_uri))
+        }
+    }
+
     /// A GET whose 404 is an answer (the caller reads the status), every other failure an error.
     func lookup(_ url: String) async -> Result<HTTPClient.Response, LookupError> { await get(url) }
 
@@ -95,6 +118,9 @@ extension TwilioClient {
             return .failure(LookupError(description: error.description, notReached: !error.requestMayHaveArrived))
         case .success(let response) where response.status == 401:
             return .failure(LookupError(description: "HTTP 401: Twilio refused the credentials", unauthorized: true))
+        case .success(let response) where response.status == 429:
+            return .failure(LookupError(description: "HTTP 429: Twilio is throttling the account", throttled: true,
+                                        retryAfter: response.headers["retry-after"].flatMap(Double.init)))
         case .success(let response) where response.status >= 300 && response.status != 404:
             let error = TwilioErrorBody(response.body)
             return .failure(LookupError(description: "HTTP \(response.status)\(error?.code.map { " (code \($0))" } ?? ""): \(error?.message ?? "")"))

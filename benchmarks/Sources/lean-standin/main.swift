@@ -1,21 +1,26 @@
 // lean-standin: the benchmarks' Twilio stand-in, made to cost little: one thread, poll(2),
 // non-blocking sockets, keep-alive, no JSON parsing. It answers every POST with Twilio's 201
-// create answer (a new SID each time) and every other request with 404, after an optional
-// latency, and counts what it answered. It checks nothing a benchmark does not need: the test
-// stand-in (Sources/TwilioStandIn) is the one that speaks Twilio's whole wire format.
+// create answer (a new SID each time), every GET of a message by SID with that message delivered,
+// the message list (for reconcile's sweep) as `--messages N` messages SM<32 hex digits of 1…N>,
+// all delivered, newest (N) first, `PageSize` a page, `next_page_uri` with `Page`; every other
+// request with 404, after an optional latency, and counts what it answered. It checks nothing a
+// benchmark does not need: the test stand-in (Sources/TwilioStandIn) is the one that speaks
+// Twilio's whole wire format.
 //
-//   lean-standin [--port N] [--latency-ms N]     prints its base URL on the first line
+//   lean-standin [--port N] [--latency-ms N] [--messages N]     prints its base URL on the first line
 //
 // SIGUSR1 prints "answered=N" on stderr.
 import Glibc
 
 var port: UInt16 = 0
 var latencyNS: Int64 = 0
+var listed = 0
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let arg = args.next() {
     switch arg {
     case "--port": port = UInt16(args.next() ?? "") ?? 0
     case "--latency-ms": latencyNS = (Int64(args.next() ?? "") ?? 0) * 1_000_000
+    case "--messages": listed = Int(args.next() ?? "") ?? 0
     default: fputs("lean-standin: unknown argument \(arg)\n", stderr); exit(2)
     }
 }
@@ -59,9 +64,50 @@ signal(SIGUSR1) { _ in
 signal(SIGPIPE, SIG_IGN)
 
 let created: [UInt8] = Array("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: ".utf8)
+let ok: [UInt8] = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ".utf8)
+/// Every listed message was created when the stand-in started (RFC 2822, as Twilio writes dates).
+let dateCreated: String = {
+    var t = time(nil)
+    var parts = tm()
+    gmtime_r(&t, &parts)
+    var text = [CChar](repeating: 0, count: 64)
+    let n = strftime(&text, text.count, "%a, %d %b %Y %H:%M:%S +0000", &parts)
+    return String(decoding: text.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}()
+func sidOf(_ n: Int) -> String {
+    let hex = String(n, radix: 16)
+    return "SM" + String(repeating: "0", count: 32 - hex.count) + hex
+}
+func delivered(_ sid: String) -> String {
+    "{\"sid\": \"\(sid)\", \"status\": \"delivered\", \"error_code\": null, \"date_created\": \"\(dateCreated)\", \"date_sent\": \"\(dateCreated)\"}"
+}
+/// A query parameter's integer value in the request line, or nil.
+func parameter(_ line: String, _ name: String) -> Int? {
+    guard let range = line.firstRange(of: name + "=") else { return nil }
+    return Int(line[range.upperBound...].prefix { $0.isNumber })
+}
+func get(_ request: ArraySlice<UInt8>) -> [UInt8] {
+    let line = String(decoding: request.prefix { $0 != 13 }, as: UTF8.self)
+    let path = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+    var body: String
+    if let range = path.firstRange(of: "/Messages/"), path.hasSuffix(".json") {
+        body = delivered(String(path[range.upperBound...].dropLast(5)))
+    } else if path.contains("/Messages.json") {
+        let size = min(parameter(path, "PageSize") ?? 50, 1000), page = parameter(path, "Page") ?? 0
+        let top = listed - page * size, bottom = max(top - size, 0)
+        body = "{\"messages\": [" + (top > bottom ? stride(from: top, to: bottom, by: -1).map { delivered(sidOf($0)) }.joined(separator: ", ") : "")
+        let base = String(path.prefix { $0 != "?" })
+        body += "], \"next_page_uri\": " + (bottom > 0 ? "\"\(base)?PageSize=\(size)&Page=\(page + 1)\"" : "null") + "}"
+    } else {
+        return Array("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}".utf8)
+    }
+    let bytes = Array(body.utf8)
+    return ok + Array("\(bytes.count)\r\n\r\n".utf8) + bytes
+}
+
 func answer(for request: ArraySlice<UInt8>) -> [UInt8] {
     guard request.starts(with: "POST ".utf8) else {
-        return Array("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}".utf8)
+        return request.starts(with: "GET ".utf8) ? get(request) : Array("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}".utf8)
     }
     sid &+= 1
     var hex = String(sid, radix: 16)
