@@ -28,7 +28,7 @@ import SMSRetryPostgres
             (["run", "--concurrency", "0"], "--concurrency 0 is out of range: 1 to 1024"),
             (["run", "--batch-size", "-1"], "--batch-size -1 is out of range: 1 to 10000"),
             (["run", "--breaker-failures", "30"], "--breaker-failures 30 is out of range: 1 to --breaker-window (20)"),
-            (["reconcile", "--confirm-after", "-15m"], "--confirm-after -15m is out of range: 1s to 3650d"),
+            (["reconcile", "--settle", "-15m"], "--settle -15m is out of range: 1s to 3650d"),
             (["expire", "--max-age", "0"], "--max-age 0 is out of range: 1m to 3650d"),
             (["expire", "--max-age", "59s"], "--max-age 59s is out of range: 1m to 3650d"),
             (["expire", "--max-age", "1e300d"], "--max-age 1e300d is out of range: 1m to 3650d"),
@@ -56,7 +56,7 @@ import SMSRetryPostgres
             ["run", "--max-runtime", "2m", "--lease", "5m", "--timeout", "20s", "--max-age", "7d", "--adopt-grace", "90s"],
             ["run", "--max-runtime", "110", "--lease", "300", "--timeout", "20"],
             ["run", "--lease", "1h", "--max-age", "2h"],
-            ["reconcile", "--confirm-after", "15m", "--max-age", "1d"],
+            ["reconcile", "--settle", "15m", "--window", "1d"],
             ["expire", "--max-age", "90s"],
             ["stats", "--period", "2h"],
         ]
