@@ -16,6 +16,22 @@ import Testing
         #expect(!r.err.contains(StandIn.token) && !r.out.contains(StandIn.token))
     }
 
+    /// SMS_RETRY_POOL_MODE states what the connection keeps, where the probe cannot tell: on a
+    /// direct connection stated as transaction mode, `run --rate` refuses as through PgBouncer.
+    @Test func thePoolModeCanBeStated() async throws {
+        let t = try await TestDatabase.make()
+        let stated = ["SMS_RETRY_POOL_MODE": "transaction", "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
+                      "TWILIO_AUTH_TOKEN": "x", "TWILIO_FROM_NUMBER": "+15005550006", "TWILIO_API_BASE_URL": "http://127.0.0.1:9"]
+        let refused = try await runCLI(["run", "--database-url", t.conninfo, "--rate", "5/s"], environment: stated)
+        #expect(refused.code == 2 && refused.err.contains("transaction mode"), "\(refused)")
+        let check = try await runCLI(["check", "--database-url", t.conninfo], environment: stated)
+        #expect(check.out.contains("connection: through a pooler in transaction mode"), "\(check.out)")
+        let direct = try await runCLI(["check", "--database-url", t.conninfo], environment: ["SMS_RETRY_POOL_MODE": "direct"])
+        #expect(direct.out.contains("connection: straight to PostgreSQL"), "\(direct.out)")
+        let bogus = try await runCLI(["stats", "--database-url", t.conninfo], environment: ["SMS_RETRY_POOL_MODE": "bouncy"])
+        #expect(bogus.code == 2 && bogus.err == "sms-retry: SMS_RETRY_POOL_MODE=bouncy: must be direct, session or transaction\n", "\(bogus)")
+    }
+
     @Test func usageErrorsExitTwo() async throws {
         var r = try await runCLI(["run", "--concurrency", "0"])
         #expect(r.code == 2 && r.err == "sms-retry: --concurrency 0 is out of range: 1 to 1024\n")
