@@ -50,14 +50,7 @@ public final class Database: Sendable {
     /// after. Nothing is left behind either way.
     private static func pooling(of connection: PGConnection, conninfo: String) throws(DatabaseError) -> Pooling {
         if let mode = known.withLock({ $0[conninfo] }) { return mode }
-        // The operator's word, where the probe cannot tell (a pool so busy that another client
-        // takes this one's backend between its reads) or should not be made.
-        if let stated = ProcessInfo.processInfo.environment["SMS_RETRY_POOL_MODE"], !stated.isEmpty {
-            guard let mode = Pooling(rawValue: stated.lowercased()) else {
-                throw DatabaseError(kind: .query, message: "SMS_RETRY_POOL_MODE=\(stated): must be direct, session or transaction")
-            }
-            return mode
-        }
+        if let mode = try Pooling.stated(ProcessInfo.processInfo.environment) { return mode }
         guard let serverPID = connection.serverPID(timeout: .seconds(30)) else {
             throw DatabaseError(kind: .connection, message: "the database did not answer SELECT pg_backend_pid() within 30 s")
         }

@@ -12,6 +12,16 @@ public enum Pooling: String, Sendable {
     /// connection for whichever client gets it next.
     case transaction
 
+    /// The mode `SMS_RETRY_POOL_MODE` states, if set: the operator's word where the probe cannot
+    /// tell (a pool so busy that another client takes this one's backend between its reads).
+    public static func stated(_ environment: [String: String]) throws(DatabaseError) -> Pooling? {
+        guard let stated = environment["SMS_RETRY_POOL_MODE"], !stated.isEmpty else { return nil }
+        guard let mode = Pooling(rawValue: stated.lowercased()) else {
+            throw DatabaseError(kind: .query, message: "SMS_RETRY_POOL_MODE=\(stated): must be direct, session or transaction")
+        }
+        return mode
+    }
+
     /// Whether session state lasts from one transaction to the next.
     public var keepsSession: Bool { self != .transaction }
 

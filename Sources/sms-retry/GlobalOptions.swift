@@ -65,9 +65,9 @@ struct GlobalOptions: ParsableArguments {
     /// asks once whether the server takes writes: a hot standby or a read-only session ends it
     /// here with exit 2 and one line saying to use the primary.
     func connect(_ use: Use) async throws -> Database {
-        if let stated = ProcessInfo.processInfo.environment["SMS_RETRY_POOL_MODE"], !stated.isEmpty,
-           Pooling(rawValue: stated.lowercased()) == nil {
-            throw CLIFailure(code: Exit.usage, message: "SMS_RETRY_POOL_MODE=\(stated): must be direct, session or transaction")
+        // A bad SMS_RETRY_POOL_MODE is a configuration error (exit 2), not an unreachable database.
+        do { _ = try Pooling.stated(ProcessInfo.processInfo.environment) } catch {
+            throw CLIFailure(code: Exit.usage, message: error.message)
         }
         let db: Database
         do { db = try await Database.connect(conninfo, settings: sessionSettings) } catch let error as DatabaseError {

@@ -7,8 +7,7 @@ public enum ReconcileMetrics {
     public static func text(_ s: Reconciler.Summary, exitCode: Int32, seconds: Double) -> String {
         var out = ""
         func metric(_ name: String, _ help: String, _ values: [(labels: String, value: Double)]) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
-            for v in values { out += "\(name)\(v.labels) \(RunMetrics.format(v.value))\n" }
+            out += RunMetrics.gauge(name, help, values)
         }
         let rows: [(String, Int)] = [("found", s.found), ("not_found", s.notFound), ("swept", s.swept),
                                      ("confirmed", s.confirmed), ("undelivered", s.undelivered), ("failed", s.failed),

@@ -20,8 +20,7 @@ public enum RunMetrics {
     public static func text(_ s: RunSummary, exitCode: Int32, due: Int?, lastSuccess: Double?) -> String {
         var out = ""
         func metric(_ name: String, _ help: String, _ values: [(labels: String, value: Double)]) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
-            for v in values { out += "\(name)\(v.labels) \(format(v.value))\n" }
+            out += gauge(name, help, values)
         }
         let outcomes: [(String, Int)] = [("sent", s.sent), ("rescheduled", s.rescheduled), ("failed", s.failed),
                                          ("skipped", s.skipped), ("expired", s.expired), ("reconciled", s.reconciled),
@@ -54,6 +53,11 @@ public enum RunMetrics {
             return Double(line.split(separator: " ").last ?? "")
         }
         return nil
+    }
+
+    /// One gauge in the Prometheus text format: its HELP and TYPE lines, then a line per value.
+    static func gauge(_ name: String, _ help: String, _ values: [(labels: String, value: Double)]) -> String {
+        "# HELP \(name) \(help)\n# TYPE \(name) gauge\n" + values.map { "\(name)\($0.labels) \(format($0.value))\n" }.joined()
     }
 
     /// Writes `text` to `path` atomically (temp file in the same folder + rename).
