@@ -1,6 +1,6 @@
 -- sms-retry 006 up: the index that finds failed rows the router never reported (run --adopt-failures)
 -- (009 replaces it with version 3, which reads sms-retry's own column, and counts as this one applied).
--- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v2_idx'), to_regclass('sms_usage_logs_retry_adopt_v3_idx'))) >= 1 AND to_regclass('sms_usage_logs_retry_adopt_idx') IS NULL
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v2_idx'), to_regclass('sms_usage_logs_retry_adopt_v3_idx'), to_regclass('sms_usage_logs_retry_work_idx'))) >= 1 AND to_regclass('sms_usage_logs_retry_adopt_idx') IS NULL
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 

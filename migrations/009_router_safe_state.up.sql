@@ -7,7 +7,7 @@
 -- 3. The indexes that read sms_metadata are rebuilt on sms_retry (adoption v3, opt-out v4), so the
 --    router's own updates of sms_metadata stay HOT.
 -- Run with psql -f or sms-retry migrate, never inside BEGIN/COMMIT (CONCURRENTLY, batches).
--- sms-retry:applied-when: to_regprocedure('sms_retry_guard()') IS NOT NULL AND to_regprocedure('sms_retry_step(jsonb)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('sms_usage_logs') AND tgname = 'sms_retry_guard' AND tgparentid = 0 AND cardinality(tgattr::int2[]) = 7) AND (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v3_idx'), to_regclass('sms_usage_logs_opt_out_v4_idx'))) = 2 AND to_regclass('sms_usage_logs_retry_adopt_v2_idx') IS NULL AND to_regclass('sms_usage_logs_opt_out_v3_idx') IS NULL AND obj_description(to_regclass('sms_usage_logs_opt_out_v4_idx'), 'pg_class') = (SELECT 'sms-retry: built by a migration; words ' || md5(prosrc) FROM pg_proc WHERE oid = to_regprocedure('sms_retry_opt_keyword(text)')) AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('sms_usage_logs') AND conname = 'sms_usage_logs_final_status_check') AND col_description(to_regclass('sms_usage_logs'), (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND attname = 'sms_retry')) NOT LIKE '%moving%'
+-- sms-retry:applied-when: to_regprocedure('sms_retry_guard()') IS NOT NULL AND to_regprocedure('sms_retry_step(jsonb)') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('sms_usage_logs') AND tgname = 'sms_retry_guard' AND tgparentid = 0 AND cardinality(tgattr::int2[]) = 7) AND (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (to_regclass('sms_usage_logs_retry_adopt_v3_idx'), to_regclass('sms_usage_logs_retry_work_idx'))) >= 1 AND (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('sms_usage_logs_opt_out_v4_idx')) = 1 AND to_regclass('sms_usage_logs_retry_adopt_v2_idx') IS NULL AND to_regclass('sms_usage_logs_opt_out_v3_idx') IS NULL AND obj_description(to_regclass('sms_usage_logs_opt_out_v4_idx'), 'pg_class') = (SELECT 'sms-retry: built by a migration; words ' || md5(prosrc) FROM pg_proc WHERE oid = to_regprocedure('sms_retry_opt_keyword(text)')) AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('sms_usage_logs') AND conname = 'sms_usage_logs_final_status_check') AND col_description(to_regclass('sms_usage_logs'), (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass('sms_usage_logs') AND attname = 'sms_retry')) NOT LIKE '%moving%'
 SET lock_timeout = '2s';
 SET statement_timeout = '1h';
 
@@ -116,6 +116,7 @@ COMMENT ON FUNCTION sms_retry_is_outbound(text) IS 'sms-retry: whether a message
 SELECT sms_retry_index_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_v3_idx',
     $def$(created_at) WHERE success = false AND retry_count = 0 AND next_retry_at IS NULL AND sms_retry IS NULL
       AND sms_retry_is_outbound(message_direction)$def$)
+WHERE to_regclass('sms_usage_logs_retry_work_idx') IS NULL   -- 011's work index serves adoption since
 \gexec
 
 SELECT sms_retry_index_drop_statements('sms_usage_logs', 'sms_usage_logs_retry_adopt_v2_idx')

@@ -69,7 +69,7 @@ import TwilioStandIn
         let sql = Queries.unadoptedLock.replacingOccurrences(of: "$1", with: "500").replacingOccurrences(of: "$2::float8", with: "30")
             .replacingOccurrences(of: "$3::timestamptz", with: "NULL::timestamptz")
         let plan = try await t.query("EXPLAIN " + sql).all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
-        #expect(plan.contains("sms_usage_logs_retry_adopt_v3_idx"), "\(plan)")
+        #expect(plan.contains("sms_usage_logs_retry_work_idx"), "\(plan)")
         #expect(!plan.contains("Seq Scan"), "\(plan)")
     }
 }

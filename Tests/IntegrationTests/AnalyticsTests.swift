@@ -189,4 +189,51 @@ import Testing
         let daily = (object?["daily"] as? [[String: Any]])?.first
         #expect((daily?["estimated_cost"] as? NSNumber)?.doubleValue == 0.02)
     }
+
+    /// A backfill or an import writes old rows with new ids, and a router may take ids from a
+    /// sequence shared with other tables: the views count a period by created_at, whatever the
+    /// ids. Each view's figure against a plain count(*) over the same rows.
+    @Test func idsOutOfCreatedAtOrderAreCountedRight() async throws {
+        let t = try await TestDatabase.make()
+        // 300 rows over 3 days, their ids in reverse order of created_at (the newest row has the
+        // smallest id), one in 5 failed; then 40 more, created 10 days ago, with the largest ids.
+        try await t.query("""
+            INSERT INTO sms_usage_logs (id, user_id, phone_number, message_direction, message_length, message_content,
+                                        success, error_message, created_at)
+            SELECT 1000 - g, g, '+1415557' || lpad(g::text, 4, '0'), CASE WHEN g % 7 = 0 THEN 'inbound' ELSE 'outbound' END,
+                   5, 'hello', g % 5 <> 0, CASE WHEN g % 5 = 0 THEN 'HTTP 400: Twilio 30003' END,
+                   localtimestamp - make_interval(mins => g * 14)
+            FROM generate_series(1, 300) AS g
+            """)
+        try await t.query("""
+            INSERT INTO sms_usage_logs (id, user_id, phone_number, message_direction, message_length, message_content,
+                                        success, error_message, created_at)
+            SELECT 2000 + g, g, '+1415558' || lpad(g::text, 4, '0'), 'outbound', 5, 'hello', g % 2 = 0,
+                   CASE WHEN g % 2 = 1 THEN 'HTTP 400: Twilio 30003' END, localtimestamp - interval '10 days'
+            FROM generate_series(1, 40) AS g
+            """)
+        try await t.query("ANALYZE sms_usage_logs")
+        let truth = try await t.query("""
+            SELECT count(*) FILTER (WHERE message_direction <> 'inbound') AS outbound,
+                   count(*) FILTER (WHERE message_direction <> 'inbound' AND NOT success) AS failed
+            FROM sms_usage_logs WHERE created_at >= localtimestamp - interval '24 hours'
+            """)[0]
+        #expect(truth.int("outbound")! > 80, "the period holds rows of both id orders")
+        let o = try await t.query("SELECT * FROM sms_retry_overview")[0]
+        #expect(o.int("outbound_messages") == truth.int("outbound"))
+        #expect(o.int("failed_messages") == truth.int("failed"))
+        let rate = Double(truth.int("outbound")! - truth.int("failed")!) / Double(truth.int("outbound")!)
+        #expect(abs((Double(o.string("delivery_success_rate") ?? "") ?? -1) - rate) < 0.0001, "\(o.string("delivery_success_rate") ?? "nil")")
+        let codes = try await t.query("SELECT sum(messages)::int AS n FROM sms_retry_by_error_code")[0]
+        #expect(codes.int("n") == truth.int("failed"))
+        // Every day of the daily view against the count of that day's failed outbound rows.
+        let days = try await t.query("""
+            SELECT d.day::text AS day, d.failures, (SELECT count(*) FROM sms_usage_logs s
+                                                    WHERE s.created_at::date = d.day AND NOT s.success AND s.message_direction <> 'inbound') AS counted
+            FROM sms_retry_daily d
+            """).all
+        #expect(days.count == 30 && days.allSatisfy { $0.int("failures") == $0.int("counted") },
+                "\(days.map { "\($0.string("day") ?? "") \($0.int("failures") ?? -1)/\($0.int("counted") ?? -1)" })")
+        #expect(days.reduce(0) { $0 + ($1.int("failures") ?? 0) } == 72, "52 outbound of the 300 (60 failed, 8 of them inbound) and 20 of the 40 (10 days ago)")
+    }
 }

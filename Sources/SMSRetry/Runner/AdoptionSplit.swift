@@ -49,7 +49,7 @@ public struct AdoptionSplit: Sendable, Equatable {
     }
 
     /// At most this many unreported failures are counted for the hint of a run without
-    /// `--adopt-failures`: the count reads the adoption index and stops there, so it costs a run
+    /// `--adopt-failures`: the count reads the work index (its adoption arm) and stops there, so it costs a run
     /// a few milliseconds however large the backlog.
     public static let hintCap = 10_000
 

@@ -26,8 +26,9 @@ enum Queries {
         """
 
     /// Rows waiting for a retry whose time has come. The partial index
-    /// `sms_usage_logs_retry_due_idx` holds exactly the rows with `success = false AND
-    /// next_retry_at IS NOT NULL`, in `next_retry_at` order.
+    /// `sms_usage_logs_retry_work_idx` (migration 011) holds, in `next_retry_at` order, the rows
+    /// with `success = false AND next_retry_at IS NOT NULL` (this arm of its predicate, word for
+    /// word) and then the unadopted ones (`unadoptedPredicate`).
     static let duePredicate = """
         success = false AND next_retry_at IS NOT NULL \
         AND next_retry_at <= coalesce($NOW::timestamptz, now()) AND retry_count < max_retries
@@ -301,8 +302,8 @@ enum Queries {
         SELECT EXISTS (SELECT 1 FROM sms_usage_logs WHERE twilio_message_sid = $1 AND id <> $2) AS held
         """
 
-    /// The adoption index's predicate (migration 009, version 3), word for word so the planner
-    /// uses it. Its direction test, `sms_retry_is_outbound(message_direction)`, is
+    /// The adoption arm of the work index's predicate (migration 011), word for word so the
+    /// planner uses it. Its direction test, `sms_retry_is_outbound(message_direction)`, is
     /// `sms_retry_direction(message_direction) = 'outbound'` in a function PostgreSQL does not
     /// inline (the index costs the router's every statement less so).
     static let unadoptedPredicate = """
@@ -325,7 +326,7 @@ enum Queries {
 
     /// How many rows adoption would take, written at least $2 seconds ago ($3 now), counted up
     /// to $1 (NULL: all): the hint of a run without `--adopt-failures` (bounded), and the rows a
-    /// preview counts as expired ($2 = the maximum age). Reads only the adoption index.
+    /// preview counts as expired ($2 = the maximum age). Reads only the work index.
     static let unadoptedCount = """
         SELECT count(*) AS n FROM (
             SELECT 1 FROM sms_usage_logs

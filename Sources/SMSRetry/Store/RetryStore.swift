@@ -253,7 +253,7 @@ public final class RetryStore: Sendable {
 
     /// What `adopt` would do now with every unreported failure, read only: those older than
     /// `maxAge` are counted (they would be closed as expired whatever their code), the younger
-    /// ones read and classified by `adopted` exactly as adoption does. Both through the adoption
+    /// ones read and classified by `adopted` exactly as adoption does. Both through the work
     /// index; the rows read are at most `maxAge`'s worth of the router's unreported failures.
     func adoptionPreview(grace: Double, maxAge: Double) async throws -> AdoptionSplit {
         let policy = self.policy
@@ -270,7 +270,7 @@ public final class RetryStore: Sendable {
     }
 
     /// How many rows adoption would take now (written at least `grace` seconds ago), counted
-    /// up to `cap` through the adoption index.
+    /// up to `cap` through the work index (its adoption arm).
     func unreportedCount(grace: Double, cap: Int) async throws -> Int {
         try await database.query(Statement.unadoptedCount, [String(cap), String(grace), clock.sql]).first?.int("n") ?? 0
     }
