@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+@testable import SMSRetry
+
+/// Migration 012's report functions, called as a router calls them (SQL, in its own
+/// transaction), and held equal to the Swift library case by case.
+@Suite struct SQLReportTests {
+    func call(_ t: TestDatabase, _ sql: String, _ params: [String?]) async throws -> [String: Any] {
+        let text = try await t.query("SELECT (\(sql))::text AS r", params)[0].string("r")!
+        return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+    }
+
+    func failure(_ t: TestDatabase, _ id: Int, _ code: Int?, _ message: String? = "failed") async throws -> [String: Any] {
+        try await call(t, "sms_retry_report_failure($1, $2, $3)", [String(id), code.map(String.init), message])
+    }
+
+    /// What a user compares between two rows: everything sms-retry wrote, less the instants.
+    func written(_ t: TestDatabase, _ id: Int) async throws -> String {
+        try await t.query("""
+            SELECT jsonb_build_object('state', sms_retry - 'updated_at' - 'history' - 'rev',
+                   'history', (SELECT jsonb_agg(e - 'at') FROM jsonb_array_elements(sms_retry -> 'history') AS e),
+                   'success', success, 'final_status', final_status, 'retry_count', retry_count, 'max_retries', max_retries,
+                   'sid', twilio_message_sid, 'pending', next_retry_at IS NOT NULL,
+                   'metadata', sms_metadata, 'error_message', error_message)::text AS w
+            FROM sms_usage_logs WHERE id = $1
+            """, [String(id)])[0].string("w") ?? "(no row)"
+    }
+
+    func install(_ policy: RetryPolicy, _ t: TestDatabase) async throws {
+        try await SQLPolicy.install(policy, on: t.db)
+    }
+
+    @Test("the built-in policy the functions read is RetryPolicy.default, as sqlJSON renders it")
+    func defaultPolicyIsTheLibrarys() async throws {
+        let t = try await TestDatabase.make()
+        let same = try await t.query("SELECT sms_retry_policy() = $1::jsonb AS same", [RetryPolicy.default.sqlJSON])[0].bool("same")
+        #expect(same == true)
+        #expect(try await SQLPolicy.matches(RetryPolicy.default, on: t.db))
+        #expect(try await SQLPolicy.matches(noJitter, on: t.db) == false, "check would say they disagree")
+    }
+
+    @Test("the record function is the library's record statement, byte for byte")
+    func writeIsTheRecordStatement() async throws {
+        let t = try await TestDatabase.make()
+        let body = try await t.query("""
+            SELECT prosrc FROM pg_proc WHERE oid = 'sms_retry_write(timestamptz, integer, bigint[], text[], bool[], float8[], text[], integer[], text[], integer[], integer[], text[], text[], integer[], timestamptz[], text[], text[], text[], text[], text[], bool[], text[])'::regprocedure
+            """)[0].string("prosrc")
+        #expect(body == Queries.outcomesRecord)
+    }
+
+    @Test("the SQL report and the Swift library agree, case by case")
+    func sqlAndSwiftAgree() async throws {
+        let t = try await TestDatabase.make()
+        try await install(noJitter, t)
+        let store = t.store(noJitter)
+        // (what, error code, retry_count already made, direction, success)
+        let cases: [(String, Int?, Int, String, Bool)] = [
+            ("retryable linear", 30003, 0, "outbound", false), ("retryable exponential, 2 made", 30001, 2, "outbound", false),
+            ("exhausted", 30008, 1, "outbound", false), ("permanent", 21211, 0, "outbound", false),
+            ("unlisted 3xxxx", 30999, 0, "outbound", false), ("unlisted 2xxxx", 21999, 0, "outbound", false),
+            ("outside 2xxxx/3xxxx", 12345, 0, "outbound", false), ("throttled", 20429, 3, "outbound", false),
+            ("unknown fate", nil, 0, "outbound", false), ("unknown fate, exhausted", nil, 3, "outbound", false),
+            ("inbound", 30003, 0, "inbound", false), ("already sent", 30003, 0, "outbound", true),
+            ("another spelling", 30003, 0, "Outbound", false),
+        ]
+        for (what, code, made, direction, success) in cases {
+            let a = try await t.insert(direction: direction, success: success)
+            let b = try await t.insert(direction: direction, success: success)
+            if made > 0 {
+                try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), retry_count = $1 WHERE id IN ($2, $3)",
+                                  [String(made), String(a), String(b)])
+            }
+            let swift = try await store.recordFailure(logID: a, errorCode: code, errorMessage: "failed")
+            let sql = try await failure(t, b, code)
+            let expected: String = switch swift {
+            case .scheduled(let attempt, _): "scheduled \(attempt)"
+            case .notRetryable: "closed not_retryable"
+            case .exhausted: "closed exhausted"
+            case .rowNotFound: "not_found"
+            case .notOutbound: "not_outbound"
+            case .alreadySent: "already_sent"
+            }
+            let got = [sql["result"] as? String, (sql["attempt"] as? Int).map(String.init), sql["reason"] as? String]
+                .compactMap { $0 }.joined(separator: " ")
+            #expect(got == expected, "\(what)")
+            #expect(try await written(t, a) == written(t, b), "\(what): the rows differ")
+            if case .scheduled(_, let at) = swift, let next = sql["next_retry_at"] as? String {
+                let due = try await t.query("SELECT extract(epoch FROM $1::timestamptz)::float8 AS e", [next])[0].double("e")!
+                #expect(abs(due - at.timeIntervalSince1970) < 2, "\(what): \(next) vs \(at)")
+            }
+        }
+        #expect(try await failure(t, 999_999, 30003)["result"] as? String == "not_found")
+        #expect(try await store.recordFailure(logID: 999_999, errorCode: 30003, errorMessage: nil) == .rowNotFound)
+    }
+
+    @Test("sent, cancel, retry-now and state: the library's answers, in SQL")
+    func operatorsAndState() async throws {
+        let t = try await TestDatabase.make()
+        let id = try await t.insert()
+        #expect(try await call(t, "sms_retry_state($1)", [String(id)])["result"] as? String == "none")
+        #expect(try await call(t, "sms_retry_cancel($1)", [String(id)])["result"] as? String == "not_pending")
+        let scheduled = try await failure(t, id, 30003)
+        #expect(scheduled["result"] as? String == "scheduled" && scheduled["attempt"] as? Int == 1)
+        let state = try await call(t, "sms_retry_state($1)", [String(id)])
+        #expect(state["result"] as? String == "scheduled" && state["max_retries"] as? Int == 2)
+        #expect(try await call(t, "sms_retry_cancel($1)", [String(id)]) as NSDictionary == ["result": "closed", "log_id": id, "reason": "canceled"])
+        #expect(try await call(t, "sms_retry_state($1)", [String(id)])["reason"] as? String == "canceled")
+        let again = try await call(t, "sms_retry_retry_now($1)", [String(id)])
+        #expect(again["result"] as? String == "scheduled" && again["attempt"] as? Int == 1)
+        #expect(try await t.row(id).double("due_in").map { $0 <= 1 } == true, "due now")
+
+        let closed = try await t.insert()
+        #expect(try await failure(t, closed, 21211)["reason"] as? String == "not_retryable")
+        #expect(try await call(t, "sms_retry_retry_now($1)", [String(closed)]) as NSDictionary
+                == ["result": "refused", "log_id": closed, "reason": "not_retryable"])
+
+        let sent = try await call(t, "sms_retry_report_sent($1, $2)", [String(id), "SM0123456789abcdef0123456789abcdef"])
+        #expect(sent["result"] as? String == "sent")
+        let row = try await t.row(id)
+        #expect(row.bool("success") == true && row.string("final_status") == "sent" && row.bool("pending") == false
+                && row.string("twilio_message_sid") == "SM0123456789abcdef0123456789abcdef")
+        #expect(try await failure(t, id, 30003)["result"] as? String == "already_sent", "success is never turned false")
+        #expect(try await t.row(id).bool("success") == true)
+        #expect(try await call(t, "sms_retry_state($1)", [String(id)])["result"] as? String == "sent")
+        #expect(try await call(t, "sms_retry_cancel($1)", [String(id)])["result"] as? String == "already_sent")
+        let inbound = try await t.insert(direction: "inbound", content: "STOP", success: true, error: nil)
+        for f in ["sms_retry_state($1)", "sms_retry_cancel($1)", "sms_retry_retry_now($1)"] {
+            #expect(try await call(t, f, [String(inbound)])["result"] as? String == "not_outbound", "\(f)")
+            #expect(try await call(t, f, ["424242"])["result"] as? String == "not_found", "\(f)")
+        }
+        #expect(try await call(t, "sms_retry_report_sent($1, $2)", [String(inbound), "SMx1"])["result"] as? String == "not_outbound")
+    }
+
+    @Test("bad input is an error with a SQLSTATE, never a silent no-op")
+    func badInput() async throws {
+        let t = try await TestDatabase.make()
+        let id = try await t.insert()
+        for (sql, params, state) in [("sms_retry_report_failure($1, $2, $3)", [nil, "30003", "x"], "22004"),
+                                     ("sms_retry_report_failure($1, $2, $3)", [String(id), "-5", "x"], "22023"),
+                                     ("sms_retry_report_sent($1, $2)", [String(id), ""], "22023"),
+                                     ("sms_retry_report_sent($1, $2)", [String(id), nil], "22023"),
+                                     ("sms_retry_cancel($1)", [nil], "22004"), ("sms_retry_retry_now($1)", [nil], "22004"),
+                                     ("sms_retry_state($1)", [nil], "22004")] as [(String, [String?], String)] {
+            do {
+                _ = try await call(t, sql, params)
+                Issue.record("\(sql) \(params) was accepted")
+            } catch let error as DatabaseError {
+                #expect(error.sqlState == state && error.message.contains("sms_retry_"), "\(sql): \(error)")
+            }
+        }
+        #expect(try await t.row(id).string("state") == nil, "nothing was written")
+    }
+
+    @Test("a role granted EXECUTE reports, with no privilege on sms-retry's columns; others cannot call")
+    func securityDefiner() async throws {
+        let t = try await TestDatabase.make()
+        let role = "router_" + t.name.suffix(8)
+        try await t.query("CREATE ROLE \(role)")
+        try await t.query("GRANT SELECT, INSERT ON sms_usage_logs TO \(role)")
+        let id = try await t.insert()
+        try await t.db.transaction { conn in
+            try conn.executeScript("SET LOCAL ROLE \(role)")
+            do {
+                _ = try conn.execute("SELECT sms_retry_report_failure($1, 30003, 'x')", [String(id)])
+                Issue.record("PUBLIC can call the report functions")
+            } catch let error as DatabaseError { #expect(error.sqlState == "42501") }
+        }
+        try await t.query("GRANT EXECUTE ON FUNCTION sms_retry_report_failure(bigint, integer, text) TO \(role)")
+        let result = try await t.db.transaction { conn in
+            try conn.executeScript("SET LOCAL ROLE \(role)")
+            return try conn.execute("SELECT sms_retry_report_failure($1, 30003, 'x') ->> 'result' AS r", [String(id)]).first?.string("r")
+        }
+        #expect(result == "scheduled")
+        try await t.query("DROP OWNED BY \(role)")
+        try await t.query("DROP ROLE \(role)")
+    }
+}
