@@ -1,6 +1,6 @@
 -- sms-retry 012 up: the router reports in SQL, in its own transaction (issue 25).
--- sms_retry_report_failure / _sent, sms_retry_cancel, sms_retry_retry_now and sms_retry_state
--- (sms_retry_report_status, the delivery status, is not made yet), each returning jsonb with `result` for the router to branch on; bad input is an
+-- sms_retry_report_failure / _sent / _status, sms_retry_cancel, sms_retry_retry_now and
+-- sms_retry_state, each returning jsonb with `result` for the router to branch on; bad input is an
 -- error with a SQLSTATE (22004 a NULL that may not be, 22023 a bad value), never a silent no-op.
 -- One implementation with the Swift library (docs/ARCHITECTURE.md, "Reporting in SQL"):
 --   sms_retry_policy()   the decision's inputs as `RetryPolicy.sqlJSON` renders them: `migrate`
@@ -12,7 +12,7 @@
 -- router's role needs EXECUTE and nothing on sms-retry's columns) with search_path fixed to the
 -- table's schema then pg_catalog then pg_temp; EXECUTE is revoked from PUBLIC and granted by
 -- `migrate --grant-router ROLE`.
--- sms-retry:applied-when: (SELECT count(*) FROM pg_proc WHERE oid IN (to_regprocedure('sms_retry_report_failure(bigint, integer, text)'), to_regprocedure('sms_retry_report_sent(bigint, text)'), to_regprocedure('sms_retry_cancel(bigint)'), to_regprocedure('sms_retry_retry_now(bigint)'), to_regprocedure('sms_retry_state(bigint)')) AND prosecdef AND array_to_string(proconfig, ',') LIKE '%search_path=%pg_temp%') = 5 AND to_regprocedure('sms_retry_policy()') IS NOT NULL AND to_regprocedure('sms_retry_decide(jsonb, integer, integer)') IS NOT NULL
+-- sms-retry:applied-when: (SELECT count(*) FROM pg_proc WHERE oid IN (to_regprocedure('sms_retry_report_failure(bigint, integer, text)'), to_regprocedure('sms_retry_report_sent(bigint, text)'), to_regprocedure('sms_retry_report_status(text, text, integer)'), to_regprocedure('sms_retry_cancel(bigint)'), to_regprocedure('sms_retry_retry_now(bigint)'), to_regprocedure('sms_retry_state(bigint)')) AND prosecdef AND array_to_string(proconfig, ',') LIKE '%search_path=%pg_temp%') = 6 AND to_regprocedure('sms_retry_policy()') IS NOT NULL AND to_regprocedure('sms_retry_decide(jsonb, integer, integer)') IS NOT NULL
 SET lock_timeout = '2s';
 SET statement_timeout = '30s';
 
@@ -316,6 +316,84 @@ END
 $fn$;
 COMMENT ON FUNCTION sms_retry_state(bigint) IS 'sms-retry: a row''s retry state as jsonb, read only (migration 012)';
 
+-- A delivery status for message `sid` (a status callback's MessageSid, MessageStatus, ErrorCode):
+-- RetryStore.recordDeliveryStatus's contract. Later statuses win; the same or an older one leaves
+-- the row unchanged, so statuses may come in any order and more than once.
+CREATE OR REPLACE FUNCTION sms_retry_report_status(sid text, status text, error_code integer) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $fn$
+DECLARE
+    word text := lower(btrim(status));
+    ranks constant jsonb := '{"queued": 1, "accepted": 1, "scheduled": 1, "sending": 2, "sent": 3, "delivered": 4,
+                              "undelivered": 4, "failed": 4, "canceled": 4, "read": 5}';
+    r record;
+    known text;
+    d jsonb;
+    made integer;
+    retry boolean;
+    kind text;
+    reason text;
+    label text;
+    final text;
+    message text;
+    w record;
+BEGIN
+    IF sid IS NULL OR sid !~ '^[A-Za-z]{2}[0-9A-Za-z]+$' THEN
+        RAISE EXCEPTION 'sms_retry_report_status: % is not a Twilio message SID', coalesce(quote_literal(sid), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF word IS NULL OR NOT ranks ? word THEN
+        RAISE EXCEPTION 'sms_retry_report_status: % is not a Twilio message status', coalesce(quote_literal(status), 'NULL')
+            USING ERRCODE = '22023', HINT = 'queued, accepted, scheduled, sending, sent, delivered, undelivered, failed, canceled or read';
+    END IF;
+    IF error_code IS NOT NULL AND error_code <= 0 THEN
+        RAISE EXCEPTION 'sms_retry_report_status: error_code % is not a Twilio error code', error_code USING ERRCODE = '22023';
+    END IF;
+    SELECT s.id, s.message_direction, s.retry_count, s.success, s.final_status,
+           s.sms_retry -> 'delivery' ->> 'sid' AS delivery_sid, s.sms_retry -> 'delivery' ->> 'status' AS delivery_status
+    INTO r FROM sms_usage_logs AS s WHERE s.twilio_message_sid = sid ORDER BY s.id DESC LIMIT 1 FOR UPDATE;
+    IF NOT FOUND THEN RETURN jsonb_build_object('result', 'not_found', 'sid', sid); END IF;
+    IF NOT coalesce(sms_retry_is_outbound(r.message_direction), false) THEN
+        RETURN jsonb_build_object('result', 'not_outbound', 'log_id', r.id);
+    END IF;
+    known := CASE WHEN r.delivery_sid = sid AND ranks ? r.delivery_status THEN r.delivery_status END;
+    IF known IS NOT NULL AND (ranks ->> known)::int >= (ranks ->> word)::int THEN
+        RETURN jsonb_build_object('result', 'unchanged', 'log_id', r.id, 'current', known);
+    END IF;
+    made := coalesce(r.retry_count, 0);
+    IF (ranks ->> word)::int < 4 THEN
+        kind := 'progress';
+        final := CASE WHEN r.success IS TRUE AND r.final_status = 'unknown' THEN 'sent' END;
+    ELSIF word IN ('delivered', 'read') THEN
+        kind := 'delivered'; label := 'delivered';
+    ELSIF word = 'canceled' THEN
+        kind := 'failed'; reason := 'canceled'; label := 'canceled'; final := 'failed';
+    ELSE
+        d := sms_retry_decide(sms_retry_policy(), error_code, made);
+        retry := d ->> 'decision' = 'retry';
+        kind := CASE WHEN retry THEN 'retry' ELSE 'failed' END;
+        reason := CASE WHEN NOT retry THEN d ->> 'reason' END;
+        label := word;
+        final := word;
+        message := format('Twilio: %s%s (%s)', word, coalesce(', error ' || error_code, ''), d ->> 'meaning');
+    END IF;
+    SELECT * INTO w FROM sms_retry_write(NULL, 20, ARRAY[r.id::bigint], ARRAY[kind], ARRAY[false],
+        ARRAY[CASE WHEN retry THEN (d ->> 'delay')::float8 END], ARRAY[sid], ARRAY[CASE WHEN d IS NOT NULL THEN error_code END],
+        ARRAY[message], ARRAY[NULL::integer], ARRAY[NULL::integer], ARRAY[reason], ARRAY[CASE WHEN retry THEN d ->> 'strategy' END],
+        ARRAY[CASE WHEN retry AND (d ->> 'counted')::boolean THEN (d ->> 'max_retries')::integer END], ARRAY[NULL::timestamptz],
+        ARRAY[label], ARRAY[NULL::text], ARRAY[final],
+        ARRAY[jsonb_strip_nulls(jsonb_build_object('sid', sid, 'status', word,
+                                                   'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                                                   'error_code', error_code::text))::text],
+        ARRAY[NULL::text], ARRAY[false], ARRAY[NULL::text]);
+    RETURN CASE kind
+        WHEN 'progress' THEN jsonb_build_object('result', 'progress', 'log_id', r.id, 'status', word)
+        WHEN 'delivered' THEN jsonb_build_object('result', 'delivered', 'log_id', r.id)
+        WHEN 'retry' THEN jsonb_build_object('result', 'scheduled', 'log_id', r.id, 'attempt', made + 1,
+                                             'next_retry_at', to_timestamp(w.written_next_retry_epoch))
+        ELSE jsonb_build_object('result', 'closed', 'log_id', r.id, 'reason', coalesce(reason, word)) END;
+END
+$fn$;
+COMMENT ON FUNCTION sms_retry_report_status(text, text, integer) IS 'sms-retry: a Twilio delivery status for a message SID, as serve-callbacks applies it (migration 012)';
+
 -- The report functions run as their owner with the table's schema first, then pg_catalog, then
 -- pg_temp last (so no temporary object can stand in for one of sms-retry's); nobody may call
 -- them or the record function until granted (migrate --grant-router ROLE).
@@ -326,7 +404,7 @@ DECLARE
     f regprocedure;
 BEGIN
     FOREACH f IN ARRAY ARRAY['sms_retry_report_failure(bigint, integer, text)', 'sms_retry_report_sent(bigint, text)',
-                             'sms_retry_cancel(bigint)', 'sms_retry_retry_now(bigint)', 'sms_retry_state(bigint)']::regprocedure[] LOOP
+                             'sms_retry_report_status(text, text, integer)', 'sms_retry_cancel(bigint)', 'sms_retry_retry_now(bigint)', 'sms_retry_state(bigint)']::regprocedure[] LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_catalog, pg_temp', f, home);
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

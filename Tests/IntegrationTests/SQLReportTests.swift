@@ -178,4 +178,59 @@ import Testing
         try await t.query("DROP OWNED BY \(role)")
         try await t.query("DROP ROLE \(role)")
     }
+
+    @Test("a delivery status in SQL does what recordDeliveryStatus does, status by status")
+    func statusAgrees() async throws {
+        let t = try await TestDatabase.make()
+        try await install(noJitter, t)
+        let store = t.store(noJitter)
+        // (what, the statuses in order, the last one's error code)
+        let cases: [(String, [String], Int?)] = [
+            ("sent", ["sent"], nil), ("delivered", ["sent", "delivered"], nil), ("read", ["delivered", "read"], nil),
+            ("undelivered retryable", ["sent", "undelivered"], 30003), ("failed permanent", ["failed"], 21211),
+            ("undelivered no code", ["undelivered"], nil), ("canceled", ["canceled"], nil),
+            ("older status after delivered", ["delivered", "sent"], nil), ("the same twice", ["undelivered", "undelivered"], 30003),
+            ("Twilio's capitals", [" Delivered "], nil),
+        ]
+        for (i, (what, statuses, code)) in cases.enumerated() {
+            let a = try await t.insert(success: true, error: nil)
+            let b = try await t.insert(success: true, error: nil)
+            let sidA = "SM" + String(format: "%032x", 2 * i), sidB = "SM" + String(format: "%032x", 2 * i + 1)
+            #expect(try await store.recordSent(logID: a, messageSID: sidA) == .recorded)
+            #expect(try await call(t, "sms_retry_report_sent($1, $2)", [String(b), sidB])["result"] as? String == "sent")
+            var swift = "", sql = ""
+            for status in statuses {
+                let last = status == statuses.last
+                let outcome = try await store.recordDeliveryStatus(messageSID: sidA, status: status, errorCode: last ? code : nil)
+                swift = switch outcome {
+                case .delivered: "delivered"
+                case .progress(_, let s): "progress \(s)"
+                case .scheduled(_, let attempt, _): "scheduled \(attempt)"
+                case .closed(_, let reason): "closed \(reason)"
+                case .unchanged(_, let current): "unchanged \(current)"
+                default: "other"
+                }
+                let answer = try await call(t, "sms_retry_report_status($1, $2, $3)", [sidB, status, last ? code.map(String.init) : nil])
+                sql = [answer["result"] as? String, answer["status"] as? String, (answer["attempt"] as? Int).map(String.init),
+                       answer["reason"] as? String, answer["current"] as? String].compactMap { $0 }.joined(separator: " ")
+            }
+            #expect(sql == swift, "\(what)")
+            let strip = "(SELECT jsonb_agg(e - 'at' - 'sid') FROM jsonb_array_elements(sms_retry -> 'history') AS e)"
+            let rows = try await t.query("""
+                SELECT jsonb_build_object('state', sms_retry - 'updated_at' - 'history' - 'rev' - 'delivery',
+                       'delivery', (sms_retry -> 'delivery') - 'at' - 'sid', 'history', \(strip), 'success', success,
+                       'final_status', final_status, 'retry_count', retry_count, 'pending', next_retry_at IS NOT NULL,
+                       'confirmed', delivery_confirmed_at IS NOT NULL)::text AS w
+                FROM sms_usage_logs WHERE id IN ($1, $2) ORDER BY id
+                """, [String(a), String(b)]).all.map { $0.string("w") ?? "" }
+            #expect(rows.count == 2 && rows[0] == rows[1], "\(what): the rows differ")
+        }
+        #expect(try await call(t, "sms_retry_report_status($1, 'delivered', NULL)", ["SM" + String(repeating: "f", count: 32)])["result"] as? String == "not_found")
+        do {
+            _ = try await call(t, "sms_retry_report_status($1, 'deliverd', NULL)", ["SM" + String(repeating: "f", count: 32)])
+            Issue.record("an unknown status was accepted")
+        } catch let error as DatabaseError {
+            #expect(error.sqlState == "22023" && error.message.contains("not a Twilio message status"))
+        }
+    }
 }

@@ -6,7 +6,7 @@
 extension Migrator {
     /// The report functions, as GRANT names them.
     public static let reportFunctions = [
-        "sms_retry_report_failure(bigint, integer, text)", "sms_retry_report_sent(bigint, text)",
+        "sms_retry_report_failure(bigint, integer, text)", "sms_retry_report_sent(bigint, text)", "sms_retry_report_status(text, text, integer)",
         "sms_retry_cancel(bigint)", "sms_retry_retry_now(bigint)", "sms_retry_state(bigint)",
     ]
 
