@@ -7,6 +7,8 @@ import TwilioStandIn
 /// example): it logs its rows, sends through the stand-in, and reports through the SQL functions
 /// in its own transaction. Each row must end as the Swift library leaves its twin.
 @Suite struct PythonRouterTests {
+    // The library's and the CLI's twins: the same rows reported through RetryStore and through
+    // `sms-retry schedule` / `mark-sent`.
     static let python = "/usr/bin/python3"
     static let script = Paths.root + "/Tests/router-python/router.py"
 
@@ -87,9 +89,17 @@ import TwilioStandIn
                 .compactMap { $0 }.joined(separator: " ")
             #expect(got == expected, "\(number)")
             #expect(try await written(t, id) == written(t, twin), "\(number)")
+            // And the CLI a router in another language would have run.
+            let cliTwin = try await t.insert(phone: number, success: false, error: nil, metadata: nil)
+            let arguments = accepted
+                ? ["mark-sent", "--log-id", String(cliTwin), "--sid", try await t.row(id).string("twilio_message_sid")!]
+                : ["schedule", "--log-id", String(cliTwin), "--error-code", code.map(String.init) ?? "transport", "--error-message", "x"]
+            let cli = try await runCLI(arguments, environment: ["DATABASE_URL": t.conninfo])
+            #expect(cli.code == 0, "\(number): \(cli)")
+            #expect(try await written(t, id) == written(t, cliTwin), "\(number): the CLI's row differs")
         }
         let committed = try await t.query("SELECT count(*) AS n FROM sms_usage_logs WHERE sms_retry IS NOT NULL")[0].int("n")
-        #expect(committed == 2 * cases.count, "every report committed with its row")
+        #expect(committed == 3 * cases.count, "every report committed with its row")
     }
 
     @Test("the router reports while runs claim: every report lands, no row is sent twice")

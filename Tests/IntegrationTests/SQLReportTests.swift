@@ -49,6 +49,38 @@ import Testing
                 + "\n    ) SELECT w.id::bigint, w.retry_count::integer, w.next_retry_epoch FROM w;\nEND\n")
     }
 
+    @Test("sms_retry_decide is RetryPolicy.decide: every listed code, unlisted ones, no code, attempts 0-5, with and without jitter")
+    func decideAgrees() async throws {
+        let t = try await TestDatabase.make()
+        let codes: [Int?] = RetryPolicy.default.codes.keys.sorted() + [30999, 21999, 12345, 20429, 20003, nil]
+        for policy in [noJitter, RetryPolicy.default] {
+            for code in codes {
+                for made in 0...5 {
+                    let failure: Failure = code.map { .twilio(code: $0) } ?? .transport
+                    let sql = try await call(t, "sms_retry_decide($1::jsonb, $2, $3)", [policy.sqlJSON, code.map(String.init), String(made)])
+                    let what = "\(code.map(String.init) ?? "no code") after \(made), jitter \(policy.jitter)"
+                    switch policy.decide(failure, attemptsMade: made) {
+                    case .giveUp(let reason):
+                        #expect(sql["decision"] as? String == "give_up" && sql["reason"] as? String == reason.rawValue, "\(what): \(sql)")
+                    case .retry(let after, let rule, let counted):
+                        #expect(sql["decision"] as? String == "retry" && sql["strategy"] as? String == rule.strategy.rawValue
+                                && sql["counted"] as? Bool == counted, "\(what): \(sql)")
+                        let delay = try #require((sql["delay"] as? NSNumber)?.doubleValue)
+                        let base = counted ? policy.baseDelay(rule, attemptsMade: made) : policy.transport.baseDelay
+                        if policy.jitter == 0 {
+                            #expect(delay == after, "\(what)")
+                        } else {
+                            #expect(delay >= min(base * (1 - policy.jitter), policy.maxDelay) - 1e-6
+                                    && delay <= min(base * (1 + policy.jitter), policy.maxDelay) + 1e-6, "\(what): \(delay) for \(base)")
+                        }
+                        if counted { #expect(sql["max_retries"] as? Int == rule.maxRetries, "\(what)") }
+                    }
+                    #expect(sql["meaning"] as? String == policy.rule(for: failure).rule.meaning || code == 20429 || code == 20003, "\(what)")
+                }
+            }
+        }
+    }
+
     @Test("the SQL report and the Swift library agree, case by case")
     func sqlAndSwiftAgree() async throws {
         let t = try await TestDatabase.make()
