@@ -102,6 +102,16 @@ def latency(engine, n):
             conn.connection.commit()
     print(f"FIGURE sql report latency: p50 {percentile(timings, 50):.3f} ms, p99 {percentile(timings, 99):.3f} ms "
           f"({n} calls from Python, psycopg2, half report_sent, half report_failure 30003, each in its transaction)")
+    floor = []
+    with engine.connect() as conn:
+        raw = conn.connection.cursor()
+        for _ in range(n):
+            start = time.perf_counter()
+            raw.execute("SELECT 1")
+            raw.fetchone()
+            floor.append((time.perf_counter() - start) * 1000)
+    print(f"FIGURE round trip floor: p50 {percentile(floor, 50):.3f} ms, p99 {percentile(floor, 99):.3f} ms "
+          f"({n} SELECT 1 on the same connection: what any statement costs from Python here)")
     cli = os.environ.get("SMS_RETRY_CLI")
     if not cli:
         return
