@@ -1,16 +1,17 @@
 # sms-retry: make run (the demo), make test (the suite), make install, make dist. Each installs
 # the Debian packages it needs that are missing.
 SHELL := /bin/bash
-# To build: the C libraries' headers. To test and for the demo: a PostgreSQL server too.
+# To build: the C libraries' headers. To test and for the demo: a PostgreSQL server too, and the
+# Python router's libraries (Tests/router-python: SQLAlchemy over psycopg2, Debian's).
 BUILD_PACKAGES := libpq-dev libcurl4-openssl-dev pkg-config
-APT_PACKAGES := postgresql $(BUILD_PACKAGES)
+APT_PACKAGES := postgresql python3-psycopg2 python3-sqlalchemy $(BUILD_PACKAGES)
 SWIFT_BUILD := swift build
 BIN = $(shell swift build --show-bin-path)
 VERSION := $(shell sed -n 's/.*static let number = "\(.*\)".*/\1/p' Sources/SMSRetry/Version.swift)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: deps build-deps build test test-pg test-faults test-install run install dist measure router-cost cpu bench lint clean
+.PHONY: deps build-deps build test test-pg test-faults test-install run install dist measure router-cost report-latency cpu bench lint clean
 
 # apt_install PACKAGES: installs those of them that are missing (sudo when not root).
 apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -106,6 +107,14 @@ measure: deps
 # What the migrations cost the router's own INSERT and UPDATEs (rate and HOT share) and the table's
 # index size, on two copies of a 1M-row table, before and after (benchmarks/router-cost.sh, ~5 min;
 # QUICK=1 ~1.5 min). psql -f and pgbench only: nothing to build.
+# The SQL report's latency from Python (p50/p99 of 2,000 calls, psycopg2) against sms-retry
+# schedule run per message: two FIGURE lines, on a throwaway PostgreSQL.
+report-latency: deps
+	$(SWIFT_BUILD)
+	@data=$$(mktemp -d /tmp/sms-retry-latency-pg.XXXXXX); \
+	  .ci/with-postgres "$$data" bash -c '"$(BIN)/sms-retry" migrate --create-table >/dev/null && SMS_RETRY_CLI="$(BIN)/sms-retry" /usr/bin/python3 Tests/router-python/router.py latency 2000'; \
+	  status=$$?; rm -rf "$$data"; exit $$status
+
 router-cost: deps
 	@data=$$(mktemp -d /tmp/sms-retry-routercost-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" benchmarks/router-cost.sh; status=$$?; rm -rf "$$data"; exit $$status

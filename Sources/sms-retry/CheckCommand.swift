@@ -17,20 +17,26 @@ struct CheckCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policyOptions: PolicyOptions
+    @Option(help: "The role the router connects as: check it may call the SQL report functions (migrate --grant-router).")
+    var routerRole: String?
     @Flag(help: "serve-callbacks runs for this installation: TWILIO_STATUS_CALLBACK_URL must be set.") var callbacks = false
 
     func run() async throws {
         let policy: Result<String?, PolicyError>
+        var loaded: RetryPolicy? = .default
         if let path = policyOptions.path {
-            do { _ = try RetryPolicy.load(file: path); policy = .success(path) } catch let error as PolicyError { policy = .failure(error) }
+            do { loaded = try RetryPolicy.load(file: path); policy = .success(path) } catch let error as PolicyError { policy = .failure(error); loaded = nil }
         } else {
             policy = .success(nil)
         }
         let twilio: Result<TwilioConfig, ConfigurationError>
         do { twilio = .success(try TwilioConfig.fromEnvironment()) } catch { twilio = .failure(error) }
         let http = HTTPClient()
-        let lines = await InstallationCheck.run(.init(conninfo: global.conninfo, settings: global.sessionSettings, twilio: twilio,
-                                                      policy: policy, callbacks: callbacks, http: http))
+        var inputs = InstallationCheck.Inputs(conninfo: global.conninfo, settings: global.sessionSettings, twilio: twilio,
+                                              policy: policy, callbacks: callbacks, http: http)
+        inputs.loadedPolicy = loaded
+        inputs.routerRole = routerRole
+        let lines = await InstallationCheck.run(inputs)
         for line in lines { print(line.text) }
         let code = CheckLine.exitCode(lines)
         if code != 0 { throw ExitCode(code) }

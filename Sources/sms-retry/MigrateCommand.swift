@@ -26,6 +26,9 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(help: "Only show which migrations are applied.") var status = false
     @Option(help: "Then grant this role what every runtime command needs (SELECT/UPDATE on the table, SELECT on the views, EXECUTE on their functions) and nothing more. Rerunnable.")
     var grantRuntime: String?
+    @Option(help: "Then grant this role, the one the router connects as, what reporting in SQL needs (USAGE on the schema, EXECUTE on the sms_retry_report_* functions, sms_retry_cancel, sms_retry_retry_now, sms_retry_state) and nothing more. Rerunnable.")
+    var grantRouter: String?
+    @OptionGroup var policyOptions: PolicyOptions
     @Flag(help: "Create an empty sms_usage_logs when there is none (a new database: demos, tests). Without it, a missing table stops migrate before anything is created.")
     var createTable = false
 
@@ -33,13 +36,15 @@ struct MigrateCommand: AsyncParsableCommand {
         if to != nil && !down { throw ValidationError("--to goes with --down") }
         try Bounds.check("--to", to, 0...999)
         if grantRuntime != nil && down { throw ValidationError("--grant-runtime goes with an up migration") }
-        if printSQL && (status || grantRuntime != nil) {
+        if grantRouter != nil && down { throw ValidationError("--grant-router goes with an up migration") }
+        if printSQL && (status || grantRuntime != nil || grantRouter != nil) {
             throw ValidationError("--print writes the SQL only: not with --status or --grant-runtime")
         }
     }
 
     func run() async throws {
         let logger = global.makeLogger("sms-retry.migrate")
+        let policy = try policyOptions.load()
         var migrator: Migrator
         let folder = dir ?? ProcessInfo.processInfo.environment["SMS_RETRY_MIGRATIONS"]
         do { migrator = try folder.map { try Migrator(directory: $0, logger: logger) } ?? Migrator.embedded(logger: logger) }
@@ -74,8 +79,16 @@ struct MigrateCommand: AsyncParsableCommand {
             if !down, let warning = try await migrator.clockWarning(db) {
                 FileHandle.standardError.write(Data((warning + "\n").utf8))
             }
+            if !down, try await migrator.status(db).allSatisfy(\.applied) {
+                // The SQL report functions read the policy run loads (migration 012).
+                try await SQLPolicy.install(policy, on: db)
+                print("policy: \(policyOptions.path ?? "the built-in policy") installed for the SQL report functions")
+            }
             if let role = grantRuntime, !down {
                 for statement in try await migrator.grantRuntime(db, to: role) { print(statement) }
+            }
+            if let role = grantRouter, !down {
+                for statement in try await migrator.grantRouter(db, to: role) { print(statement) }
             }
         } catch let error as MigrationError {
             throw CLIFailure(code: error.tableNotFound || error.unsupportedServer ? Exit.usage : error.underlying?.isConnectionLoss == true ? Exit.database : Exit.partial,

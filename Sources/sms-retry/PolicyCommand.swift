@@ -6,7 +6,8 @@ import SMSRetry
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Print the effective retry policy; with --policy FILE, check the file first.")
+        abstract: "Print the effective retry policy; with --policy FILE, check the file first.",
+        subcommands: [PolicyApplyCommand.self])
 
     @OptionGroup var policyOptions: PolicyOptions
     @OptionGroup var log: LogOptions

@@ -227,7 +227,7 @@ import Testing
         let moved = try await t.query(state)[0].string("d")
 
         // Back to before 009: the state under sms_metadata.retry, no guard.
-        #expect(try await migrator.down(t.db, to: 8).map(\.version) == [11, 10, 9])
+        #expect(try await migrator.down(t.db, to: 8).map(\.version) == migrator.migrations.map(\.version).filter { $0 > 8 }.reversed())
         #expect(try await t.count("sms_retry IS NOT NULL") == 0)
         #expect(try await t.count("sms_metadata ? 'retry'") == failed.count)
         let before = try await t.query("""
@@ -261,7 +261,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         stop.stop()
         let (writes, longest) = try await writer.value
-        #expect(up.filter { $0.action == .applied }.map(\.version) == [9, 10, 11])
+        #expect(up.filter { $0.action == .applied }.map(\.version) == migrator.migrations.map(\.version).filter { $0 > 8 })
         #expect(try await t.count("sms_metadata ? 'retry'") == 0, "moved, not copied")
         #expect(try await t.query(state)[0].string("d") == moved, "sms_retry holds what sms_metadata.retry held")
         let touched = try await t.count("sms_metadata ? 'touched'"), campaigns = try await t.count("sms_metadata ? 'campaign'")

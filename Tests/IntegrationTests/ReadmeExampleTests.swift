@@ -18,6 +18,15 @@ import Testing
         #expect(shown == compiled)
     }
 
+    @Test("README shows the Python router's example as router.py has it (PythonRouterTests runs it)")
+    func readmeMatchesThePythonExample() throws {
+        let readme = try String(contentsOfFile: Paths.root + "/README.md", encoding: .utf8)
+        let source = try String(contentsOfFile: Paths.root + "/Tests/router-python/router.py", encoding: .utf8)
+        let shown = try #require(Self.between(readme, "<!-- example: Tests/router-python/router.py -->\n```python\n", "```"))
+        let run = try #require(Self.between(source, "# example: begin\n", "# example: end"))
+        #expect(shown == run)
+    }
+
     @Test("the example reports a failure, a success and a callback")
     func theExampleWorks() async throws {
         let t = try await TestDatabase.make()

@@ -50,6 +50,10 @@ public enum InstallationCheck {
         /// serve-callbacks is meant to run: the status callback URL must be set.
         public var callbacks: Bool
         public var http: HTTPClient
+        /// The policy `run` would load: the SQL report functions must read the same one.
+        public var loadedPolicy: RetryPolicy? = nil
+        /// The role the router connects as (`check --router-role`): its grants to report in SQL.
+        public var routerRole: String? = nil
 
         public init(conninfo: String, settings: [(name: String, value: String)], twilio: Result<TwilioConfig, ConfigurationError>,
                     policy: Result<String?, PolicyError>, callbacks: Bool, http: HTTPClient) {
@@ -113,6 +117,19 @@ public enum InstallationCheck {
                             fix: "as the table's owner: sms-retry migrate (or sms-retry migrate --print | psql -v ON_ERROR_STOP=1 -f -)"))
             lines.append(try await privileges(db, schema: schema, user: table.user))
             if pending.isEmpty { lines.append(try await timeZone(db, migrator: migrator)) }
+            if pending.isEmpty, let policy = inputs.loadedPolicy {
+                lines.append(try await SQLPolicy.matches(policy, on: db)
+                    ? CheckLine(.ok, "sql policy", "the SQL report functions read the policy run loads")
+                    : CheckLine(.problem, "sql policy", "the SQL report functions read another policy than run loads: they would decide otherwise",
+                                fix: "sms-retry policy apply FILE (the file run reads), or sms-retry migrate --policy FILE"))
+            }
+            if let role = inputs.routerRole {
+                let missing = try await Migrator.routerPrivileges(db, schema: schema, role: role).filter { !$0.held }.map(\.description)
+                lines.append(missing.isEmpty
+                    ? CheckLine(.ok, "router grants", "role \(role) may call the SQL report functions")
+                    : CheckLine(.problem, "router grants", "role \(role) lacks \(missing.joined(separator: ", "))",
+                                fix: "sms-retry migrate --grant-router \(role)"))
+            }
         } catch {
             let message = (error as? DatabaseError)?.description ?? "\(error)"
             lines.append(CheckLine(.problem, "database", "a check failed: \(message)"))

@@ -1,0 +1,268 @@
+import Foundation
+import Testing
+@testable import SMSRetry
+
+/// Migration 012's report functions, called as a router calls them (SQL, in its own
+/// transaction), and held equal to the Swift library case by case.
+@Suite struct SQLReportTests {
+    func call(_ t: TestDatabase, _ sql: String, _ params: [String?]) async throws -> [String: Any] {
+        let text = try await t.query("SELECT (\(sql))::text AS r", params)[0].string("r")!
+        return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+    }
+
+    func failure(_ t: TestDatabase, _ id: Int, _ code: Int?, _ message: String? = "failed") async throws -> [String: Any] {
+        try await call(t, "sms_retry_report_failure($1, $2, $3)", [String(id), code.map(String.init), message])
+    }
+
+    /// What a user compares between two rows: everything sms-retry wrote, less the instants.
+    func written(_ t: TestDatabase, _ id: Int) async throws -> String {
+        try await t.query("""
+            SELECT jsonb_build_object('state', sms_retry - 'updated_at' - 'history' - 'rev',
+                   'history', (SELECT jsonb_agg(e - 'at') FROM jsonb_array_elements(sms_retry -> 'history') AS e),
+                   'success', success, 'final_status', final_status, 'retry_count', retry_count, 'max_retries', max_retries,
+                   'sid', twilio_message_sid, 'pending', next_retry_at IS NOT NULL,
+                   'metadata', sms_metadata, 'error_message', error_message)::text AS w
+            FROM sms_usage_logs WHERE id = $1
+            """, [String(id)])[0].string("w") ?? "(no row)"
+    }
+
+    func install(_ policy: RetryPolicy, _ t: TestDatabase) async throws {
+        try await SQLPolicy.install(policy, on: t.db)
+    }
+
+    @Test("the built-in policy the functions read is RetryPolicy.default, as sqlJSON renders it")
+    func defaultPolicyIsTheLibrarys() async throws {
+        let t = try await TestDatabase.make()
+        let same = try await t.query("SELECT sms_retry_policy() = $1::jsonb AS same", [RetryPolicy.default.sqlJSON])[0].bool("same")
+        #expect(same == true)
+        #expect(try await SQLPolicy.matches(RetryPolicy.default, on: t.db))
+        #expect(try await SQLPolicy.matches(noJitter, on: t.db) == false, "check would say they disagree")
+    }
+
+    @Test("the record function is the library's record statement, byte for byte")
+    func writeIsTheRecordStatement() async throws {
+        let t = try await TestDatabase.make()
+        let body = try await t.query("""
+            SELECT prosrc FROM pg_proc WHERE oid = 'sms_retry_write(timestamptz, integer, bigint[], text[], bool[], float8[], text[], integer[], text[], integer[], integer[], text[], text[], integer[], timestamptz[], text[], text[], text[], text[], text[], bool[], text[])'::regprocedure
+            """)[0].string("prosrc")
+        #expect(body == "\nBEGIN\n    RETURN QUERY WITH w AS (\n" + Queries.outcomesRecord
+                + "\n    ) SELECT w.id::bigint, w.retry_count::integer, w.next_retry_epoch FROM w;\nEND\n")
+    }
+
+    @Test("sms_retry_decide is RetryPolicy.decide: every listed code, unlisted ones, no code, attempts 0-5, with and without jitter")
+    func decideAgrees() async throws {
+        let t = try await TestDatabase.make()
+        let codes: [Int?] = RetryPolicy.default.codes.keys.sorted() + [30999, 21999, 12345, 20429, 20003, nil]
+        for policy in [noJitter, RetryPolicy.default] {
+            for code in codes {
+                for made in 0...5 {
+                    let failure: Failure = code.map { .twilio(code: $0) } ?? .transport
+                    let sql = try await call(t, "sms_retry_decide($1::jsonb, $2, $3)", [policy.sqlJSON, code.map(String.init), String(made)])
+                    let what = "\(code.map(String.init) ?? "no code") after \(made), jitter \(policy.jitter)"
+                    switch policy.decide(failure, attemptsMade: made) {
+                    case .giveUp(let reason):
+                        #expect(sql["decision"] as? String == "give_up" && sql["reason"] as? String == reason.rawValue, "\(what): \(sql)")
+                    case .retry(let after, let rule, let counted):
+                        #expect(sql["decision"] as? String == "retry" && sql["strategy"] as? String == rule.strategy.rawValue
+                                && sql["counted"] as? Bool == counted, "\(what): \(sql)")
+                        let delay = try #require((sql["delay"] as? NSNumber)?.doubleValue)
+                        let base = counted ? policy.baseDelay(rule, attemptsMade: made) : policy.transport.baseDelay
+                        if policy.jitter == 0 {
+                            #expect(delay == after, "\(what)")
+                        } else {
+                            #expect(delay >= min(base * (1 - policy.jitter), policy.maxDelay) - 1e-6
+                                    && delay <= min(base * (1 + policy.jitter), policy.maxDelay) + 1e-6, "\(what): \(delay) for \(base)")
+                        }
+                        if counted { #expect(sql["max_retries"] as? Int == rule.maxRetries, "\(what)") }
+                    }
+                    #expect(sql["meaning"] as? String == policy.rule(for: failure).rule.meaning || code == 20429 || code == 20003, "\(what)")
+                }
+            }
+        }
+    }
+
+    @Test("the SQL report and the Swift library agree, case by case")
+    func sqlAndSwiftAgree() async throws {
+        let t = try await TestDatabase.make()
+        try await install(noJitter, t)
+        let store = t.store(noJitter)
+        // (what, error code, retry_count already made, direction, success)
+        let cases: [(String, Int?, Int, String, Bool)] = [
+            ("retryable linear", 30003, 0, "outbound", false), ("retryable exponential, 2 made", 30001, 2, "outbound", false),
+            ("exhausted", 30008, 1, "outbound", false), ("permanent", 21211, 0, "outbound", false),
+            ("unlisted 3xxxx", 30999, 0, "outbound", false), ("unlisted 2xxxx", 21999, 0, "outbound", false),
+            ("outside 2xxxx/3xxxx", 12345, 0, "outbound", false), ("throttled", 20429, 3, "outbound", false),
+            ("unknown fate", nil, 0, "outbound", false), ("unknown fate, exhausted", nil, 3, "outbound", false),
+            ("inbound", 30003, 0, "inbound", false), ("already sent", 30003, 0, "outbound", true),
+            ("another spelling", 30003, 0, "Outbound", false),
+        ]
+        for (what, code, made, direction, success) in cases {
+            let a = try await t.insert(direction: direction, success: success)
+            let b = try await t.insert(direction: direction, success: success)
+            // Twins to the microsecond: an unknown-fate send's lookup window starts from created_at.
+            try await t.query("UPDATE sms_usage_logs SET created_at = (SELECT created_at FROM sms_usage_logs WHERE id = $1) WHERE id = $2",
+                              [String(a), String(b)])
+            if made > 0 {
+                try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), retry_count = $1 WHERE id IN ($2, $3)",
+                                  [String(made), String(a), String(b)])
+            }
+            let swift = try await store.recordFailure(logID: a, errorCode: code, errorMessage: "failed")
+            let sql = try await failure(t, b, code)
+            let expected: String = switch swift {
+            case .scheduled(let attempt, _): "scheduled \(attempt)"
+            case .notRetryable: "closed not_retryable"
+            case .exhausted: "closed exhausted"
+            case .rowNotFound: "not_found"
+            case .notOutbound: "not_outbound"
+            case .alreadySent: "already_sent"
+            }
+            let got = [sql["result"] as? String, (sql["attempt"] as? Int).map(String.init), sql["reason"] as? String]
+                .compactMap { $0 }.joined(separator: " ")
+            #expect(got == expected, "\(what)")
+            #expect(try await written(t, a) == written(t, b), "\(what): the rows differ")
+            if case .scheduled(_, let at) = swift, let next = sql["next_retry_at"] as? String {
+                let due = try await t.query("SELECT extract(epoch FROM $1::timestamptz)::float8 AS e", [next])[0].double("e")!
+                #expect(abs(due - at.timeIntervalSince1970) < 2, "\(what): \(next) vs \(at)")
+            }
+        }
+        #expect(try await failure(t, 999_999, 30003)["result"] as? String == "not_found")
+        #expect(try await store.recordFailure(logID: 999_999, errorCode: 30003, errorMessage: nil) == .rowNotFound)
+    }
+
+    @Test("sent, cancel, retry-now and state: the library's answers, in SQL")
+    func operatorsAndState() async throws {
+        let t = try await TestDatabase.make()
+        let id = try await t.insert()
+        #expect(try await call(t, "sms_retry_state($1)", [String(id)])["result"] as? String == "none")
+        #expect(try await call(t, "sms_retry_cancel($1)", [String(id)])["result"] as? String == "not_pending")
+        let scheduled = try await failure(t, id, 30003)
+        #expect(scheduled["result"] as? String == "scheduled" && scheduled["attempt"] as? Int == 1)
+        let state = try await call(t, "sms_retry_state($1)", [String(id)])
+        #expect(state["result"] as? String == "scheduled" && state["max_retries"] as? Int == 2)
+        #expect(try await call(t, "sms_retry_cancel($1)", [String(id)]) as NSDictionary == ["result": "closed", "log_id": id, "reason": "canceled"])
+        #expect(try await call(t, "sms_retry_state($1)", [String(id)])["reason"] as? String == "canceled")
+        let again = try await call(t, "sms_retry_retry_now($1)", [String(id)])
+        #expect(again["result"] as? String == "scheduled" && again["attempt"] as? Int == 1)
+        #expect(try await t.row(id).double("due_in").map { $0 <= 1 } == true, "due now")
+
+        let closed = try await t.insert()
+        #expect(try await failure(t, closed, 21211)["reason"] as? String == "not_retryable")
+        #expect(try await call(t, "sms_retry_retry_now($1)", [String(closed)]) as NSDictionary
+                == ["result": "refused", "log_id": closed, "reason": "not_retryable"])
+
+        let sent = try await call(t, "sms_retry_report_sent($1, $2)", [String(id), "SM0123456789abcdef0123456789abcdef"])
+        #expect(sent["result"] as? String == "sent")
+        let row = try await t.row(id)
+        #expect(row.bool("success") == true && row.string("final_status") == "sent" && row.bool("pending") == false
+                && row.string("twilio_message_sid") == "SM0123456789abcdef0123456789abcdef")
+        #expect(try await failure(t, id, 30003)["result"] as? String == "already_sent", "success is never turned false")
+        #expect(try await t.row(id).bool("success") == true)
+        #expect(try await call(t, "sms_retry_state($1)", [String(id)])["result"] as? String == "sent")
+        #expect(try await call(t, "sms_retry_cancel($1)", [String(id)])["result"] as? String == "already_sent")
+        let inbound = try await t.insert(direction: "inbound", content: "STOP", success: true, error: nil)
+        for f in ["sms_retry_state($1)", "sms_retry_cancel($1)", "sms_retry_retry_now($1)"] {
+            #expect(try await call(t, f, [String(inbound)])["result"] as? String == "not_outbound", "\(f)")
+            #expect(try await call(t, f, ["424242"])["result"] as? String == "not_found", "\(f)")
+        }
+        #expect(try await call(t, "sms_retry_report_sent($1, $2)", [String(inbound), "SMx1"])["result"] as? String == "not_outbound")
+    }
+
+    @Test("bad input is an error with a SQLSTATE, never a silent no-op")
+    func badInput() async throws {
+        let t = try await TestDatabase.make()
+        let id = try await t.insert()
+        for (sql, params, state) in [("sms_retry_report_failure($1, $2, $3)", [nil, "30003", "x"], "22004"),
+                                     ("sms_retry_report_failure($1, $2, $3)", [String(id), "-5", "x"], "22023"),
+                                     ("sms_retry_report_sent($1, $2)", [String(id), ""], "22023"),
+                                     ("sms_retry_report_sent($1, $2)", [String(id), nil], "22023"),
+                                     ("sms_retry_cancel($1)", [nil], "22004"), ("sms_retry_retry_now($1)", [nil], "22004"),
+                                     ("sms_retry_state($1)", [nil], "22004")] as [(String, [String?], String)] {
+            do {
+                _ = try await call(t, sql, params)
+                Issue.record("\(sql) \(params) was accepted")
+            } catch let error as DatabaseError {
+                #expect(error.sqlState == state && error.message.contains("sms_retry_"), "\(sql): \(error)")
+            }
+        }
+        #expect(try await t.row(id).string("state") == nil, "nothing was written")
+    }
+
+    @Test("a role granted EXECUTE reports, with no privilege on sms-retry's columns; others cannot call")
+    func securityDefiner() async throws {
+        let t = try await TestDatabase.make()
+        let role = "router_" + t.name.suffix(8)
+        try await t.query("CREATE ROLE \(role)")
+        try await t.query("GRANT SELECT, INSERT ON sms_usage_logs TO \(role)")
+        let id = try await t.insert()
+        try await t.db.transaction { conn in
+            try conn.executeScript("SET LOCAL ROLE \(role)")
+            do {
+                _ = try conn.execute("SELECT sms_retry_report_failure($1, 30003, 'x')", [String(id)])
+                Issue.record("PUBLIC can call the report functions")
+            } catch let error as DatabaseError { #expect(error.sqlState == "42501") }
+        }
+        try await t.query("GRANT EXECUTE ON FUNCTION sms_retry_report_failure(bigint, integer, text) TO \(role)")
+        let result = try await t.db.transaction { conn in
+            try conn.executeScript("SET LOCAL ROLE \(role)")
+            return try conn.execute("SELECT sms_retry_report_failure($1, 30003, 'x') ->> 'result' AS r", [String(id)]).first?.string("r")
+        }
+        #expect(result == "scheduled")
+        try await t.query("DROP OWNED BY \(role)")
+        try await t.query("DROP ROLE \(role)")
+    }
+
+    @Test("a delivery status in SQL does what recordDeliveryStatus does, status by status")
+    func statusAgrees() async throws {
+        let t = try await TestDatabase.make()
+        try await install(noJitter, t)
+        let store = t.store(noJitter)
+        // (what, the statuses in order, the last one's error code)
+        let cases: [(String, [String], Int?)] = [
+            ("sent", ["sent"], nil), ("delivered", ["sent", "delivered"], nil), ("read", ["delivered", "read"], nil),
+            ("undelivered retryable", ["sent", "undelivered"], 30003), ("failed permanent", ["failed"], 21211),
+            ("undelivered no code", ["undelivered"], nil), ("canceled", ["canceled"], nil),
+            ("older status after delivered", ["delivered", "sent"], nil), ("the same twice", ["undelivered", "undelivered"], 30003),
+            ("Twilio's capitals", [" Delivered "], nil),
+        ]
+        for (i, (what, statuses, code)) in cases.enumerated() {
+            let a = try await t.insert(success: true, error: nil)
+            let b = try await t.insert(success: true, error: nil)
+            let sidA = "SM" + String(format: "%032x", 2 * i), sidB = "SM" + String(format: "%032x", 2 * i + 1)
+            #expect(try await store.recordSent(logID: a, messageSID: sidA) == .recorded)
+            #expect(try await call(t, "sms_retry_report_sent($1, $2)", [String(b), sidB])["result"] as? String == "sent")
+            var swift = "", sql = ""
+            for status in statuses {
+                let last = status == statuses.last
+                let outcome = try await store.recordDeliveryStatus(messageSID: sidA, status: status, errorCode: last ? code : nil)
+                swift = switch outcome {
+                case .delivered: "delivered"
+                case .progress(_, let s): "progress \(s)"
+                case .scheduled(_, let attempt, _): "scheduled \(attempt)"
+                case .closed(_, let reason): "closed \(reason)"
+                case .unchanged(_, let current): "unchanged \(current)"
+                default: "other"
+                }
+                let answer = try await call(t, "sms_retry_report_status($1, $2, $3)", [sidB, status, last ? code.map(String.init) : nil])
+                sql = [answer["result"] as? String, answer["status"] as? String, (answer["attempt"] as? Int).map(String.init),
+                       answer["reason"] as? String, answer["current"] as? String].compactMap { $0 }.joined(separator: " ")
+            }
+            #expect(sql == swift, "\(what)")
+            let strip = "(SELECT jsonb_agg(e - 'at' - 'sid') FROM jsonb_array_elements(sms_retry -> 'history') AS e)"
+            let rows = try await t.query("""
+                SELECT jsonb_build_object('state', sms_retry - 'updated_at' - 'history' - 'rev' - 'delivery',
+                       'delivery', (sms_retry -> 'delivery') - 'at' - 'sid', 'history', \(strip), 'success', success,
+                       'final_status', final_status, 'retry_count', retry_count, 'pending', next_retry_at IS NOT NULL,
+                       'confirmed', delivery_confirmed_at IS NOT NULL)::text AS w
+                FROM sms_usage_logs WHERE id IN ($1, $2) ORDER BY id
+                """, [String(a), String(b)]).all.map { $0.string("w") ?? "" }
+            #expect(rows.count == 2 && rows[0] == rows[1], "\(what): the rows differ")
+        }
+        #expect(try await call(t, "sms_retry_report_status($1, 'delivered', NULL)", ["SM" + String(repeating: "f", count: 32)])["result"] as? String == "not_found")
+        do {
+            _ = try await call(t, "sms_retry_report_status($1, 'deliverd', NULL)", ["SM" + String(repeating: "f", count: 32)])
+            Issue.record("an unknown status was accepted")
+        } catch let error as DatabaseError {
+            #expect(error.sqlState == "22023" && error.message.contains("not a Twilio message status"))
+        }
+    }
+}
