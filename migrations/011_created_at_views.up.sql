@@ -180,13 +180,16 @@ WITH settings AS MATERIALIZED (
       AND s.created_at < (SELECT today + 2 FROM settings)
     GROUP BY 1, 2
 ), resent AS MATERIALIZED (
-    SELECT s.created_at::date AS day, s.message_direction,
-           count(*) FILTER (WHERE NOT s.success AND s.final_status IN ('failed', 'undelivered')
-                            AND s.sms_retry ->> 'reason' = 'exhausted') AS exhausted,
-           sum(sms_retry_segments(s.message_content) * (s.sms_retry ->> 'accepted')::int) AS segments
-    FROM sms_usage_logs s
-    WHERE (s.success = false OR s.retry_count > 0) AND s.retry_count > 0 AND s.created_at >= (SELECT first_day FROM settings)
-      AND s.created_at < (SELECT today + 2 FROM settings)
+    -- Each row reduced to its day, spelling, close and segments before it is grouped (OFFSET 0
+    -- keeps the subquery whole): a sort carries those, not the body and sms_retry.
+    SELECT r.day, r.message_direction, count(*) FILTER (WHERE r.exhausted) AS exhausted, sum(r.segments) AS segments
+    FROM (SELECT s.created_at::date AS day, s.message_direction,
+                 (NOT s.success AND s.final_status IN ('failed', 'undelivered') AND s.sms_retry ->> 'reason' = 'exhausted') AS exhausted,
+                 sms_retry_segments(s.message_content) * (s.sms_retry ->> 'accepted')::int AS segments
+          FROM sms_usage_logs s
+          WHERE (s.success = false OR s.retry_count > 0) AND s.retry_count > 0 AND s.created_at >= (SELECT first_day FROM settings)
+            AND s.created_at < (SELECT today + 2 FROM settings)
+          OFFSET 0) r
     GROUP BY 1, 2
 ), cohorts AS (
     SELECT f.day, sum(f.failures) AS failures, sum(f.retries_sent) AS retries_sent, sum(f.recovered) AS recovered,

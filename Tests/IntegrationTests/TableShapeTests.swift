@@ -126,14 +126,20 @@ import Testing
         // the functions' statements included) leaves out the DEFAULT partition, which holds the
         // rows from before last month (and any beyond next month). (health reads the queue too:
         // a pending retry is wherever its row is, so that part reads each partition's work index.)
+        // The server binaries of `make test-pg` (PyPI wheels) ship no auto_explain: there the
+        // check is PostgreSQL 15's, from `make test`, and this line says it was left out.
         let (code, plans) = try psqlCommands([
             "LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0", "SET auto_explain.log_nested_statements = on",
             "SET auto_explain.log_analyze = on", "SET auto_explain.log_timing = off", "SET client_min_messages = log",
             "SELECT * FROM sms_retry_overview", "SELECT * FROM sms_retry_by_error_code", "SELECT * FROM sms_retry_by_attempt"], t.name)
-        #expect(code == 0, "\(plans)")
-        let scans = plans.split(separator: "\n").filter { $0.contains(" on sms_usage_logs_p_") }
-        #expect(scans.contains { $0.contains("sms_usage_logs_p_this_0") && !$0.contains("never executed") }, "\(plans)")
-        #expect(scans.filter { $0.contains("on sms_usage_logs_p_default") }.allSatisfy { $0.contains("never executed") }, "\(plans)")
+        if code != 0 && plans.contains("could not access file \"auto_explain\"") {
+            figure("shape partitioned", "pruning not checked: this server has no auto_explain module")
+        } else {
+            #expect(code == 0, "\(plans)")
+            let scans = plans.split(separator: "\n").filter { $0.contains(" on sms_usage_logs_p_") }
+            #expect(scans.contains { $0.contains("sms_usage_logs_p_this_0") && !$0.contains("never executed") }, "\(plans)")
+            #expect(scans.filter { $0.contains("on sms_usage_logs_p_default") }.allSatisfy { $0.contains("never executed") }, "\(plans)")
+        }
 
         // down: the router's table as it was (the later partition is the router's own, kept).
         _ = try await migrator.down(t.db, to: 1)
