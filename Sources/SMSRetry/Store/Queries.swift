@@ -88,6 +88,7 @@ enum Queries {
                   -- the original message's sender and content, at the policy's key paths ($6)
                   \((1...MessageKeys.names.count).map { "(s.sms_metadata #> string_to_array(($6::text[])[\($0)], '.'))::text AS meta_\($0)" }.joined(separator: ", ")),
                   extract(epoch FROM sms_retry_router_time(coalesce($3::timestamptz, now())) - s.created_at)::float8 AS age_seconds,
+                  sms_retry_segments(s.message_content) AS segments,
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
         """
 

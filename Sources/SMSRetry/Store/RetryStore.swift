@@ -146,6 +146,10 @@ public final class RetryStore: Sendable {
         var original: [String?] = []
         /// What is left of the message's maximum age by its kind (set when triage lets it go).
         var secondsLeft: Double? = nil
+        /// SMS segments of the body (`sms_retry_segments`, migration 005): what a resend costs.
+        var segments = 1
+        /// The spend guard's verdict made at the claim, when the fleet's spend was counted.
+        var spend: SpendGuard.Verdict? = nil
         /// The kind of message (`MessageKeys.kind`), nil when the row names none.
         var kind: String? { MessageKeys.string(original.count > MessageKeys.kindIndex ? original[MessageKeys.kindIndex] : nil) }
     }
@@ -174,7 +178,8 @@ public final class RetryStore: Sendable {
                        },
                        sid: r.string("sid"),
                        ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"),
-                       original: (1...MessageKeys.names.count).map { r.string("meta_\($0)") })
+                       original: (1...MessageKeys.names.count).map { r.string("meta_\($0)") },
+                       segments: r.int("segments") ?? 1)
         }
     }
 
