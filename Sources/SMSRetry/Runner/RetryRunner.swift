@@ -172,7 +172,7 @@ public final class RetryRunner: Sendable {
                             group.addTask {
                                 do {
                                     let (rows, size) = try await self.store.claimBounded(limit: want, lease: self.options.lease, runID: self.runID,
-                                                                                         budget: budget, logger: self.logger)
+                                                                                         spend: self.spendClaim, budget: budget, logger: self.logger)
                                     if size < want { self.claimCeiling.store(size, ordering: .relaxed) }
                                     return .claimed(.success(rows))
                                 } catch let error as DatabaseError {
@@ -447,6 +447,19 @@ public final class RetryRunner: Sendable {
             }
         }
         return (closed, sendable)
+    }
+
+    /// With a fleet-wide spend limit, how the claim keeps to it: the rows triage would send are
+    /// the ones the spend guard decides (and reserves), looking back as far as the longest
+    /// maximum age for the resends already made.
+    var spendClaim: RetryStore.SpendClaim? {
+        guard store.policy.spend.needsFleetCount else { return nil }
+        let policy = store.policy, maxAge = options.maxAge, sender = twilio.config.sender, clock = store.clock
+        let window = max(maxAge, policy.kinds.kinds.values.compactMap(\.maxAge).max() ?? 0) + 3600
+        return RetryStore.SpendClaim(window: window) { row in
+            if case .send = Triage.verdict(row, policy: policy, maxAge: maxAge, now: clock.now(), sender: sender) { return true }
+            return false
+        }
     }
 
     /// The resend of `row` (`Triage.message`).
