@@ -98,6 +98,16 @@ import TwilioStandIn
         figure("spendGuard", "900 due rows (300 domestic in 10 ranges, 600 OTP abroad in 3 ranges); with resend_countries [US, CA]: resends abroad \(abroadSent), domestic resent 300 of 300, closed country_not_allowed 600; without a list, cap 40/range/hour, budget 250/day, 3 runs at once: \(total) resends (\(domesticSent) domestic), per range max \(perRange.values.max() ?? 0) [\(ranges)], budget_held=\(budgetHeld) prefix_held=\(prefixHeld) pumping_held=\(pumpingHeld), counted from the table \(soFar.resends) (\(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))))")
     }
 
+    @Test("README's Spend example is a policy file sms-retry takes")
+    func readmeExample() throws {
+        let readme = try String(contentsOfFile: Paths.root + "/README.md", encoding: .utf8)
+        let spend = try #require(readme.range(of: "**Spend.**"))
+        let start = try #require(readme.range(of: "```json\n", range: spend.upperBound..<readme.endIndex))
+        let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let policy = try RetryPolicy.parse(Data(readme[start.upperBound..<end.lowerBound].utf8), source: "README")
+        #expect(policy.spend.countries == ["US", "CA"] && policy.spend.maxResendsPerDay == 5000 && policy.spend.maxPerRangePerHour == 20)
+    }
+
     func policyWith(_ path: String) throws -> RetryPolicy {
         var p = try RetryPolicy.load(file: path)
         p.jitter = 0
