@@ -93,6 +93,10 @@ import TwilioStandIn
         #expect(try await u.count("sms_retry ->> 'reason' = 'pumping_held' AND (retry_count <> 0 OR next_retry_at < now() + interval '29 minutes')") == 0)
         let soFar = try await u.store(policyWith(capped)).spendSoFar()
         #expect(soFar.resends == total, "counted from the table: \(soFar.resends), requests \(total)")
+        // health: CRITICAL while rows wait for the next day, and it names the held ranges.
+        let health = try await runCLI(["health", "--database-url", u.conninfo, "--policy", capped])
+        #expect(health.code == 2 && health.out.hasPrefix("CRITICAL") && health.out.contains("daily resend budget spent")
+                && health.out.contains("+252 901200"), "\(health)")
         let domesticSent = try await u.count("phone_number LIKE '+1%' AND success AND retry_count = 1")
         let ranges = perRange.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         figure("spendGuard", "900 due rows (300 domestic in 10 ranges, 600 OTP abroad in 3 ranges); with resend_countries [US, CA]: resends abroad \(abroadSent), domestic resent 300 of 300, closed country_not_allowed 600; without a list, cap 40/range/hour, budget 250/day, 3 runs at once: \(total) resends (\(domesticSent) domestic), per range max \(perRange.values.max() ?? 0) [\(ranges)], budget_held=\(budgetHeld) prefix_held=\(prefixHeld) pumping_held=\(pumpingHeld), counted from the table \(soFar.resends) (\(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))))")

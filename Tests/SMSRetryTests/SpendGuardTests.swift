@@ -153,4 +153,20 @@ import Testing
         #expect(problem(#"{"pumping_hold_seconds": 60}"#).hasPrefix("policy p.json: pumping_hold_seconds: 60.0 is out of range 1800–86400"))
         #expect(problem(#"{"max_resends_per_hour": 5}"#).contains("unknown key (expected") && problem(#"{"max_resends_per_hour": 5}"#).contains("resend_countries"))
     }
+
+    @Test("health: WARNING from 80% of the budget or while a range is held (named), CRITICAL once rows wait for the next day")
+    func health() {
+        var policy = SpendPolicy()
+        policy.maxResendsPerDay = 100
+        #expect(SpendHealth.judge(soFar: SpendSoFar(resends: 79), policy: policy, held: []).level == 0)
+        let warning = SpendHealth.judge(soFar: SpendSoFar(resends: 80), policy: policy, held: [])
+        #expect(warning.level == 1 && warning.reasons == ["daily resend budget 80% used (80 of max_resends_per_day 100)"], "\(warning)")
+        let critical = SpendHealth.judge(soFar: SpendSoFar(resends: 100), policy: policy, held: [(.budget, "+1 415555", 12)])
+        #expect(critical.level == 2 && critical.reasons.first?.hasPrefix("daily resend budget spent: 12 resend(s) held to the next day") == true)
+        let ranges = SpendHealth.judge(soFar: nil, policy: SpendPolicy(),
+                                       held: [(.prefixVelocity, "+373 691200", 160), (.prefixVelocity, "+252 901200", 140), (.pumping, "+373 691200", 40)])
+        #expect(ranges.level == 1 && ranges.reasons == [
+            "resends held at their range's hourly cap (max_resends_per_prefix_per_hour): +373 691200 (160), +252 901200 (140)",
+            "resends held for Twilio's SMS pumping protection (30450): +373 691200 (40)"], "\(ranges)")
+    }
 }

@@ -138,6 +138,16 @@ enum Queries {
         GROUP BY r.range
         """
 
+    /// Pending rows the spend guard holds, by reason and number (`health` names their ranges):
+    /// the work index's arm of `duePredicate` (`success = false AND next_retry_at IS NOT NULL`).
+    static let spendHeld = """
+        SELECT sms_retry ->> 'reason' AS reason, phone_number, count(*) AS rows
+        FROM sms_usage_logs
+        WHERE success = false AND next_retry_at IS NOT NULL
+          AND sms_retry ->> 'reason' IN ('budget_held', 'prefix_held', 'pumping_held')
+        GROUP BY 1, 2
+        """
+
     /// Reserves the resends the spend guard allowed at a claim, in the claim's transaction: each
     /// row ($1 ids, still under this run's lease $5) gets `sms_retry.spend` (its country $2,
     /// range $3 and estimated cost $4, which later counts read) and `sms_retry.lease.reserved`,
@@ -517,7 +527,7 @@ enum Queries {
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, staleList, dueCount, health,
          sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, routerWord, sidHeld, settingSource,
-         spendLock, spendSoFar, spendReserve
+         spendLock, spendSoFar, spendReserve, spendHeld
     case serverAccess
 
     var name: String { rawValue }
@@ -547,6 +557,7 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .spendLock: Queries.spendLock
         case .spendSoFar: Queries.spendSoFar
         case .spendReserve: Queries.spendReserve
+        case .spendHeld: Queries.spendHeld
         }
     }
 }

@@ -69,4 +69,21 @@ extension RetryStore {
                                 window: window, now: clock.sql)
         }
     }
+
+    /// The pending rows the spend guard holds, by reason and range (`prefix_digits`).
+    public func spendHeld() async throws -> [(reason: SpendReason, range: String, rows: Int)] {
+        var held: [String: (reason: SpendReason, range: String, rows: Int)] = [:]
+        for r in try await database.query(Statement.spendHeld).all {
+            guard let label = r.string("reason"), let reason = SpendReason(rawValue: label) else { continue }
+            let range = RecipientCountries.range(r.string("phone_number") ?? "", digits: policy.spend.prefixDigits) ?? ""
+            held["\(label) \(range)", default: (reason, range, 0)].rows += r.int("rows") ?? 0
+        }
+        return held.values.sorted { ($0.reason.rawValue, $0.range) < ($1.reason.rawValue, $1.range) }
+    }
+
+    /// What `health` says of spending (`SpendHealth`): the fleet's budget and the held rows.
+    public func spendHealth() async throws -> (level: Int32, reasons: [String]) {
+        let soFar = policy.spend.maxResendsPerDay != nil || policy.spend.maxCostPerDay != nil ? try await spendSoFar() : nil
+        return SpendHealth.judge(soFar: soFar, policy: policy.spend, held: try await spendHeld())
+    }
 }
