@@ -93,6 +93,13 @@ import TwilioStandIn
         #expect(try await u.count("sms_retry ->> 'reason' = 'pumping_held' AND (retry_count <> 0 OR next_retry_at < now() + interval '29 minutes')") == 0)
         let soFar = try await u.store(policyWith(capped)).spendSoFar()
         #expect(soFar.resends == total, "counted from the table: \(soFar.resends), requests \(total)")
+        // The analytics: spend per day and country, the held rows by reason (migration 013).
+        let spent = try await u.query("SELECT country, resends, accepted FROM sms_retry_spend_daily").all
+        let byCountry = Dictionary(uniqueKeysWithValues: spent.map { ($0.string("country") ?? "", $0.int("resends") ?? 0) })
+        #expect(byCountry.values.reduce(0, +) == total && byCountry["US"] == domesticSent(perRange) && (byCountry["SO"] ?? 0) <= 40, "\(byCountry)")
+        #expect(spent.first { $0.string("country") == "US" }?.int("accepted") == domesticSent(perRange))
+        let held = Dictionary(uniqueKeysWithValues: try await u.query("SELECT reason, rows FROM sms_retry_held").all.map { ($0.string("reason") ?? "", $0.int("rows") ?? 0) })
+        #expect(held["budget_held"] == budgetHeld && held["prefix_held"] == prefixHeld && held["pumping_held"] == pumpingHeld, "\(held)")
         // health: CRITICAL while rows wait for the next day, and it names the held ranges.
         let health = try await runCLI(["health", "--database-url", u.conninfo, "--policy", capped])
         #expect(health.code == 2 && health.out.hasPrefix("CRITICAL") && health.out.contains("daily resend budget spent")
@@ -111,6 +118,8 @@ import TwilioStandIn
         let policy = try RetryPolicy.parse(Data(readme[start.upperBound..<end.lowerBound].utf8), source: "README")
         #expect(policy.spend.countries == ["US", "CA"] && policy.spend.maxResendsPerDay == 5000 && policy.spend.maxPerRangePerHour == 20)
     }
+
+    func domesticSent(_ perRange: [String: Int]) -> Int { perRange.filter { $0.key.hasPrefix("+1 ") }.values.reduce(0, +) }
 
     func policyWith(_ path: String) throws -> RetryPolicy {
         var p = try RetryPolicy.load(file: path)

@@ -497,7 +497,7 @@ enum Queries {
 
     /// The analytics views (migration 005), in the order `stats` prints them.
     static let views = ["sms_retry_overview", "sms_retry_queue", "sms_retry_by_attempt", "sms_retry_by_error_code",
-                        "sms_retry_daily", "sms_retry_health"]
+                        "sms_retry_daily", "sms_retry_health", "sms_retry_spend_daily", "sms_retry_held"]
 
     static let health = """
         SELECT status, array_to_json(reasons)::text AS reasons, retry_success_rate, finished_retries,
