@@ -169,4 +169,11 @@ import Testing
             "resends held at their range's hourly cap (max_resends_per_prefix_per_hour): +373 691200 (160), +252 901200 (140)",
             "resends held for Twilio's SMS pumping protection (30450): +373 691200 (40)"], "\(ranges)")
     }
+
+    @Test("check's countries: the recent messages' countries, most frequent first; more than 5 is more than a handful")
+    func countryCheck() {
+        let numbers = ["+14155550100", "+14155550101", "+447700900123", "+37369123456", "+25290123456", "+99890123456", "+4915112345678", "nonsense"]
+        #expect(CountryCheck.countries(numbers) == ["US", "DE", "GB", "MD", "SO", "UZ"])
+        #expect(CountryCheck.countries(numbers).count > CountryCheck.handful)
+    }
 }

@@ -37,3 +37,16 @@ public enum SpendHealth {
         return parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))"
     }
 }
+
+/// `check`'s question about countries, as pure logic: to how many countries the table's recent
+/// messages went (most messages first), and how many is more than a handful.
+public enum CountryCheck {
+    public static let handful = 5
+
+    /// The countries of `numbers`, the most frequent first (unknown numbers left out).
+    public static func countries(_ numbers: [String]) -> [String] {
+        var counts: [String: Int] = [:]
+        for number in numbers { if let country = RecipientCountries.country(number) { counts[country, default: 0] += 1 } }
+        return counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map(\.key)
+    }
+}

@@ -148,6 +148,15 @@ enum Queries {
         GROUP BY 1, 2
         """
 
+    /// The numbers of the newest 10,000 outbound messages (`check`'s countries line): a backward
+    /// walk of the primary key, not a read of the table.
+    static let recentRecipients = """
+        SELECT phone_number FROM (
+            SELECT phone_number, message_direction FROM sms_usage_logs ORDER BY id DESC LIMIT 10000
+        ) AS recent
+        WHERE sms_retry_direction(message_direction) = 'outbound'
+        """
+
     /// Reserves the resends the spend guard allowed at a claim, in the claim's transaction: each
     /// row ($1 ids, still under this run's lease $5) gets `sms_retry.spend` (its country $2,
     /// range $3 and estimated cost $4, which later counts read) and `sms_retry.lease.reserved`,
@@ -527,7 +536,7 @@ enum Queries {
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, staleList, dueCount, health,
          sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, routerWord, sidHeld, settingSource,
-         spendLock, spendSoFar, spendReserve, spendHeld
+         spendLock, spendSoFar, spendReserve, spendHeld, recentRecipients
     case serverAccess
 
     var name: String { rawValue }
@@ -558,6 +567,7 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .spendSoFar: Queries.spendSoFar
         case .spendReserve: Queries.spendReserve
         case .spendHeld: Queries.spendHeld
+        case .recentRecipients: Queries.recentRecipients
         }
     }
 }
