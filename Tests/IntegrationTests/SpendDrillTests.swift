@@ -54,6 +54,10 @@ import TwilioStandIn
         defer { Task { await twilio.stop() } }
         try await seed(t)
         let listed = try policyFile(#"{ "resend_countries": ["US", "CA"], "max_resends_per_prefix_per_hour": 40 }"#)
+        let dry = try await runCLI(["run", "--dry-run", "--database-url", t.conninfo, "--policy", listed, "--limit", "1000"], environment: twilio.environment)
+        #expect(dry.code == 0 && dry.out.components(separatedBy: "would close unsent as country_not_allowed: recipient's country MD is not in resend_countries (CA, US)").count - 1 == 200,
+                "\(dry.code) \(dry.out.prefix(600)) \(dry.err.prefix(300))")
+        #expect(dry.out.components(separatedBy: "would send").count - 1 == 300)
         let first = try await threeRuns(t, twilio, policy: listed)
         let received = await twilio.server.received
         let abroadSent = received.filter { !$0.to.hasPrefix("+1") }.count

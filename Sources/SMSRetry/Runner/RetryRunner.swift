@@ -406,6 +406,12 @@ public final class RetryRunner: Sendable {
             case .expired(let why): due.action = "close as expired: \(why)"
             case .hold(let until, let zone): due.action = "hold for quiet hours until \(MessageSafety.describe(until, zone: zone))"
             }
+            // The recipient's country (`resend_countries`); the budget and the ranges' caps are
+            // decided at the claim, against the fleet's spend at that moment, so not shown here.
+            if due.action == "send" || due.action.hasPrefix("hold"),
+               case .close(let reason, let why)? = SpendGuard.countryVerdict($0.phoneNumber, policy: store.policy.spend) {
+                due.action = "close unsent as \(reason.rawValue): \(why)"
+            }
             return due
         }
     }
@@ -655,6 +661,7 @@ public struct DueMessage: Sendable {
     public var lastErrorCode: String?
     /// The row's kind of message (the default kind when it names none).
     public var kind = ""
-    /// What a run would do now: `send`, `hold for quiet hours until …`, `close as expired: …`.
+    /// What a run would do now: `send`, `hold for quiet hours until …`, `close as expired: …`,
+    /// `close unsent as country_not_allowed: …`.
     public var action = "send"
 }
