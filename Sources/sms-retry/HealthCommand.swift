@@ -10,6 +10,7 @@ struct HealthCommand: AsyncParsableCommand {
         discussion: "3 also when the database cannot be reached or the views are missing. Thresholds default to the sms_retry.health_* settings.")
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var policyOptions: PolicyOptions
     @Option(name: [.customLong("period"), .customLong("window")], parsing: .unconditional, help: "Period judged (sets sms_retry.period; default 24h). --window is its old name.")
     var period: DurationArgument?
     @Option(parsing: .unconditional, help: "Warning below this retry success rate (0-1).") var warnSuccessRate: Double?
@@ -30,6 +31,11 @@ struct HealthCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let policy: RetryPolicy
+        do { policy = try policyOptions.load() } catch let failure as CLIFailure {
+            print("UNKNOWN: \(failure.message)")
+            throw CLIFailure(code: 3, message: "")
+        }
         let db: Database
         do { db = try await Database.connect(global.conninfo, settings: global.sessionSettings) } catch let error as DatabaseError {
             print("UNKNOWN: cannot reach the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -48,11 +54,19 @@ struct HealthCommand: AsyncParsableCommand {
             ]
             for case let (name, value?) in settings { try await analytics.set(name, value) }
             let health = try await analytics.health()
+            // The spend guard's budget and held ranges (the policy file's spend keys): the worse of the two.
+            // A monitoring role that may read only the views cannot count: said, not failed, when limits are set.
+            let spend: (level: Int32, reasons: [String])
+            do { spend = try await RetryStore(database: db, policy: policy).spendHealth() } catch let error as DatabaseError {
+                spend = (0, policy.spend.needsFleetCount ? ["spend not checked: \(explained(error))"] : [])
+            }
+            let code = max(health.exitCode, spend.level)
+            let status = code == 0 ? "HEALTHY" : code == 1 ? "WARNING" : "CRITICAL"
             let rate = health.retrySuccessRate.map { String(format: "%.1f%%", $0 * 100) } ?? "n/a"
-            print("\(health.status.uppercased()): retry success rate \(rate) over \(health.finishedRetries) finished retries, "
+            print("\(status): retry success rate \(rate) over \(health.finishedRetries) finished retries, "
                   + "\(health.backlog) due now, oldest due \(health.oldestDueSeconds) s")
-            for reason in health.reasons { print("- \(reason)") }
-            if health.exitCode != 0 { throw CLIFailure(code: health.exitCode, message: "") }
+            for reason in health.reasons + spend.reasons { print("- \(reason)") }
+            if code != 0 { throw CLIFailure(code: code, message: "") }
         } catch let error as DatabaseError {
             print("UNKNOWN: \(explained(error))")
             if let limit = await ServerLimit.read(for: error, on: db) { print("- \(limit.line("the health view"))") }

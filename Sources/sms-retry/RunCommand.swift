@@ -128,6 +128,12 @@ struct RunCommand: AsyncParsableCommand {
             for sender in summary.blockedSenders {
                 FileHandle.standardError.write(Data("sms-retry: sender stopped for this run, its rows handed back uncounted: \(sender)\n".utf8))
             }
+            for range in summary.stoppedRanges {
+                FileHandle.standardError.write(Data("sms-retry: number range stopped for this run (Twilio's SMS pumping protection), its rows held uncounted: \(range)\n".utf8))
+            }
+            if summary.budgetHeld > 0 {
+                FileHandle.standardError.write(Data("sms-retry: \(summary.budgetHeld) resend(s) held to the next day: the fleet's daily resend budget (max_resends_per_day / max_resend_cost_per_day) is spent\n".utf8))
+            }
             if summary.databaseError == nil { await hintAdoption(runner) }
             await writeMetrics(summary, exitCode: summary.exitCode, db: db, logger: logger)
             if summary.exitCode != 0 { throw CLIFailure(code: summary.exitCode, message: "") }

@@ -39,7 +39,7 @@ import Testing
         let keys = try #require(try JSONSerialization.jsonObject(with: Data(json.standby.out.utf8)) as? [String: Any]).keys
         #expect(Set(keys) == Set(Queries.views.map { String($0.dropFirst("sms_retry_".count)) }))
         let weekly = try await onBoth(["stats", "--period", "7d", "--days", "3"], primaryURL, standbyURL)
-        #expect(weekly.standby.code == 0 && Self.lessCheckedAt(weekly.standby.out) == Self.lessCheckedAt(weekly.primary.out), "\(weekly.standby.err)")
+        #expect(weekly.standby.code == 0 && Self.lessCheckedAt(weekly.standby.out) == Self.lessCheckedAt(weekly.primary.out), "\(weekly.standby.err) STANDBY<<\(weekly.standby.out)>> PRIMARY<<\(weekly.primary.out)>>")
         let health = try await onBoth(["health"], primaryURL, standbyURL)
         #expect(health.standby.code == 2 && health.primary.code == 2, "\(health.standby.out)")
         #expect(health.standby.out == health.primary.out)

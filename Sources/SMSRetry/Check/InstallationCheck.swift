@@ -123,6 +123,7 @@ public enum InstallationCheck {
                     : CheckLine(.problem, "sql policy", "the SQL report functions read another policy than run loads: they would decide otherwise",
                                 fix: "sms-retry policy apply FILE (the file run reads), or sms-retry migrate --policy FILE"))
             }
+            if pending.isEmpty, let policy = inputs.loadedPolicy, let line = try await countries(db, policy: policy.spend) { lines.append(line) }
             if let role = inputs.routerRole {
                 let missing = try await Migrator.routerPrivileges(db, schema: schema, role: role).filter { !$0.held }.map(\.description)
                 lines.append(missing.isEmpty
@@ -135,6 +136,17 @@ public enum InstallationCheck {
             lines.append(CheckLine(.problem, "database", "a check failed: \(message)"))
         }
         return lines
+    }
+
+    /// A warning when resends may go to every country and the table's recent messages went to
+    /// more than a handful: where an SMS pumping attack would be multiplied. Nil otherwise.
+    static func countries(_ db: Database, policy: SpendPolicy) async throws -> CheckLine? {
+        guard policy.countries == nil else { return nil }
+        let numbers = try await db.query(Statement.recentRecipients).all.compactMap { $0.string("phone_number") }
+        let seen = CountryCheck.countries(numbers)
+        guard seen.count > CountryCheck.handful else { return nil }
+        return CheckLine(.warning, "countries", "the last \(numbers.count) outbound messages went to \(seen.count) countries (\(seen.prefix(8).joined(separator: ", "))\(seen.count > 8 ? ", …" : "")) and resends may go to any country",
+                         fix: "list the countries resends may go to in the policy file: \"resend_countries\": [\(seen.prefix(3).map { "\"\($0)\"" }.joined(separator: ", "))] (README, Message safety, Spend)")
     }
 
     /// What the connection keeps between transactions, and what that allows.

@@ -87,7 +87,8 @@ extension RetryPolicy {
                 guard case .string(let name) = value, !name.isEmpty else { throw fail(key, "must be the name of a kind") }
                 policy.kinds.defaultKind = name
             default:
-                throw fail(key, "unknown key (expected max_delay_seconds, jitter, codes, transport, unknown_3xxxx, metadata_keys, message_kinds, default_kind)")
+                if try spendKey(key, value, into: &policy.spend, source) { continue }
+                throw fail(key, "unknown key (expected max_delay_seconds, jitter, codes, transport, unknown_3xxxx, metadata_keys, message_kinds, default_kind, \(SpendPolicy.keys.joined(separator: ", ")))")
             }
         }
         guard policy.kinds.kinds[policy.kinds.defaultKind] != nil else {

@@ -16,6 +16,8 @@ public struct RetryPolicy: Sendable, Equatable {
     public var messageKeys = MessageKeys()
     /// Kinds of message (`sms_metadata.category`): each its own maximum age and sending hours.
     public var kinds = MessageKinds.standard
+    /// What resends may cost: countries, a daily budget, a range's hourly cap, pumping blocks.
+    public var spend = SpendPolicy()
 
     public init(codes: [Int: RetryRule], transport: RetryRule, unknown3xxxx: RetryRule,
                 maxDelay: Double = 86_400, jitter: Double = 0.1) {

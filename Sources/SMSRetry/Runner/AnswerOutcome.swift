@@ -19,6 +19,8 @@ enum AnswerOutcome {
         var unsubscribed = false
         /// Twilio accepted the request (the 429 backoff starts from 1 s again).
         var accepted = false
+        /// Twilio's SMS pumping protection blocked the send (30450): counted per range by the run.
+        var pumping = false
     }
 
     /// The outcome of `result` for `row`, resent as `message` (attempt `retryCount + 1`),
@@ -36,6 +38,18 @@ enum AnswerOutcome {
             outcome = Outcome(id: row.id, kind: .sent, counted: true, sid: sid, httpStatus: status,
                               durationMS: Int(seconds * 1000), outcome: .sent)
             outcome.delivery = ["sid": sid, "status": twilioStatus, "at": JSONText.timestamp(now)]
+        case .rejected(let code, let text, let status, let seconds) where policy.spend.pumpingCodes.contains(code):
+            // SMS pumping protection: not resent while Twilio's block lasts (15–30 min), and not
+            // counted: the block is Twilio's judgement of the range, not this message's failure.
+            signals.providerUp = true
+            signals.pumping = true
+            let rule = policy.rule(for: .twilio(code: code)).rule
+            let hold = SpendGuard.pumpingHold(policy: policy.spend, ruleDelay: policy.baseDelay(rule, attemptsMade: attemptsMade))
+            outcome = Outcome.pumpingHeld(row, hold: hold, why: "Twilio \(code) (SMS pumping protection)", code: code)
+            outcome.errorMessage = "Twilio error \(code): \(text)"
+            outcome.httpStatus = status
+            outcome.durationMS = Int(seconds * 1000)
+            outcome.uncertain = .clear
         case .rejected(let code, _, _, _) where policy.rule(for: .twilio(code: code)).rule.senderFault:
             // The sender cannot send: not this message's fault.
             signals.providerUp = true
@@ -105,6 +119,18 @@ enum AnswerOutcome {
 }
 
 extension Outcome {
+    /// A row held for Twilio's pumping protection, or because the run stopped its range: back to
+    /// the table after `hold` seconds (at least 30 minutes), uncounted.
+    static func pumpingHeld(_ row: RetryStore.ClaimedRow, hold: Double, why: String, code: Int?) -> Outcome {
+        var outcome = Outcome.release(id: row.id, delay: hold, leaseUntil: row.leaseUntil)
+        outcome.outcome = .pumpingHeld
+        outcome.reason = .pumpingHeld
+        outcome.errorCode = code
+        outcome.note = "\(why); held \(Int(hold / 60)) min"
+        outcome.spendReason = .pumping
+        return outcome
+    }
+
     /// A row of a sender Twilio said cannot send: back to the table in 10 minutes, uncounted.
     static func senderBlocked(_ row: RetryStore.ClaimedRow, message: OutboundMessage, why: String, code: Int?) -> Outcome {
         var outcome = Outcome.release(id: row.id, delay: 600, leaseUntil: row.leaseUntil)

@@ -28,6 +28,8 @@ public final class RetryRunner: Sendable {
     private let unsubscribed = Mutex<Set<String>>([])
     /// Senders Twilio said cannot send (a sender-fault code), with why: their rows wait.
     private let blockedSenders = Mutex<[String: String]>([:])
+    /// Pumping answers (30450) per range this run, and the ranges it stopped: their rows wait.
+    private let pumpingRanges = Mutex<(hits: [String: Int], stopped: Set<String>)>(([:], []))
     private let throttles = Atomic<Int>(0)
     /// Requests to Twilio (creates and lookups), and how many of them never reached it.
     private let requests = Atomic<Int>(0)
@@ -170,7 +172,7 @@ public final class RetryRunner: Sendable {
                             group.addTask {
                                 do {
                                     let (rows, size) = try await self.store.claimBounded(limit: want, lease: self.options.lease, runID: self.runID,
-                                                                                         budget: budget, logger: self.logger)
+                                                                                         spend: self.spendClaim, budget: budget, logger: self.logger)
                                     if size < want { self.claimCeiling.store(size, ordering: .relaxed) }
                                     return .claimed(.success(rows))
                                 } catch let error as DatabaseError {
@@ -242,6 +244,7 @@ public final class RetryRunner: Sendable {
             summary.databaseLimit = await ServerLimit.read(for: failure.error, on: store.database)?.line(failure.what)
         }
         summary.throttled = throttles.load(ordering: .relaxed)
+        summary.stoppedRanges = pumpingRanges.withLock { state in state.stopped.sorted().map { "\($0): \(state.hits[$0] ?? 0) pumping blocks" } }
         summary.unreachable = unreachable.load(ordering: .relaxed)
         summary.blockedSenders = blockedSenders.withLock { $0 }.map { key, why in
             let parts = key.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
@@ -364,6 +367,13 @@ public final class RetryRunner: Sendable {
             case _ where outcome.unreachable: summary.released += 1
             case _ where outcome.senderBlocked: summary.senderBlocked += 1
             case _ where outcome.outcome == .quietHours: summary.quiet += 1
+            case _ where outcome.spendReason != nil:
+                switch outcome.spendReason! {
+                case .countryNotAllowed: summary.countryNotAllowed += 1
+                case .budget: summary.budgetHeld += 1
+                case .prefixVelocity: summary.prefixHeld += 1
+                case .pumping: summary.pumpingHeld += 1
+                }
             case .sent, .delivered, .progress: summary.sent += 1
             case .retry: summary.rescheduled += 1
             case .failed where outcome.outcome == .notSent: summary.skipped += 1
@@ -396,6 +406,12 @@ public final class RetryRunner: Sendable {
             case .expired(let why): due.action = "close as expired: \(why)"
             case .hold(let until, let zone): due.action = "hold for quiet hours until \(MessageSafety.describe(until, zone: zone))"
             }
+            // The recipient's country (`resend_countries`); the budget and the ranges' caps are
+            // decided at the claim, against the fleet's spend at that moment, so not shown here.
+            if due.action == "send" || due.action.hasPrefix("hold"),
+               case .close(let reason, let why)? = SpendGuard.countryVerdict($0.phoneNumber, policy: store.policy.spend) {
+                due.action = "close unsent as \(reason.rawValue): \(why)"
+            }
             return due
         }
     }
@@ -423,6 +439,10 @@ public final class RetryRunner: Sendable {
                 logger.info("recipient's quiet hours; held", metadata: ["sms.log_id": "\(id)", "sms.kind": "\(kind)",
                                                                        "sms.note": "\(outcome.note ?? "")"])
                 closed.append(outcome)
+            case .spend(let outcome, let reason, let why):
+                logger.info(reason == .countryNotAllowed ? "recipient's country not allowed for resends; closed" : "resend held by the spend guard",
+                            metadata: ["sms.log_id": "\(id)", "sms.reason": "\(reason.rawValue)", "sms.why": "\(why)"])
+                closed.append(outcome)
             case .send(let secondsLeft):
                 if let previous = row.previousLease {
                     logger.warning("previous attempt's outcome unknown (its run stopped before recording it); asking Twilio before resending",
@@ -433,6 +453,19 @@ public final class RetryRunner: Sendable {
             }
         }
         return (closed, sendable)
+    }
+
+    /// With a fleet-wide spend limit, how the claim keeps to it: the rows triage would send are
+    /// the ones the spend guard decides (and reserves), looking back as far as the longest
+    /// maximum age for the resends already made.
+    var spendClaim: RetryStore.SpendClaim? {
+        guard store.policy.spend.needsFleetCount else { return nil }
+        let policy = store.policy, maxAge = options.maxAge, sender = twilio.config.sender, clock = store.clock
+        let window = max(maxAge, policy.kinds.kinds.values.compactMap(\.maxAge).max() ?? 0) + 3600
+        return RetryStore.SpendClaim(window: window) { row in
+            if case .send = Triage.verdict(row, policy: policy, maxAge: maxAge, now: clock.now(), sender: sender) { return true }
+            return false
+        }
     }
 
     /// The resend of `row` (`Triage.message`).
@@ -447,6 +480,11 @@ public final class RetryRunner: Sendable {
         let message = message(for: row)
         if let why = blockedSenders.withLock({ $0[Self.senderKey(message)] }) {
             return Outcome.senderBlocked(row, message: message, why: why, code: nil)
+        }
+        let range = RecipientCountries.range(row.phoneNumber, digits: store.policy.spend.prefixDigits)
+        if let range, pumpingRanges.withLock({ $0.stopped.contains(range) }) {
+            return Outcome.pumpingHeld(row, hold: store.policy.spend.pumpingHold,
+                                       why: "range \(range) stopped for the run after \(store.policy.spend.pumpingStopAfter) pumping blocks (30450)", code: nil)
         }
         guard await admit(before: sendBy, sender: Self.senderKey(message)) else { return release }
         let attemptsMade = row.retryCount + 1
@@ -533,6 +571,19 @@ public final class RetryRunner: Sendable {
         if let what = signals.unreachable { noteUnreachable(what) }
         if let why = signals.configurationError { halt(.configuration(why)) }
         if signals.unsubscribed { unsubscribed.withLock { _ = $0.insert(row.phoneNumber) } }
+        if signals.pumping, let range = RecipientCountries.range(row.phoneNumber, digits: store.policy.spend.prefixDigits) {
+            let stopAfter = store.policy.spend.pumpingStopAfter
+            let stoppedNow = pumpingRanges.withLock { state -> Bool in
+                state.hits[range, default: 0] += 1
+                guard state.hits[range]! >= stopAfter, !state.stopped.contains(range) else { return false }
+                state.stopped.insert(range)
+                return true
+            }
+            if stoppedNow {
+                logger.error("range stopped for this run: Twilio's SMS pumping protection blocked several resends to it",
+                             metadata: ["sms.range": "\(range)", "sms.blocks": "\(stopAfter)"])
+            }
+        }
         if let why = signals.blockSender {
             blockedSenders.withLock { $0[Self.senderKey(message)] = $0[Self.senderKey(message)] ?? why }
             logger.error("sender stopped for this run", metadata: ["sms.sender": "\(message.senderForHistory ?? "-")", "sms.why": "\(why)"])
@@ -610,6 +661,7 @@ public struct DueMessage: Sendable {
     public var lastErrorCode: String?
     /// The row's kind of message (the default kind when it names none).
     public var kind = ""
-    /// What a run would do now: `send`, `hold for quiet hours until …`, `close as expired: …`.
+    /// What a run would do now: `send`, `hold for quiet hours until …`, `close as expired: …`,
+    /// `close unsent as country_not_allowed: …`.
     public var action = "send"
 }

@@ -31,6 +31,10 @@ public enum RunMetrics {
                                           ("not_retryable", s.adoption.notRetryable), ("exhausted", s.adoption.exhausted)]
         metric("sms_retry_run_adopted_rows", "Unreported failures the last run adopted (--adopt-failures), by what became of them.",
                adoption.map { ("{result=\"\($0.0)\"}", Double($0.1)) })
+        let held: [(String, Int)] = [("country_not_allowed", s.countryNotAllowed), ("budget_held", s.budgetHeld),
+                                      ("prefix_held", s.prefixHeld), ("pumping_held", s.pumpingHeld)]
+        metric("sms_retry_run_spend_guarded_rows", "Resends the spend guard stopped in the last run, by reason: closed for the recipient's country, held for the daily budget, the range's hourly cap, or SMS pumping protection.",
+               held.map { ("{reason=\"\($0.0)\"}", Double($0.1)) })
         metric("sms_retry_run_claimed_rows", "Rows claimed by the last run.", [("", Double(s.claimed))])
         metric("sms_retry_run_throttled_responses", "429 answers Twilio gave the last run.", [("", Double(s.throttled))])
         metric("sms_retry_run_unreachable_requests", "Requests of the last run that never reached Twilio (refused, DNS, TLS).",

@@ -72,6 +72,15 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public var senderBlocked = 0
     /// Rows held for their recipient's quiet hours (back when the hours end, uncounted).
     public var quiet = 0
+    /// The spend guard: rows closed because the recipient's country is not in
+    /// `resend_countries`; rows held (uncounted) for the fleet's daily budget, for their range's
+    /// hourly cap, for Twilio's pumping protection or a range the run stopped.
+    public var countryNotAllowed = 0
+    public var budgetHeld = 0
+    public var prefixHeld = 0
+    public var pumpingHeld = 0
+    /// Ranges this run stopped after several pumping answers (30450), with how many.
+    public var stoppedRanges: [String] = []
     /// Each sender stopped, masked, with Twilio's reason.
     public var blockedSenders: [String] = []
     /// Outcomes not written because the row's lease had passed to another run.
@@ -102,7 +111,8 @@ public struct RunSummary: Sendable, CustomStringConvertible {
     public init() {}
 
     /// 0 all done; 1 some rows could not be processed and need a look (closed unsent as bad
-    /// input, or an outcome refused because the lease had passed to another run); 2
+    /// input, an outcome refused because the lease had passed to another run, rows held because
+    /// the fleet's daily resend budget is spent: `budget_held=N`); 2
     /// configuration error (Twilio refused the credentials); 3 the database failed a statement
     /// for good (a connection that stayed away, a DBA's time limit); 4 Twilio outage (the breaker
     /// opened: rows handed back uncounted). Rows handed back at the runtime limit or after
@@ -112,7 +122,7 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         if configurationError { return 2 }
         if databaseError != nil { return 3 }
         if providerOutage { return 4 }
-        return skipped + lost + senderBlocked > 0 ? 1 : 0
+        return skipped + lost + senderBlocked + budgetHeld > 0 ? 1 : 0
     }
 
     public var description: String {
@@ -126,6 +136,10 @@ public struct RunSummary: Sendable, CustomStringConvertible {
         if unreachable > 0 { line += " unreachable=\(unreachable)" }
         if senderBlocked > 0 { line += " sender_blocked=\(senderBlocked)" }
         if quiet > 0 { line += " quiet=\(quiet)" }
+        if countryNotAllowed > 0 { line += " country_not_allowed=\(countryNotAllowed)" }
+        if budgetHeld > 0 { line += " budget_held=\(budgetHeld)" }
+        if prefixHeld > 0 { line += " prefix_held=\(prefixHeld)" }
+        if pumpingHeld > 0 { line += " pumping_held=\(pumpingHeld)" }
         if confirmed > 0 { line += " router_confirmed=\(confirmed)" }
         if deleted > 0 { line += " deleted=\(deleted)" }
         if lost > 0 { line += " lost=\(lost)" }

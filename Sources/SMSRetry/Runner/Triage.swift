@@ -12,6 +12,9 @@ enum Triage {
         case optedOut(Outcome, event: String)
         /// Inside its recipient's quiet hours: handed back, uncounted, until they end.
         case held(Outcome, kind: String)
+        /// The spend guard's: closed unsent (the recipient's country) or held uncounted (the
+        /// daily budget, the range's hourly cap), with why.
+        case spend(Outcome, SpendReason, why: String)
         /// Send it, with `secondsLeft` of its age (nil: age unknown).
         case send(secondsLeft: Double?)
     }
@@ -32,6 +35,9 @@ enum Triage {
             return .unsendable(.closed(id: row.id, reason: reason, leaseUntil: row.leaseUntil))
         }
         if let event = row.optOut { return .optedOut(optedOut(row, event: event), event: event) }
+        if case .close(let reason, let why)? = SpendGuard.countryVerdict(row.phoneNumber, policy: policy.spend) {
+            return .spend(spendOutcome(row, .close(reason, why: why), now: now), reason, why: why)
+        }
         switch safety {
         case .hold(let until, let zone):
             var held = Outcome.release(id: row.id, delay: max(1, until.timeIntervalSince(now)), leaseUntil: row.leaseUntil)
@@ -40,6 +46,14 @@ enum Triage {
             held.note = "\(kindName): quiet hours in \(zone); held until \(MessageSafety.describe(until, zone: zone))"
             return .held(held, kind: kindName)
         case .send(let left):
+            // The claim's spend decision (the fleet's budget, the range's cap), when it made one.
+            if let verdict = row.spend {
+                switch verdict {
+                case .hold(let reason, _, let why), .close(let reason, let why):
+                    return .spend(spendOutcome(row, verdict, now: now), reason, why: why)
+                case .send: break
+                }
+            }
             return .send(secondsLeft: row.ageSeconds == nil ? nil : left)
         case .expired:
             preconditionFailure("handled above")
@@ -68,6 +82,27 @@ enum Triage {
         if let body = row.content, body.unicodeScalars.count > 1600 { return .bodyTooLong }
         if !PhoneNumber.isE164(row.phoneNumber) { return .invalidPhoneNumber }
         return nil
+    }
+
+    /// A row the spend guard closed (`country_not_allowed`) or held until the verdict's time
+    /// (uncounted, as quiet hours hold), its reason and history entry saying why.
+    static func spendOutcome(_ row: RetryStore.ClaimedRow, _ verdict: SpendGuard.Verdict, now: Date) -> Outcome {
+        var outcome: Outcome
+        switch verdict {
+        case .close(let reason, let why):
+            outcome = .closed(id: row.id, reason: CloseReason(reason), leaseUntil: row.leaseUntil)
+            outcome.outcome = HistoryLabel(reason)
+            outcome.note = why
+        case .hold(let reason, let until, let why):
+            outcome = .release(id: row.id, delay: max(1, until.timeIntervalSince(now)), leaseUntil: row.leaseUntil)
+            outcome.outcome = HistoryLabel(reason)
+            outcome.reason = CloseReason(reason)
+            outcome.note = "\(why); held until \(JSONText.timestamp(until))"
+        case .send:
+            preconditionFailure("a send is no outcome")
+        }
+        outcome.spendReason = SpendGuard.reason(of: verdict)
+        return outcome
     }
 
     /// A row whose number opted out (`event`: the opt-out word or "21610"): closed unsent.

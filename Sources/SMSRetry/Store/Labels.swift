@@ -20,6 +20,12 @@ enum HistoryLabel: String, CaseIterable, Sendable {
     case optedOut = "opted_out"
     case quietHours = "quiet_hours"
     case senderBlocked = "sender_blocked"
+    /// The spend guard: closed unsent (`country_not_allowed`) or held (`budget_held`,
+    /// `prefix_held`, `pumping_held`), the same words as the reason.
+    case countryNotAllowed = "country_not_allowed"
+    case budgetHeld = "budget_held"
+    case prefixHeld = "prefix_held"
+    case pumpingHeld = "pumping_held"
     /// Handed back when the outage breaker opened.
     case providerOutage = "provider_outage"
     /// A failure the router reported (or adoption classified).
@@ -28,6 +34,8 @@ enum HistoryLabel: String, CaseIterable, Sendable {
     case retryNow = "retry_now"
     /// Twilio's delivery statuses, when a callback or lookup reports one that ends the row.
     case delivered, undelivered
+
+    init(_ reason: SpendReason) { self = HistoryLabel(rawValue: reason.rawValue)! }
 
     init(_ status: DeliveryStatus) {
         switch status {
@@ -56,6 +64,21 @@ enum CloseReason: String, CaseIterable, Sendable {
     /// The router's word: its `success = true` (or `mark-sent`, or a delivered callback) ended
     /// the pending retry. Written by the record statement itself (`Queries.outcomesRecord`).
     case routerConfirmed = "router_confirmed"
+    /// The spend guard (`SpendReason`): closed for the recipient's country, or held (still
+    /// pending, uncounted) for the daily budget, the range's hourly cap, a pumping block.
+    case countryNotAllowed = "country_not_allowed"
+    case budgetHeld = "budget_held"
+    case prefixHeld = "prefix_held"
+    case pumpingHeld = "pumping_held"
+
+    init(_ reason: SpendReason) {
+        switch reason {
+        case .countryNotAllowed: self = .countryNotAllowed
+        case .budget: self = .budgetHeld
+        case .prefixVelocity: self = .prefixHeld
+        case .pumping: self = .pumpingHeld
+        }
+    }
 
     init(_ reason: GiveUpReason) {
         switch reason {

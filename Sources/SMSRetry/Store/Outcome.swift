@@ -52,6 +52,11 @@ struct Outcome: Sendable {
     var unreachable = false
     /// Not written: handed back because Twilio said its sender cannot send.
     var senderBlocked = false
+    /// Not written: the spend guard closed or held the row (`country_not_allowed=N`,
+    /// `budget_held=N`, … in the summary).
+    var spendReason: SpendReason? = nil
+    /// Not written: the range a pumping answer (30450) came for, when the run should count it.
+    var pumpingRange: String? = nil
     /// Not written: the router confirmed the row (`success`) or deleted it after the claim, seen
     /// right before its send: not sent.
     var routerWord: RouterWord? = nil

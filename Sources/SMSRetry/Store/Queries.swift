@@ -88,7 +88,88 @@ enum Queries {
                   -- the original message's sender and content, at the policy's key paths ($6)
                   \((1...MessageKeys.names.count).map { "(s.sms_metadata #> string_to_array(($6::text[])[\($0)], '.'))::text AS meta_\($0)" }.joined(separator: ", ")),
                   extract(epoch FROM sms_retry_router_time(coalesce($3::timestamptz, now())) - s.created_at)::float8 AS age_seconds,
+                  sms_retry_segments(s.message_content) AS segments,
                   (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
+        """
+
+    /// The fleet's spend is counted and reserved under this transaction-scoped advisory lock
+    /// ($1 = its class, `RetryStore.spendLockClass`; key 0): one claim at a time counts what is
+    /// left of the budget and takes its rows within it, so concurrent runs cannot both spend the
+    /// last of it. Released at COMMIT; a pooler in transaction mode keeps it (it is the transaction's).
+    static let spendLock = "SELECT pg_advisory_xact_lock($1::int, 0)"
+
+    /// The fleet's resends so far, per range (`sms_retry.spend.range`; '' for rows resent before
+    /// the spend guard): today's (since $2, the budget day's start) and their estimated cost, and
+    /// the last hour's. A resend is a history entry of a request Twilio answered or may have
+    /// taken (`sent`, `rejected`, `transport_error`, `http_error`, and `pumping_held` with Twilio's
+    /// code), plus a live claim that reserved one (`sms_retry.lease.reserved`: being sent, not yet
+    /// recorded). A rejected request costs nothing at Twilio, but counting every request keeps
+    /// the count what an operator means by resends, and the cost an upper estimate. $1 now, $3 how far back a resent
+    /// row can have been created (the longest maximum age, seconds), $4 the default price per
+    /// segment for rows with no `sms_retry.spend.cost`. The rows read: resent ones (`retry_count`),
+    /// claimed ones, and those the guard ever let go (`sms_retry.spend`: a pumping block leaves
+    /// `retry_count` as it was). Reads the failed-rows index of 011
+    /// (`sms_usage_logs_retry_failed_idx`: `success = false OR retry_count > 0`, by `created_at`):
+    /// every resent row is in it, and no index is added for the router's statements to maintain.
+    static let spendSoFar = """
+        SELECT r.range, sum(r.today + r.reserved)::bigint AS resends_today,
+               sum((r.today + r.reserved) * r.cost)::float8 AS cost_today,
+               sum(r.hour + r.reserved)::bigint AS resends_hour
+        FROM (
+            SELECT coalesce(s.sms_retry -> 'spend' ->> 'range', '') AS range,
+                   coalesce((s.sms_retry -> 'spend' ->> 'cost')::float8, sms_retry_segments(s.message_content) * $4::float8) AS cost,
+                   (s.next_retry_at > coalesce($1::timestamptz, now())
+                    AND coalesce(s.sms_retry -> 'lease' ? 'reserved', false))::int AS reserved,
+                   c.today, c.hour
+            FROM sms_usage_logs AS s
+            CROSS JOIN LATERAL (
+                SELECT count(*) FILTER (WHERE (h.e ->> 'at')::timestamptz >= $2::timestamptz) AS today,
+                       count(*) FILTER (WHERE (h.e ->> 'at')::timestamptz >= coalesce($1::timestamptz, now()) - interval '1 hour') AS hour
+                FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.sms_retry -> 'history') = 'array'
+                                               THEN s.sms_retry -> 'history' ELSE '[]'::jsonb END) AS h(e)
+                WHERE h.e ->> 'outcome' IN ('sent', 'rejected', 'transport_error', 'http_error')
+                   OR (h.e ->> 'outcome' = 'pumping_held' AND h.e ? 'code')
+            ) AS c
+            WHERE (s.success = false OR s.retry_count > 0)
+              AND s.created_at >= sms_retry_router_time($2::timestamptz) - make_interval(secs => $3::float8)
+              AND s.created_at < sms_retry_router_time(coalesce($1::timestamptz, now())) + interval '1 day'
+              AND (s.retry_count > 0 OR s.sms_retry ? 'lease' OR s.sms_retry ? 'spend')
+        ) AS r
+        GROUP BY r.range
+        """
+
+    /// Pending rows the spend guard holds, by reason and number (`health` names their ranges):
+    /// the work index's arm of `duePredicate` (`success = false AND next_retry_at IS NOT NULL`).
+    static let spendHeld = """
+        SELECT sms_retry ->> 'reason' AS reason, phone_number, count(*) AS rows
+        FROM sms_usage_logs
+        WHERE success = false AND next_retry_at IS NOT NULL
+          AND sms_retry ->> 'reason' IN ('budget_held', 'prefix_held', 'pumping_held')
+        GROUP BY 1, 2
+        """
+
+    /// The numbers of the newest 10,000 outbound messages (`check`'s countries line): a backward
+    /// walk of the primary key, not a read of the table.
+    static let recentRecipients = """
+        SELECT phone_number FROM (
+            SELECT phone_number, message_direction FROM sms_usage_logs ORDER BY id DESC LIMIT 10000
+        ) AS recent
+        WHERE sms_retry_direction(message_direction) = 'outbound'
+        """
+
+    /// Reserves the resends the spend guard allowed at a claim, in the claim's transaction: each
+    /// row ($1 ids, still under this run's lease $5) gets `sms_retry.spend` (its country $2,
+    /// range $3 and estimated cost $4, which later counts read) and `sms_retry.lease.reserved`,
+    /// which `spendSoFar` counts until the record removes the lease with the send's history entry.
+    static let spendReserve = """
+        UPDATE sms_usage_logs AS s
+        SET sms_retry = \(state("""
+            \(retry) || jsonb_build_object(
+                'spend', jsonb_strip_nulls(jsonb_build_object('country', r.country, 'range', r.range, 'cost', r.cost)),
+                'lease', coalesce(\(retry) -> 'lease', '{}'::jsonb) || jsonb_build_object('reserved', r.cost))
+            """))
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::timestamptz[]) AS r(id, country, range, cost, lease_until)
+        WHERE s.id = r.id AND s.next_retry_at = r.lease_until
         """
 
     /// The opt-out events: inbound opt-out and opt-in words (`sms_retry_is_opt_word`, migration
@@ -425,7 +506,7 @@ enum Queries {
 
     /// The analytics views (migration 005), in the order `stats` prints them.
     static let views = ["sms_retry_overview", "sms_retry_queue", "sms_retry_by_attempt", "sms_retry_by_error_code",
-                        "sms_retry_daily", "sms_retry_health"]
+                        "sms_retry_daily", "sms_retry_health", "sms_retry_spend_daily", "sms_retry_held"]
 
     static let health = """
         SELECT status, array_to_json(reasons)::text AS reasons, retry_success_rate, finished_retries,
@@ -454,7 +535,8 @@ enum Queries {
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
     case claimDue, dueList, rowLock, outcomesRecord, staleLock, staleList, dueCount, health,
-         sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, routerWord, sidHeld, settingSource
+         sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, routerWord, sidHeld, settingSource,
+         spendLock, spendSoFar, spendReserve, spendHeld, recentRecipients
     case serverAccess
 
     var name: String { rawValue }
@@ -481,6 +563,11 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .sidHeld: Queries.sidHeld
         case .serverAccess: Queries.serverAccess
         case .settingSource: Queries.settingSource
+        case .spendLock: Queries.spendLock
+        case .spendSoFar: Queries.spendSoFar
+        case .spendReserve: Queries.spendReserve
+        case .spendHeld: Queries.spendHeld
+        case .recentRecipients: Queries.recentRecipients
         }
     }
 }

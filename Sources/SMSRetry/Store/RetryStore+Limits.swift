@@ -74,13 +74,16 @@ extension RetryStore {
     /// Claims up to `limit` rows (`claim`), and when a DBA's limit cancels the claim (which then
     /// took nothing), half as many, down to one row. Returns the rows and the size that fitted,
     /// where the next claims should start; throws what cancelled a claim of one row.
-    func claimBounded(limit: Int, lease: Double, runID: String, uncertainOnly: Bool = false,
+    func claimBounded(limit: Int, lease: Double, runID: String, uncertainOnly: Bool = false, spend: SpendClaim? = nil,
                       budget: Duration = .seconds(15), logger: Logger) async throws -> (rows: [ClaimedRow], size: Int) {
         var size = limit
         while true {
             do {
                 let rows = try await surviving(budget: budget, logger: logger, "claim due rows") {
-                    try await self.claim(limit: size, lease: lease, runID: runID, uncertainOnly: uncertainOnly)
+                    if let spend, !uncertainOnly {
+                        return try await self.claimWithinSpend(limit: size, lease: lease, runID: runID, spend: spend)
+                    }
+                    return try await self.claim(limit: size, lease: lease, runID: runID, uncertainOnly: uncertainOnly)
                 }
                 return (rows, size)
             } catch let error as DatabaseError where error.isTimeout {

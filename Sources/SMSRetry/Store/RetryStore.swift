@@ -146,6 +146,10 @@ public final class RetryStore: Sendable {
         var original: [String?] = []
         /// What is left of the message's maximum age by its kind (set when triage lets it go).
         var secondsLeft: Double? = nil
+        /// SMS segments of the body (`sms_retry_segments`, migration 005): what a resend costs.
+        var segments = 1
+        /// The spend guard's verdict made at the claim, when the fleet's spend was counted.
+        var spend: SpendGuard.Verdict? = nil
         /// The kind of message (`MessageKeys.kind`), nil when the row names none.
         var kind: String? { MessageKeys.string(original.count > MessageKeys.kindIndex ? original[MessageKeys.kindIndex] : nil) }
     }
@@ -159,8 +163,16 @@ public final class RetryStore: Sendable {
     /// Claims up to `limit` due rows for `lease` seconds; committed when this returns.
     /// `uncertainOnly`: only rows whose last send's fate is unknown (`reconcile`).
     func claim(limit: Int, lease: Double, runID: String, uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
-        let rows = try await database.query(Statement.claimDue, [String(limit), String(lease), clock.sql, runID,
-                                                               uncertainOnly ? "t" : "f", PGArray.literal(policy.messageKeys.paths)])
+        Self.claimedRows(try await database.query(Statement.claimDue, claimParameters(limit: limit, lease: lease, runID: runID,
+                                                                                   uncertainOnly: uncertainOnly)))
+    }
+
+    func claimParameters(limit: Int, lease: Double, runID: String, uncertainOnly: Bool) -> [String?] {
+        [String(limit), String(lease), clock.sql, runID, uncertainOnly ? "t" : "f", PGArray.literal(policy.messageKeys.paths)]
+    }
+
+    /// The claim's rows, in the order they fell due.
+    static func claimedRows(_ rows: PGRows) -> [ClaimedRow] {
         // RETURNING comes in no particular order: sent in the order they fell due.
         return rows.all.sorted { ($0.double("due_epoch") ?? 0, $0.int("id") ?? 0) < ($1.double("due_epoch") ?? 0, $1.int("id") ?? 0) }.map { r in
             ClaimedRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "",
@@ -174,7 +186,8 @@ public final class RetryStore: Sendable {
                        },
                        sid: r.string("sid"),
                        ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"),
-                       original: (1...MessageKeys.names.count).map { r.string("meta_\($0)") })
+                       original: (1...MessageKeys.names.count).map { r.string("meta_\($0)") },
+                       segments: r.int("segments") ?? 1)
         }
     }
 
