@@ -8,17 +8,12 @@ public struct RecipientZone: Sendable, Equatable {
 }
 
 public enum RecipientZones {
-    private static let table: [Substring: RecipientZone] = {
-        var table: [Substring: RecipientZone] = [:]
-        for line in RecipientZoneData.table.split(separator: "\n") {
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard fields.count >= 2 else { continue }
-            let state = fields.count > 2 && !fields[2].isEmpty ? String(fields[2]) : nil
-            table[fields[0]] = RecipientZone(zones: fields[1].split(separator: ",").map(String.init), usState: state)
-        }
-        return table
-    }()
-    private static let longest = table.keys.map(\.count).max() ?? 0
+    private static let table = PrefixTable<RecipientZone>(RecipientZoneData.table) { line in
+        let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+        guard fields.count >= 2 else { return nil }
+        let state = fields.count > 2 && !fields[2].isEmpty ? String(fields[2]) : nil
+        return (fields[0], RecipientZone(zones: fields[1].split(separator: ",").map(String.init), usState: state))
+    }
 
     /// How many prefixes the data maps.
     public static var prefixCount: Int { table.count }
@@ -29,10 +24,6 @@ public enum RecipientZones {
         guard number.hasPrefix("+") else { return nil }
         let digits = number.utf8.dropFirst()
         guard !digits.isEmpty, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
-        let text = Substring(number.dropFirst())
-        for length in stride(from: min(longest, text.count), through: 1, by: -1) {
-            if let zone = table[text.prefix(length)] { return zone }
-        }
-        return nil
+        return table.longestMatch(Substring(number.dropFirst()))
     }
 }
