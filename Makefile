@@ -11,7 +11,7 @@ VERSION := $(shell sed -n 's/.*static let number = "\(.*\)".*/\1/p' Sources/SMSR
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: deps build-deps build test test-pg test-faults test-install run install dist measure router-cost report-latency cpu bench lint clean
+.PHONY: deps build-deps build test test-pg test-faults test-install run install dist measure router-cost router-objects report-latency cpu bench lint clean
 
 # apt_install PACKAGES: installs those of them that are missing (sudo when not root).
 apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -118,6 +118,14 @@ report-latency: deps
 router-cost: deps
 	@data=$$(mktemp -d /tmp/sms-retry-routercost-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" benchmarks/router-cost.sh; status=$$?; rm -rf "$$data"; exit $$status
+
+# What each of sms-retry's objects (indexes, the guard trigger, 002's columns) costs the router's
+# INSERT and UPDATEs, in instructions under callgrind: a figure the machine's load does not move
+# (benchmarks/router-objects.sh, ~15 min).
+router-objects: deps
+	@command -v valgrind >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq valgrind >/dev/null; }
+	@data=$$(mktemp -d /tmp/sms-retry-objects-pg.XXXXXX); \
+	  benchmarks/router-objects.sh "$$data"; status=$$?; rm -rf "$$data"; exit $$status
 
 # CPU per resent row of sms-retry, PostgreSQL and the stand-in, from /proc (benchmarks/cpu.sh).
 cpu: deps

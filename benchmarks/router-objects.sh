@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# make router-objects: what each of sms-retry's objects on the router's table costs the router's
+# own statements, in CPU instructions (callgrind), so the figure does not move with the machine's
+# load as make router-cost's rates do.
+#
+#   benchmarks/router-objects.sh DATA_DIR
+#
+# Builds a throwaway PostgreSQL in DATA_DIR (the newest Debian server, as .ci/with-postgres): a
+# 1M-row router table (benchmarks/seed.sql, the router's own index on (user_id, created_at)),
+# then copies of it: before `migrate`, migrated (every migrations/NNN_*.up.sql from 002 with
+# psql -f), migrated less each one sms-retry object in turn, and with 002's columns only. The
+# server is then stopped, and each database runs the router's statements in a single-user
+# backend under valgrind: 200 and then 600 of a kind, so that (I(600) - I(200)) / 400 is the
+# instructions of one statement, start-up left out. Simple protocol (each statement parsed and
+# planned, as most drivers and ORMs send them). The UPDATEs go to 20 rows over and over, so
+# they stay HOT as the router's do (pages pruned in between); the INSERT writes an outbound
+# row that succeeded, the router's usual row.
+#   ROWS=1000000    the table's rows
+# Prints a markdown table on stdout (progress on stderr). About 15 minutes on 2 cores.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$here/..
+data=${1:?usage: benchmarks/router-objects.sh DATA_DIR}
+rows=${ROWS:-1000000}
+command -v valgrind >/dev/null || { echo "router-objects: valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+t0=$(date +%s)
+say() { echo "== [$(( $(date +%s) - t0 )) s] $*" >&2; }
+work=$(mktemp -d /tmp/sms-retry-objects.XXXXXX)
+chmod 755 "$work"
+trap 'rm -rf "$work"' EXIT
+
+# --- 1. the databases, on a server that .ci/with-postgres starts and stops -----------------------
+# Each variant: its name, then the SQL that makes it from the migrated copy ("" = as migrated).
+declare -a names=(before migrated less_guard_trigger less_brin_idx less_opt_out_idx less_work_idx less_failed_idx less_sid_idx columns_only)
+declare -A make_sql=(
+  [migrated]=""
+  [less_guard_trigger]="DROP TRIGGER sms_retry_guard ON sms_usage_logs"
+  [less_brin_idx]="DROP INDEX sms_usage_logs_created_at_brin_idx"
+  [less_opt_out_idx]="DROP INDEX sms_usage_logs_opt_out_v4_idx"
+  [less_work_idx]="DROP INDEX sms_usage_logs_retry_work_idx"
+  [less_failed_idx]="DROP INDEX sms_usage_logs_retry_failed_idx"
+  [less_sid_idx]="DROP INDEX sms_usage_logs_twilio_sid_idx"
+  [columns_only]="DO \$\$ DECLARE i regclass; BEGIN
+      FOR i IN SELECT indexrelid::regclass FROM pg_index
+               WHERE indrelid = 'sms_usage_logs'::regclass AND obj_description(indexrelid, 'pg_class') LIKE 'sms-retry%'
+      LOOP EXECUTE format('DROP INDEX %s', i); END LOOP;
+      EXECUTE 'DROP TRIGGER IF EXISTS sms_retry_guard ON sms_usage_logs'; END \$\$"
+)
+SMS_RETRY_OBJ_NAMES="${names[*]}" "$root/.ci/with-postgres" "$data" bash -c '
+  set -euo pipefail
+  q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+  q postgres -c "CREATE DATABASE before"
+  q before -f "'"$root"'/migrations/001_baseline.up.sql"
+  q before -v rows='"$rows"' -v fail_permille=30 -f "'"$here"'/seed.sql"
+  q before -c "CREATE INDEX sms_usage_logs_user_id_created_at_idx ON sms_usage_logs (user_id, created_at)" \
+           -c "VACUUM ANALYZE sms_usage_logs"
+  q postgres -c "CREATE DATABASE migrated TEMPLATE before STRATEGY file_copy"
+  for f in "'"$root"'"/migrations/[0-9][0-9][0-9]_*.up.sql; do
+    n=$(basename "$f"); n=${n%%_*}; [ $((10#$n)) -ge 2 ] || continue
+    PGDATABASE=migrated psql -X -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null
+  done
+  q migrated -c "VACUUM ANALYZE sms_usage_logs"
+' >&2
+say "before and migrated built"
+# The variants, each a copy of migrated less one object (a second server start: with-postgres
+# reuses the data directory).
+variants_sql=$work/variants.sh
+{
+  echo 'set -euo pipefail'
+  for n in "${names[@]}"; do
+    [ "$n" = before ] || [ "$n" = migrated ] && continue
+    printf 'psql -X -q -v ON_ERROR_STOP=1 -d postgres -c %q\n' "CREATE DATABASE $n TEMPLATE migrated STRATEGY file_copy"
+    printf 'psql -X -q -v ON_ERROR_STOP=1 -d %s -c %q\n' "$n" "${make_sql[$n]}"
+  done
+} > "$variants_sql"
+"$root/.ci/with-postgres" "$data" bash "$variants_sql" >&2
+say "variants built: ${names[*]}"
+data=$(cd "$data" && pwd)
+# with-postgres stops its server in immediate mode: one single-user start recovers it first, so
+# no measured run pays for the recovery.
+echo "SELECT 1" | as_pg "$bin/postgres" --single -D "$data" postgres >/dev/null 2>&1
+
+# --- 2. the statements -----------------------------------------------------------------------------
+statements() {     # kind n
+  python3 - "$1" "$2" <<'PY'
+import sys, random
+kind, n = sys.argv[1], int(sys.argv[2])
+random.seed(7)
+for i in range(n):
+    rid = 1000000 - 500 * random.randrange(20)
+    if kind == 'update_time':
+        print(f"UPDATE sms_usage_logs SET processing_time_ms = {random.randrange(1000)} WHERE id = {rid}")
+    elif kind == 'update_metadata':
+        print(f"UPDATE sms_usage_logs SET sms_metadata = '{{\"campaign\": \"c{i % 7}\", \"locale\": \"en\", \"twilio_ms\": {i}}}'::jsonb WHERE id = {rid}")
+    else:
+        print(f"INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, processing_time_ms, error_message, sms_metadata, created_at) VALUES ({i}, '+14155550{i % 1000:03d}', 'outbound', 20, 'message number {i}', true, 120, NULL, '{{\"campaign\": \"c1\"}}', now())")
+PY
+}
+kinds="insert update_time update_metadata"
+for k in $kinds; do for n in 200 600; do statements "$k" "$n" > "$work/$k-$n.sql"; done; done
+chmod 644 "$work"/*.sql
+
+instructions() {   # db kind n → total instructions of a single-user backend running them
+  local out=$work/cg.out
+  rm -f "$out"
+  as_pg valgrind --tool=callgrind --callgrind-out-file="$out" "$bin/postgres" --single -D "$data" \
+      -c fsync=off -c autovacuum=off "$1" < "$work/$2-$3.sql" >/dev/null 2>"$work/vg.err" \
+    || { cat "$work/vg.err" >&2; exit 3; }
+  awk '/^(summary|totals):/ { print $2; exit }' "$out"
+}
+chmod 777 "$work"
+
+declare -A per
+for db in "${names[@]}"; do
+  for k in $kinds; do
+    a=$(instructions "$db" "$k" 200); b=$(instructions "$db" "$k" 600)
+    per[$db.$k]=$(( (b - a) / 400 ))
+  done
+  say "$db: insert ${per[$db.insert]} update_time ${per[$db.update_time]} update_metadata ${per[$db.update_metadata]}"
+done
+
+# --- 3. the report -----------------------------------------------------------------------------------
+k() { awk -v v="$1" 'BEGIN { printf "%.0f", v / 1000 }'; }
+echo "Thousands of instructions per router statement (callgrind, PostgreSQL $("$bin/postgres" --version | awk '{print $3}') single-user, $rows rows, simple protocol; (I(600) - I(200)) / 400; \`make router-objects\`)."
+echo
+echo "| table | INSERT | UPDATE processing_time_ms | UPDATE sms_metadata |"
+echo "|---|---|---|---|"
+for db in "${names[@]}"; do
+  echo "| $db | $(k "${per[$db.insert]}") | $(k "${per[$db.update_time]}") | $(k "${per[$db.update_metadata]}") |"
+done
+echo
+echo "What each object costs (migrated less the copy without it; columns: 002's columns with no index or trigger, less before):"
+echo
+echo "| object | INSERT | UPDATE processing_time_ms | UPDATE sms_metadata |"
+echo "|---|---|---|---|"
+for db in "${names[@]}"; do
+  case $db in
+    less_*) echo "| ${db#less_} | +$(k $(( per[migrated.insert] - per[$db.insert] ))) | +$(k $(( per[migrated.update_time] - per[$db.update_time] ))) | +$(k $(( per[migrated.update_metadata] - per[$db.update_metadata] ))) |" ;;
+  esac
+done
+echo "| 002's columns | +$(k $(( per[columns_only.insert] - per[before.insert] ))) | +$(k $(( per[columns_only.update_time] - per[before.update_time] ))) | +$(k $(( per[columns_only.update_metadata] - per[before.update_metadata] ))) |"
+echo "| all of sms-retry | +$(k $(( per[migrated.insert] - per[before.insert] ))) | +$(k $(( per[migrated.update_time] - per[before.update_time] ))) | +$(k $(( per[migrated.update_metadata] - per[before.update_metadata] ))) |"
+say "done"
