@@ -77,6 +77,25 @@ import TwilioStandIn
             to.hasPrefix("+3736912") ? .fail(code: 30450) : to.hasPrefix("+2529012") || to.hasPrefix("+9989012") ? .fail(code: 30003) : .accept
         }
         let capped = try policyFile(#"{ "max_resends_per_prefix_per_hour": 40, "max_resends_per_day": 250, "pumping_stop_after": 3 }"#)
+        // The dry run says which rows the budget and the caps would hold now, and reserves nothing:
+        // 250 would go (each range's first 40 at most), the 650 others held, whichever come first.
+        let before = try await u.query("SELECT md5(string_agg(id || ':' || coalesce(sms_retry::text, '') || next_retry_at::text, ',' ORDER BY id)) AS h FROM sms_usage_logs")[0].string("h")
+        let preview = try await runCLI(["run", "--dry-run", "--database-url", u.conninfo, "--policy", capped, "--limit", "1000"], environment: pumped.environment)
+        let wouldSend = preview.out.split(separator: "\n").filter { $0.hasPrefix("would send ") }
+        let previewIDs = wouldSend.compactMap { line in line.split(separator: " ").first { $0.hasPrefix("log_id=") }.map { String($0.dropFirst(7)) } }
+        let previewNumbers = try await u.query("SELECT phone_number FROM sms_usage_logs WHERE id = ANY($1::bigint[])",
+                                                [PGArray.literal(previewIDs)]).all.compactMap { $0.string("phone_number") }
+        let previewRanges = Dictionary(grouping: previewNumbers) { RecipientCountries.range($0, digits: 6) ?? "?" }
+        let previewBudget = summaryValue(preview.out, "budget_held"), previewPrefix = summaryValue(preview.out, "prefix_held")
+        #expect(preview.code == 0 && wouldSend.count == 250 && previewBudget + previewPrefix == 650 && previewBudget > 0 && previewPrefix > 0,
+                "\(preview.code) sends \(wouldSend.count) budget_held=\(previewBudget) prefix_held=\(previewPrefix) \(preview.out.suffix(300)) \(preview.err.prefix(300))")
+        #expect(preview.out.components(separatedBy: "would hold as budget_held until ").count - 1 == previewBudget
+                && preview.out.components(separatedBy: "would hold as prefix_held until ").count - 1 == previewPrefix
+                && preview.out.contains("reached max_resends_per_day 250") && preview.out.contains("max_resends_per_prefix_per_hour 40"), "\(preview.out.prefix(600))")
+        #expect(previewRanges.values.allSatisfy { $0.count <= 40 }, "\(previewRanges.mapValues(\.count))")
+        let after = try await u.query("SELECT md5(string_agg(id || ':' || coalesce(sms_retry::text, '') || next_retry_at::text, ',' ORDER BY id)) AS h FROM sms_usage_logs")[0].string("h")
+        let sentByPreview = await pumped.server.received.count
+        #expect(before == after && sentByPreview == 0, "the dry run wrote, reserved or sent")
         let clock = ContinuousClock()
         let started = clock.now
         let second = try await threeRuns(u, pumped, policy: capped)

@@ -209,7 +209,8 @@ enum Queries {
                next_retry_at::text AS next_retry_at,
                sms_retry ->> 'error_code' AS error_code,
                extract(epoch FROM sms_retry_router_time(coalesce($2::timestamptz, now())) - created_at)::float8 AS age_seconds,
-               (sms_metadata #> string_to_array($3::text, '.'))::text AS kind
+               (sms_metadata #> string_to_array($3::text, '.'))::text AS kind,
+               sms_retry_segments(message_content) AS segments
         FROM sms_usage_logs
         WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$2"))
         ORDER BY next_retry_at
