@@ -132,6 +132,26 @@ import TwilioStandIn
         figure("spendGuard", "900 due rows (300 domestic in 10 ranges, 600 OTP abroad in 3 ranges); with resend_countries [US, CA]: resends abroad \(abroadSent), domestic resent 300 of 300, closed country_not_allowed 600; without a list, cap 40/range/hour, budget 250/day, 3 runs at once: \(total) resends (\(domesticSent) domestic), per range max \(perRange.values.max() ?? 0) [\(ranges)], budget_held=\(budgetHeld) prefix_held=\(prefixHeld) pumping_held=\(pumpingHeld), counted from the table \(soFar.resends) (\(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))))")
     }
 
+    @Test("check warns when the table's messages went to more than a handful of countries and resends may go to any; not with a list, not for a handful")
+    func checkWarnsOfCountries() async throws {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        // US and CA, then Moldova, Somalia, Uzbekistan, the UK, Germany: 7 countries.
+        let numbers = ["+14155550100", "+16045550100", "+37369120001", "+252901200001", "+998901200001", "+447700900123", "+4915112345678"]
+        for number in numbers.prefix(4) { _ = try await t.insert(phone: number, success: true, error: nil) }
+        var r = try await runCLI(["check", "--database-url", t.conninfo], environment: twilio.environment)
+        #expect(!r.out.contains("countries"), "4 countries is a handful: \(r.out)")
+        for number in numbers.dropFirst(4) { _ = try await t.insert(phone: number, success: true, error: nil) }
+        r = try await runCLI(["check", "--database-url", t.conninfo], environment: twilio.environment)
+        let line = try #require(r.out.split(separator: "\n").first { $0.contains("countries") }, "\(r.out)")
+        #expect(line.contains("the last 7 outbound messages went to 7 countries") && line.contains("resends may go to any country")
+                && r.out.contains(#""resend_countries": ["#), "\(r.out)")
+        let listed = try policyFile(#"{ "resend_countries": ["US", "CA"] }"#)
+        r = try await runCLI(["check", "--database-url", t.conninfo, "--policy", listed], environment: twilio.environment)
+        #expect(!r.out.contains("went to 7 countries"), "a list: no warning: \(r.out)")
+    }
+
     @Test("README's Spend example is a policy file sms-retry takes")
     func readmeExample() throws {
         let readme = try String(contentsOfFile: Paths.root + "/README.md", encoding: .utf8)
