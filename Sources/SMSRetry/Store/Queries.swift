@@ -102,7 +102,8 @@ enum Queries {
     /// the spend guard): today's (since $2, the budget day's start) and their estimated cost, and
     /// the last hour's. A resend is a history entry of a request Twilio answered or may have
     /// taken (`sent`, `rejected`, `transport_error`, `http_error`, and `pumping_held` with Twilio's
-    /// code and no SID: a create Twilio refused, not a status about a resend already counted), plus a live claim that reserved one (`sms_retry.lease.reserved`: being sent, not yet
+    /// code and no SID: a create Twilio refused, not a status about a resend already counted),
+    /// plus a live claim that reserved one (`sms_retry.lease.reserved`: being sent, not yet
     /// recorded). A rejected request costs nothing at Twilio, but counting every request keeps
     /// the count what an operator means by resends, and the cost an upper estimate. $1 now, $3 how far back a resent
     /// row can have been created (the longest maximum age, seconds), $4 the default price per
