@@ -2,6 +2,7 @@
 # make bench: every benchmark of benchmarks/README.md, results written to benchmarks/results.md.
 # Runs under .ci/with-postgres (PG* set); $1 = the release build folder.
 #   SECTIONS="cpu throughput latency views1m migration views10m claim memory routercost reconcile" REPS=3 make bench
+# Optional, not in the default list: spendclaim (benchmarks/spend-claim.sh, what the spend limits cost a run).
 set -euo pipefail
 bin=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -309,6 +310,16 @@ reconcile)
   "$here/reconcile-rate.sh" "$bin" > "$tmp/reconcile"
   emit ""
   sed 's/^## Reconcile rate/## 7. Reconcile rate/' "$tmp/reconcile" >> "$out"
+  ;;
+spendclaim)
+  # benchmarks/spend-claim.sh: `run` over 10k due rows with 100k resends in the window, without
+  # and with a daily budget and a range cap (each claim counts the fleet's resends under a lock).
+  say "spend claim: run without and with spend limits"
+  standin_stop
+  REPS=$reps "$here/spend-claim.sh" "$bin" > "$tmp/spendclaim"
+  emit ""
+  grep -v '^FIGURE' "$tmp/spendclaim" | sed 's/^## Spend claim/## 8. Spend claim/' >> "$out"
+  grep '^FIGURE' "$tmp/spendclaim" >&2
   ;;
 esac
 done

@@ -110,7 +110,12 @@ struct RunCommand: AsyncParsableCommand {
                     let verb = m.action == "send" ? "would send" : "would \(m.action):"
                     print("\(verb) log_id=\(m.logID) to=\(m.maskedPhone) kind=\(m.kind) attempt=\(m.attempt)/\(m.maxRetries) due=\(m.dueAt) last_error=\(m.lastErrorCode ?? "-")")
                 }
-                print("dry-run: \(due.count) due row(s); nothing changed")
+                // What the spend guard would stop now, by reason (`run`'s summary names them alike).
+                let guarded = SpendReason.allCases.compactMap { reason -> String? in
+                    let n = due.filter { $0.spendReason == reason }.count
+                    return n > 0 ? "\(reason.rawValue)=\(n)" : nil
+                }
+                print("dry-run: \(due.count) due row(s)\(guarded.isEmpty ? "" : ", " + guarded.joined(separator: " ") + " among them"); nothing changed")
                 await hintAdoption(runner)
                 return
             }

@@ -15,7 +15,7 @@ func figure(_ drill: String, _ text: String) {
 
 /// `key=value` from a run's summary line.
 func summaryValue(_ line: String, _ key: String) -> Int {
-    for field in line.split(separator: " ") where field.hasPrefix(key + "=") {
+    for field in line.split(whereSeparator: \.isWhitespace) where field.hasPrefix(key + "=") {
         return Int(field.dropFirst(key.count + 1)) ?? 0
     }
     return 0

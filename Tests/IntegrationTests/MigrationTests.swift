@@ -79,6 +79,42 @@ import Testing
         #expect(try await t.query("SELECT to_regclass('sms_usage_logs') IS NULL AS gone")[0].bool("gone") == true)
     }
 
+    /// sms-retry's functions (definition, settings, grants), views and the policy the SQL functions
+    /// read: its value, not its body's text (data `migrate` and `policy apply` rewrite as jsonb renders it).
+    func definitions(_ t: TestDatabase) async throws -> String {
+        try await t.query("""
+            SELECT string_agg(d, E'\n' ORDER BY d) AS defs FROM (
+                SELECT pg_get_functiondef(p.oid) || coalesce(array_to_string(p.proconfig, ','), '') || coalesce(p.proacl::text, '') AS d
+                FROM pg_proc p WHERE p.proname LIKE 'sms_retry%' AND p.proname <> 'sms_retry_policy'
+                UNION ALL SELECT c.relname || ': ' || pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relkind = 'v' AND c.relname LIKE 'sms_retry%'
+                UNION ALL SELECT 'policy: ' || sms_retry_policy()::text) AS x
+            """)[0].string("defs") ?? ""
+    }
+
+    /// The migrations up to `version`, from the folder.
+    func migrator(upTo version: Int) throws -> Migrator {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Paths.migrations)
+            .filter { $0.hasSuffix(".sql") && (Int($0.prefix(3)) ?? .max) <= version }
+            .map { (name: $0, text: try String(contentsOfFile: Paths.migrations + "/" + $0, encoding: .utf8)) }
+        return try Migrator(files: files, source: "migrations up to \(version)", logger: quietLogger)
+    }
+
+    @Test("014's down puts back exactly 012's report function, 013's view and the policy as 013 left them; its header tells", arguments: [14])
+    func downRestoresTheDefinitionsBefore(version: Int) async throws {
+        let t = try await TestDatabase.make(migrated: false)
+        let upTo = try migrator(upTo: version)
+        _ = try await migrator(upTo: version - 1).up(t.db, createTable: true)
+        let before = try await definitions(t)
+        #expect(try await upTo.status(t.db).last?.applied == false)
+        #expect(try await upTo.up(t.db).last?.action == .applied)
+        #expect(try await upTo.status(t.db).last?.applied == true)
+        #expect(try await definitions(t) != before, "the up changed nothing this test sees")
+        #expect(try await upTo.down(t.db).map(\.version) == [version])
+        #expect(try await definitions(t) == before)
+        #expect(try await upTo.status(t.db).last?.applied == false)
+        #expect(try await upTo.up(t.db).last?.action == .applied, "up again after the down")
+    }
+
     @Test func anInvalidIndexFromAFailedBuildIsRebuilt() async throws {
         let t = try await TestDatabase.make()
         // What a concurrent build that failed half-way leaves behind.

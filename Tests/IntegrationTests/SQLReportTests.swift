@@ -211,25 +211,46 @@ import Testing
         try await t.query("DROP ROLE \(role)")
     }
 
+    /// The default policy without jitter, with 30007 (permanent in the table) as a pumping code too:
+    /// the pumping keys reach the SQL side through `sms_retry_policy()`.
+    static let pumpingPolicy: RetryPolicy = { var p = noJitter; p.spend.pumpingCodes = [30450, 30007]; return p }()
+
+    /// The fleet's resends today as the claim counts them, and as `sms_retry_spend_daily` shows them.
+    func spent(_ t: TestDatabase, _ store: RetryStore) async throws -> [Int] {
+        [try await store.spendSoFar().resends,
+         try await t.query("SELECT coalesce(sum(resends), 0)::int AS n FROM sms_retry_spend_daily")[0].int("n") ?? -1]
+    }
+
     @Test("a delivery status in SQL does what recordDeliveryStatus does, status by status")
     func statusAgrees() async throws {
         let t = try await TestDatabase.make()
-        try await install(noJitter, t)
-        let store = t.store(noJitter)
-        // (what, the statuses in order, the last one's error code)
-        let cases: [(String, [String], Int?)] = [
-            ("sent", ["sent"], nil), ("delivered", ["sent", "delivered"], nil), ("read", ["delivered", "read"], nil),
-            ("undelivered retryable", ["sent", "undelivered"], 30003), ("failed permanent", ["failed"], 21211),
-            ("undelivered no code", ["undelivered"], nil), ("canceled", ["canceled"], nil),
-            ("older status after delivered", ["delivered", "sent"], nil), ("the same twice", ["undelivered", "undelivered"], 30003),
-            ("Twilio's capitals", [" Delivered "], nil),
+        let policy = Self.pumpingPolicy
+        try await install(policy, t)
+        let store = t.store(policy)
+        // (what, the statuses in order, the last one's error code, resends already made)
+        let cases: [(String, [String], Int?, Int)] = [
+            ("sent", ["sent"], nil, 0), ("delivered", ["sent", "delivered"], nil, 0), ("read", ["delivered", "read"], nil, 0),
+            ("undelivered retryable", ["sent", "undelivered"], 30003, 0), ("failed permanent", ["failed"], 21211, 0),
+            ("undelivered no code", ["undelivered"], nil, 0), ("canceled", ["canceled"], nil, 0),
+            ("older status after delivered", ["delivered", "sent"], nil, 0), ("the same twice", ["undelivered", "undelivered"], 30003, 0),
+            ("Twilio's capitals", [" Delivered "], nil, 0),
+            ("undelivered 30450: held", ["sent", "undelivered"], 30450, 0),
+            ("failed 30450 with its rule's attempts used up: held, not closed", ["failed"], 30450, 2),
+            ("30450 after 1: the rule's 2400 s outlasts the 1800 s hold", ["undelivered"], 30450, 1),
+            ("a permanent code listed in pumping_codes: held", ["undelivered"], 30007, 0),
+            ("30450 twice", ["undelivered", "undelivered"], 30450, 0),
         ]
-        for (i, (what, statuses, code)) in cases.enumerated() {
+        for (i, (what, statuses, code, made)) in cases.enumerated() {
             let a = try await t.insert(success: true, error: nil)
             let b = try await t.insert(success: true, error: nil)
             let sidA = "SM" + String(format: "%032x", 2 * i), sidB = "SM" + String(format: "%032x", 2 * i + 1)
             #expect(try await store.recordSent(logID: a, messageSID: sidA) == .recorded)
             #expect(try await call(t, "sms_retry_report_sent($1, $2)", [String(b), sidB])["result"] as? String == "sent")
+            if made > 0 {
+                try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), retry_count = $1 WHERE id IN ($2, $3)",
+                                  [String(made), String(a), String(b)])
+            }
+            let spentBefore = try await spent(t, store)
             var swift = "", sql = ""
             for status in statuses {
                 let last = status == statuses.last
@@ -256,6 +277,19 @@ import Testing
                 FROM sms_usage_logs WHERE id IN ($1, $2) ORDER BY id
                 """, [String(a), String(b)]).all.map { $0.string("w") ?? "" }
             #expect(rows.count == 2 && rows[0] == rows[1], "\(what): the rows differ")
+            if let code, policy.spend.pumpingCodes.contains(code) {
+                // What a user checks: held, uncounted, for the hold or the rule's longer delay.
+                let hold = max(policy.spend.pumpingHold, policy.baseDelay(policy.rule(for: .twilio(code: code)).rule, attemptsMade: made))
+                for id in [a, b] {
+                    let row = try await t.row(id)
+                    #expect(row.string("reason") == "pumping_held" && row.string("last_outcome") == "pumping_held"
+                            && row.int("retry_count") == made && row.bool("success") == false, "\(what): \(row.string("state") ?? "")")
+                    let dueIn = try #require(row.double("due_in"))
+                    #expect(abs(dueIn - hold) < 5 && dueIn >= 1790, "\(what): due in \(dueIn) s, not \(hold)")
+                }
+                // A status about a resend already counted is no new request: the budget and the view count nothing more.
+                #expect(try await spent(t, store) == spentBefore, "\(what)")
+            }
         }
         #expect(try await call(t, "sms_retry_report_status($1, 'delivered', NULL)", ["SM" + String(repeating: "f", count: 32)])["result"] as? String == "not_found")
         do {

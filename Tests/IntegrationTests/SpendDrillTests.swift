@@ -77,6 +77,25 @@ import TwilioStandIn
             to.hasPrefix("+3736912") ? .fail(code: 30450) : to.hasPrefix("+2529012") || to.hasPrefix("+9989012") ? .fail(code: 30003) : .accept
         }
         let capped = try policyFile(#"{ "max_resends_per_prefix_per_hour": 40, "max_resends_per_day": 250, "pumping_stop_after": 3 }"#)
+        // The dry run says which rows the budget and the caps would hold now, and reserves nothing:
+        // 250 would go (each range's first 40 at most), the 650 others held, whichever come first.
+        let before = try await u.query("SELECT md5(string_agg(id || ':' || coalesce(sms_retry::text, '') || next_retry_at::text, ',' ORDER BY id)) AS h FROM sms_usage_logs")[0].string("h")
+        let preview = try await runCLI(["run", "--dry-run", "--database-url", u.conninfo, "--policy", capped, "--limit", "1000"], environment: pumped.environment)
+        let wouldSend = preview.out.split(separator: "\n").filter { $0.hasPrefix("would send ") }
+        let previewIDs = wouldSend.compactMap { line in line.split(separator: " ").first { $0.hasPrefix("log_id=") }.map { String($0.dropFirst(7)) } }
+        let previewNumbers = try await u.query("SELECT phone_number FROM sms_usage_logs WHERE id = ANY($1::bigint[])",
+                                                [PGArray.literal(previewIDs)]).all.compactMap { $0.string("phone_number") }
+        let previewRanges = Dictionary(grouping: previewNumbers) { RecipientCountries.range($0, digits: 6) ?? "?" }
+        let previewBudget = summaryValue(preview.out, "budget_held"), previewPrefix = summaryValue(preview.out, "prefix_held")
+        #expect(preview.code == 0 && wouldSend.count == 250 && previewBudget + previewPrefix == 650 && previewBudget > 0 && previewPrefix > 0,
+                "\(preview.code) sends \(wouldSend.count) budget_held=\(previewBudget) prefix_held=\(previewPrefix) \(preview.out.suffix(300)) \(preview.err.prefix(300))")
+        #expect(preview.out.components(separatedBy: "would hold as budget_held until ").count - 1 == previewBudget
+                && preview.out.components(separatedBy: "would hold as prefix_held until ").count - 1 == previewPrefix
+                && preview.out.contains("reached max_resends_per_day 250") && preview.out.contains("max_resends_per_prefix_per_hour 40"), "\(preview.out.prefix(600))")
+        #expect(previewRanges.values.allSatisfy { $0.count <= 40 }, "\(previewRanges.mapValues(\.count))")
+        let after = try await u.query("SELECT md5(string_agg(id || ':' || coalesce(sms_retry::text, '') || next_retry_at::text, ',' ORDER BY id)) AS h FROM sms_usage_logs")[0].string("h")
+        let sentByPreview = await pumped.server.received.count
+        #expect(before == after && sentByPreview == 0, "the dry run wrote, reserved or sent")
         let clock = ContinuousClock()
         let started = clock.now
         let second = try await threeRuns(u, pumped, policy: capped)
@@ -111,6 +130,26 @@ import TwilioStandIn
         let domesticSent = try await u.count("phone_number LIKE '+1%' AND success AND retry_count = 1")
         let ranges = perRange.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         figure("spendGuard", "900 due rows (300 domestic in 10 ranges, 600 OTP abroad in 3 ranges); with resend_countries [US, CA]: resends abroad \(abroadSent), domestic resent 300 of 300, closed country_not_allowed 600; without a list, cap 40/range/hour, budget 250/day, 3 runs at once: \(total) resends (\(domesticSent) domestic), per range max \(perRange.values.max() ?? 0) [\(ranges)], budget_held=\(budgetHeld) prefix_held=\(prefixHeld) pumping_held=\(pumpingHeld), counted from the table \(soFar.resends) (\(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))))")
+    }
+
+    @Test("check warns when the table's messages went to more than a handful of countries and resends may go to any; not with a list, not for a handful")
+    func checkWarnsOfCountries() async throws {
+        let t = try await TestDatabase.make()
+        let twilio = try await StandIn.start()
+        defer { Task { await twilio.stop() } }
+        // US and CA, then Moldova, Somalia, Uzbekistan, the UK, Germany: 7 countries.
+        let numbers = ["+14155550100", "+16045550100", "+37369120001", "+252901200001", "+998901200001", "+447700900123", "+4915112345678"]
+        for number in numbers.prefix(4) { _ = try await t.insert(phone: number, success: true, error: nil) }
+        var r = try await runCLI(["check", "--database-url", t.conninfo], environment: twilio.environment)
+        #expect(!r.out.contains("countries"), "4 countries is a handful: \(r.out)")
+        for number in numbers.dropFirst(4) { _ = try await t.insert(phone: number, success: true, error: nil) }
+        r = try await runCLI(["check", "--database-url", t.conninfo], environment: twilio.environment)
+        let line = try #require(r.out.split(separator: "\n").first { $0.contains("countries") }, "\(r.out)")
+        #expect(line.contains("the last 7 outbound messages went to 7 countries") && line.contains("resends may go to any country")
+                && r.out.contains(#""resend_countries": ["#), "\(r.out)")
+        let listed = try policyFile(#"{ "resend_countries": ["US", "CA"] }"#)
+        r = try await runCLI(["check", "--database-url", t.conninfo, "--policy", listed], environment: twilio.environment)
+        #expect(!r.out.contains("went to 7 countries"), "a list: no warning: \(r.out)")
     }
 
     @Test("README's Spend example is a policy file sms-retry takes")

@@ -110,6 +110,24 @@ import Testing
         #expect(!plain.pumping && ordinary.kind == .retry && ordinary.counted)
     }
 
+    @Test("a pumping code in a delivery status (callback, reconcile) holds the row as at the create call: never closed, not stepped")
+    func pumpingStatus() {
+        // 2 resends made: the 30450 rule (2 attempts) would close the row as exhausted.
+        let held = Outcome.status(id: 7, sid: "SM1", status: .undelivered, errorCode: 30450, attemptsMade: 2, counted: false,
+                                  policy: .default, now: Self.noon)
+        #expect(held.kind == .retry && !held.counted && held.delay == 3600 && held.maxRetries == nil)
+        #expect(held.reason == .pumpingHeld && held.outcome == .pumpingHeld && held.errorCode == 30450 && held.finalStatus == .undelivered)
+        #expect(held.note == "Twilio 30450 (SMS pumping protection); held 60 min")
+        let first = Outcome.status(id: 7, sid: "SM1", status: .failed, errorCode: 30450, attemptsMade: 0, counted: false,
+                                   policy: .default, now: Self.noon)
+        #expect(first.delay == 1800 && first.reason == .pumpingHeld, "at least pumping_hold_seconds, over the rule's 1200 s")
+        var other = RetryPolicy.default
+        other.spend.pumpingCodes = []
+        let ruled = Outcome.status(id: 7, sid: "SM1", status: .undelivered, errorCode: 30450, attemptsMade: 2, counted: false,
+                                   policy: other, now: Self.noon)
+        #expect(ruled.kind == .failed && ruled.reason == .exhausted, "not listed: the code's own rule")
+    }
+
     @Test("triage closes a row outside resend_countries, and applies the claim's hold")
     func triage() {
         var policy = RetryPolicy.default

@@ -392,28 +392,46 @@ public final class RetryRunner: Sendable {
     }
 
     /// The due rows a run would claim now, without claiming them, and what it would do with
-    /// each by its kind: send it, hold it for quiet hours (until when), or close it as expired.
+    /// each by its kind: send it, hold it for quiet hours (until when), close it as expired, close
+    /// it for its country, or, with a fleet budget or a range's cap, hold it as the claim would
+    /// now: the fleet's spend read from the table as the claim reads it (`spendSoFar`), the rows
+    /// decided in order by `SpendGuard`, nothing reserved (no lock, no write).
     public func dryRun() async throws -> [DueMessage] {
         let now = store.clock.now()
-        return try await store.dueList(limit: options.limit ?? options.batchSize).map {
-            let (kindName, kind) = store.policy.kinds.kind($0.kind)
-            var due = DueMessage(logID: $0.id, maskedPhone: PhoneNumber.masked($0.phoneNumber), direction: $0.direction,
-                                 attempt: $0.retryCount + 1, maxRetries: $0.maxRetries, dueAt: $0.nextRetryAt,
-                                 lastErrorCode: $0.errorCode)
+        let rows = try await store.dueList(limit: options.limit ?? options.batchSize)
+        var guardian: SpendGuard? = nil
+        if let claim = spendClaim {
+            guardian = SpendGuard(policy: store.policy.spend, soFar: try await store.spendSoFar(window: claim.window), now: now)
+        }
+        var list: [DueMessage] = []
+        for row in rows {
+            let (kindName, kind) = store.policy.kinds.kind(row.kind)
+            var due = DueMessage(logID: row.id, maskedPhone: PhoneNumber.masked(row.phoneNumber), direction: row.direction,
+                                 attempt: row.retryCount + 1, maxRetries: row.maxRetries, dueAt: row.nextRetryAt,
+                                 lastErrorCode: row.errorCode)
             due.kind = kindName
-            switch MessageSafety.decide(kind: kind, maxAgeDefault: options.maxAge, age: $0.ageSeconds, number: $0.phoneNumber, now: now) {
+            switch MessageSafety.decide(kind: kind, maxAgeDefault: options.maxAge, age: row.ageSeconds, number: row.phoneNumber, now: now) {
             case .send: due.action = "send"
             case .expired(let why): due.action = "close as expired: \(why)"
             case .hold(let until, let zone): due.action = "hold for quiet hours until \(MessageSafety.describe(until, zone: zone))"
             }
-            // The recipient's country (`resend_countries`); the budget and the ranges' caps are
-            // decided at the claim, against the fleet's spend at that moment, so not shown here.
+            // The recipient's country (`resend_countries`).
             if due.action == "send" || due.action.hasPrefix("hold"),
-               case .close(let reason, let why)? = SpendGuard.countryVerdict($0.phoneNumber, policy: store.policy.spend) {
+               case .close(let reason, let why)? = SpendGuard.countryVerdict(row.phoneNumber, policy: store.policy.spend) {
                 due.action = "close unsent as \(reason.rawValue): \(why)"
+                due.spendReason = reason
             }
-            return due
+            // The fleet's budget and the ranges' caps, for the rows the run would send.
+            if due.action == "send", var g = guardian {
+                if case .hold(let reason, let until, let why) = g.decide(number: row.phoneNumber, segments: row.segments) {
+                    due.action = "hold as \(reason.rawValue) until \(JSONText.timestamp(until)): \(why)"
+                    due.spendReason = reason
+                }
+                guardian = g
+            }
+            list.append(due)
         }
+        return list
     }
 
     /// Splits a claimed batch into rows closed unsent (too old, bad input, inbound, opted out),
@@ -662,6 +680,9 @@ public struct DueMessage: Sendable {
     /// The row's kind of message (the default kind when it names none).
     public var kind = ""
     /// What a run would do now: `send`, `hold for quiet hours until …`, `close as expired: …`,
-    /// `close unsent as country_not_allowed: …`.
+    /// `close unsent as country_not_allowed: …`, `hold as budget_held until …: …`,
+    /// `hold as prefix_held until …: …`.
     public var action = "send"
+    /// The spend guard's reason when it would close or hold the row.
+    public var spendReason: SpendReason? = nil
 }

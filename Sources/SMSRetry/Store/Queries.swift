@@ -102,7 +102,8 @@ enum Queries {
     /// the spend guard): today's (since $2, the budget day's start) and their estimated cost, and
     /// the last hour's. A resend is a history entry of a request Twilio answered or may have
     /// taken (`sent`, `rejected`, `transport_error`, `http_error`, and `pumping_held` with Twilio's
-    /// code), plus a live claim that reserved one (`sms_retry.lease.reserved`: being sent, not yet
+    /// code and no SID: a create Twilio refused, not a status about a resend already counted),
+    /// plus a live claim that reserved one (`sms_retry.lease.reserved`: being sent, not yet
     /// recorded). A rejected request costs nothing at Twilio, but counting every request keeps
     /// the count what an operator means by resends, and the cost an upper estimate. $1 now, $3 how far back a resent
     /// row can have been created (the longest maximum age, seconds), $4 the default price per
@@ -128,7 +129,7 @@ enum Queries {
                 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.sms_retry -> 'history') = 'array'
                                                THEN s.sms_retry -> 'history' ELSE '[]'::jsonb END) AS h(e)
                 WHERE h.e ->> 'outcome' IN ('sent', 'rejected', 'transport_error', 'http_error')
-                   OR (h.e ->> 'outcome' = 'pumping_held' AND h.e ? 'code')
+                   OR (h.e ->> 'outcome' = 'pumping_held' AND h.e ? 'code' AND NOT h.e ? 'sid')
             ) AS c
             WHERE (s.success = false OR s.retry_count > 0)
               AND s.created_at >= sms_retry_router_time($2::timestamptz) - make_interval(secs => $3::float8)
@@ -209,7 +210,8 @@ enum Queries {
                next_retry_at::text AS next_retry_at,
                sms_retry ->> 'error_code' AS error_code,
                extract(epoch FROM sms_retry_router_time(coalesce($2::timestamptz, now())) - created_at)::float8 AS age_seconds,
-               (sms_metadata #> string_to_array($3::text, '.'))::text AS kind
+               (sms_metadata #> string_to_array($3::text, '.'))::text AS kind,
+               sms_retry_segments(message_content) AS segments
         FROM sms_usage_logs
         WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$2"))
         ORDER BY next_retry_at

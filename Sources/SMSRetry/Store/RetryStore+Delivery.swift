@@ -118,14 +118,23 @@ extension Outcome {
             outcome.finalStatus = .failed
         default:   // undelivered, failed
             let failure: Failure = errorCode.map { .twilio(code: $0) } ?? .transport
-            let decision = policy.decide(failure, attemptsMade: attemptsMade)
-            let meaning = policy.rule(for: failure).rule.meaning
-            outcome = .failure(id: id, decision: decision, failure: failure,
-                               message: "Twilio: \(status.rawValue)\(errorCode.map { ", error \($0)" } ?? "") (\(meaning))",
-                               countedAttempt: counted)
+            let rule = policy.rule(for: failure).rule
+            let message = "Twilio: \(status.rawValue)\(errorCode.map { ", error \($0)" } ?? "") (\(rule.meaning))"
+            if let code = errorCode, policy.spend.pumpingCodes.contains(code) {
+                // SMS pumping protection, as at the create call (`AnswerOutcome`): held, not given
+                // up and not stepped, for at least `pumping_hold_seconds`, whatever the code's rule.
+                let hold = SpendGuard.pumpingHold(policy: policy.spend, ruleDelay: policy.baseDelay(rule, attemptsMade: attemptsMade))
+                outcome = Outcome(id: id, kind: .retry, counted: counted, delay: hold, errorCode: code, errorMessage: message,
+                                  reason: .pumpingHeld, outcome: .pumpingHeld)
+                outcome.note = "Twilio \(code) (SMS pumping protection); held \(Int(hold / 60)) min"
+                outcome.spendReason = .pumping
+            } else {
+                let decision = policy.decide(failure, attemptsMade: attemptsMade)
+                outcome = .failure(id: id, decision: decision, failure: failure, message: message, countedAttempt: counted)
+                outcome.outcome = HistoryLabel(status)
+            }
             outcome.sid = sid
             outcome.finalStatus = status == .undelivered ? .undelivered : .failed
-            outcome.outcome = HistoryLabel(status)
         }
         if (counted || found) && outcome.outcome == nil { outcome.outcome = .sent }
         outcome.delivery = ["sid": sid, "status": status.rawValue, "at": JSONText.timestamp(now)]

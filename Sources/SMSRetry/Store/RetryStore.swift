@@ -233,6 +233,8 @@ public final class RetryStore: Sendable {
         var errorCode: String?
         var ageSeconds: Double?
         var kind: String?
+        /// SMS segments of the body: what the spend guard's cost estimate counts.
+        var segments = 1
     }
 
     func dueList(limit: Int) async throws -> [DueRow] {
@@ -240,7 +242,8 @@ public final class RetryStore: Sendable {
             DueRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "", direction: r.string("message_direction") ?? "",
                    retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
                    nextRetryAt: r.string("next_retry_at") ?? "", errorCode: r.string("error_code"),
-                   ageSeconds: r.double("age_seconds"), kind: MessageKeys.string(r.string("kind")))
+                   ageSeconds: r.double("age_seconds"), kind: MessageKeys.string(r.string("kind")),
+                   segments: r.int("segments") ?? 1)
         }
     }
 
