@@ -28,19 +28,25 @@ struct TestDatabase {
     let db: Database
     var conninfo: String { "dbname=\(name)" }
 
-    /// A new empty database; with `migrated`, every migration applied.
+    /// A new database: with `migrated`, a copy of the test process's migrated template (every
+    /// migration applied, the router's table created); without, an empty one.
     static func make(migrated: Bool = true) async throws -> TestDatabase {
         guard ProcessInfo.processInfo.environment["PGHOST"] != nil || ProcessInfo.processInfo.environment["PGPORT"] != nil else {
             throw TestSetupError(description: "no PostgreSQL: run `make test`, which starts one, or set PGHOST/PGPORT")
         }
-        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let name = uniqueName("t_")
         let admin = try await Database.connect("dbname=postgres")
-        // An identifier, made here from hex digits: it cannot be a bound parameter.
-        try await admin.query("CREATE DATABASE \(name)")
-        let db = try await Database.connect("dbname=\(name)")
-        let test = TestDatabase(name: name, db: db)
-        if migrated { _ = try await Migrator(directory: Paths.migrations, logger: quietLogger).up(db, createTable: true) }
-        return test
+        // Identifiers, made here from hex digits: they cannot be bound parameters.
+        if migrated {
+            try await admin.query("CREATE DATABASE \(name) TEMPLATE \(try await MigratedTemplate.shared.name())")
+        } else {
+            try await admin.query("CREATE DATABASE \(name)")
+        }
+        return TestDatabase(name: name, db: try await Database.connect("dbname=\(name)"))
+    }
+
+    static func uniqueName(_ prefix: String) -> String {
+        prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     }
 
     @discardableResult
@@ -76,6 +82,38 @@ struct TestDatabase {
 
     func store(_ policy: RetryPolicy = noJitter, clock: WallClock = .system) -> RetryStore {
         RetryStore(database: db, policy: policy, logger: quietLogger, clock: clock)
+    }
+}
+
+/// The migrated database every test's own is copied from (`CREATE DATABASE … TEMPLATE`), made
+/// once per test process, the first time a test asks: a copy costs PostgreSQL about a third of
+/// creating a database and running every migration in it (0.3 s against 0.8 s, 2 cores). Nothing
+/// stays connected to it, for PostgreSQL copies a database only when no session is in it.
+actor MigratedTemplate {
+    static let shared = MigratedTemplate()
+    private var making: Task<String, Error>?
+
+    func name() async throws -> String {
+        if let making { return try await making.value }
+        let task = Task { try await Self.make() }
+        making = task
+        return try await task.value
+    }
+
+    private static func make() async throws -> String {
+        let name = TestDatabase.uniqueName("tpl_")
+        let admin = try await Database.connect("dbname=postgres")
+        try await admin.query("CREATE DATABASE \(name)")
+        do {
+            let db = try await Database.connect("dbname=\(name)")
+            _ = try await Migrator(directory: Paths.migrations, logger: quietLogger).up(db, createTable: true)
+        }   // the connection closes here, with its last reference
+        for _ in 0..<250 {
+            let sessions = try await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name])[0].int("n")
+            if sessions == 0 { return name }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestSetupError(description: "the migrated template \(name) still has sessions after 5 s")
     }
 }
 
