@@ -123,6 +123,7 @@ done
 
 # --- 3. the report -----------------------------------------------------------------------------------
 k() { awk -v v="$1" 'BEGIN { printf "%.0f", v / 1000 }'; }
+d() { awk -v v="$1" 'BEGIN { printf "%+.0f", v / 1000 }'; }    # a difference, signed
 echo "Thousands of instructions per router statement (callgrind, PostgreSQL $("$bin/postgres" --version | awk '{print $3}') single-user, $rows rows, simple protocol; (I(600) - I(200)) / 400; \`make router-objects\`)."
 echo
 echo "| table | INSERT | UPDATE processing_time_ms | UPDATE sms_metadata |"
@@ -137,9 +138,9 @@ echo "| object | INSERT | UPDATE processing_time_ms | UPDATE sms_metadata |"
 echo "|---|---|---|---|"
 for db in "${names[@]}"; do
   case $db in
-    less_*) echo "| ${db#less_} | +$(k $(( per[migrated.insert] - per[$db.insert] ))) | +$(k $(( per[migrated.update_time] - per[$db.update_time] ))) | +$(k $(( per[migrated.update_metadata] - per[$db.update_metadata] ))) |" ;;
+    less_*) echo "| ${db#less_} | $(d $(( per[migrated.insert] - per[$db.insert] ))) | $(d $(( per[migrated.update_time] - per[$db.update_time] ))) | $(d $(( per[migrated.update_metadata] - per[$db.update_metadata] ))) |" ;;
   esac
 done
-echo "| 002's columns | +$(k $(( per[columns_only.insert] - per[before.insert] ))) | +$(k $(( per[columns_only.update_time] - per[before.update_time] ))) | +$(k $(( per[columns_only.update_metadata] - per[before.update_metadata] ))) |"
-echo "| all of sms-retry | +$(k $(( per[migrated.insert] - per[before.insert] ))) | +$(k $(( per[migrated.update_time] - per[before.update_time] ))) | +$(k $(( per[migrated.update_metadata] - per[before.update_metadata] ))) |"
+echo "| 002's columns | $(d $(( per[columns_only.insert] - per[before.insert] ))) | $(d $(( per[columns_only.update_time] - per[before.update_time] ))) | $(d $(( per[columns_only.update_metadata] - per[before.update_metadata] ))) |"
+echo "| all of sms-retry | $(d $(( per[migrated.insert] - per[before.insert] ))) | $(d $(( per[migrated.update_time] - per[before.update_time] ))) | $(d $(( per[migrated.update_metadata] - per[before.update_metadata] ))) |"
 say "done"
