@@ -24,10 +24,13 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "SMSRetryPostgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")]),
         .target(name: "SMSRetryHTTP", dependencies: ["CCurl"]),
+        // Number prefixes → time zones and countries, generated from libphonenumber's metadata by
+        // the scripts beside it (data/phonenumbers): data, not code, in a module of its own.
+        .target(name: "PhoneNumberData", path: "data/phonenumbers/Generated"),
         .target(
             name: "SMSRetry",
             dependencies: [
-                "SMSRetryPostgres", "SMSRetryHTTP",
+                "SMSRetryPostgres", "SMSRetryHTTP", "PhoneNumberData",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
