@@ -52,7 +52,7 @@ import Testing
                 + "\n    ) SELECT w.id::bigint, w.retry_count::integer, w.next_retry_epoch FROM w;\nEND\n")
     }
 
-    @Test("sms_retry_decide is RetryPolicy.decide: every listed code, unlisted ones, no code, attempts 0-5, with and without jitter")
+    @Test("sms_retry_decide is RetryPolicy.decide: every listed code, unlisted ones, no code, attempts 0-5, with and without jitter; the library's one-code policy decides as the whole")
     func decideAgrees() async throws {
         let t = try await TestDatabase.make()
         let codes: [Int?] = RetryPolicy.default.codes.keys.sorted() + [30999, 21999, 12345, 20429, 20003, nil]
@@ -79,6 +79,11 @@ import Testing
                         if counted { #expect(sql["max_retries"] as? Int == rule.maxRetries, "\(what)") }
                     }
                     #expect(sql["meaning"] as? String == policy.rule(for: failure).rule.meaning || code == 20429 || code == 20003, "\(what)")
+                    if policy.jitter == 0 {   // the library's policy for one code decides as the whole one
+                        let one = try await call(t, "sms_retry_decide($1::jsonb, $2, $3)",
+                                                 [SQLPolicyText(policy).forCode(code), code.map(String.init), String(made)])
+                        #expect(one as NSDictionary == sql as NSDictionary, "\(what): \(one) vs \(sql)")
+                    }
                 }
             }
         }

@@ -54,7 +54,7 @@ extension RetryStore {
                            metadata: ["sms.sid": "\(messageSID)", "sms.status": "\(normalized.prefix(40))"])
             return .unknownStatus(normalized)
         }
-        let answer = try await report(.reportStatus, [messageSID, status.rawValue, errorCode.map(String.init), clock.sql, policySQL])
+        let answer = try await report(.reportStatus, [messageSID, status.rawValue, errorCode.map(String.init), clock.sql, policySQL.forCode(errorCode)])
         let id = answer.logID ?? 0
         let result: DeliveryOutcome = switch answer.result {
         case "delivered": .delivered(logID: id)

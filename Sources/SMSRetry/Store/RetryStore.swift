@@ -15,8 +15,8 @@ public final class RetryStore: Sendable {
     /// The time every statement and decision reads (a test's fixed instant, or the system's).
     public let clock: WallClock
     let logger: Logger
-    /// `policy.sqlJSON`, made once: what the report functions decide by (migration 016).
-    let policySQL: String
+    /// `policy.sqlJSON` in pieces, made once: what the report functions decide by (migration 016).
+    let policySQL: SQLPolicyText
     /// How many attempts `sms_retry.history` keeps (the newest).
     public static let historyLimit = 20
 
@@ -26,7 +26,7 @@ public final class RetryStore: Sendable {
         self.policy = policy
         self.logger = logger
         self.clock = clock
-        self.policySQL = policy.sqlJSON
+        self.policySQL = SQLPolicyText(policy)
     }
 
     /// Opens a connection with a libpq conninfo (`""` = the `PG*` environment, `.pgpass`,
@@ -63,7 +63,7 @@ public final class RetryStore: Sendable {
     /// Decided in SQL (`sms_retry_report_failure_at`, migration 016), by this store's policy at
     /// its clock: one implementation with `sms_retry_report_failure`.
     public func recordFailure(logID: Int, errorCode: Int?, errorMessage: String?) async throws -> FailureOutcome {
-        let answer = try await report(.reportFailure, [String(logID), errorCode.map(String.init), errorMessage, clock.sql, policySQL])
+        let answer = try await report(.reportFailure, [String(logID), errorCode.map(String.init), errorMessage, clock.sql, policySQL.forCode(errorCode)])
         let result: FailureOutcome = switch answer.result {
         case "scheduled": .scheduled(attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.now())
         case "closed" where answer.reason == "exhausted": .exhausted(attempts: answer.attempts ?? 0)
