@@ -178,10 +178,10 @@ public final class RetryStore: Sendable {
         var kind: String? { MessageKeys.string(original.count > MessageKeys.kindIndex ? original[MessageKeys.kindIndex] : nil) }
     }
 
+    /// A row the record statement wrote (its RETURNING's retry_count and next_retry_epoch are
+    /// what the SQL report functions answer with; the library's reports read them there).
     struct WrittenRow: Sendable {
         var id: Int
-        var retryCount: Int
-        var nextRetryAt: Date?
     }
 
     /// Claims up to `limit` due rows for `lease` seconds; committed when this returns.
@@ -242,8 +242,7 @@ public final class RetryStore: Sendable {
         let params: [String?] = [now, String(historyLimit)]
             + Outcome.recordColumns.map { column in PGArray.literal(outcomes.map(column.value)) }
         return try conn.execute(Statement.outcomesRecord, params).all.map { r in
-            WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,
-                       nextRetryAt: r.double("next_retry_epoch").map { Date(timeIntervalSince1970: $0) })
+            WrittenRow(id: r.int("id")!)
         }
     }
 
