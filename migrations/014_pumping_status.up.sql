@@ -9,7 +9,7 @@
 --   sms_retry_report_status()   012's, with the pumping branch.
 --   sms_retry_spend_daily       a `pumping_held` entry with a SID is a status about a resend already
 --                               counted, not a new request: not counted again (Queries.spendSoFar alike).
--- sms-retry:applied-when: EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('sms_retry_report_status(text, text, integer)') AND prosrc LIKE '%pumping_codes%') AND EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('sms_retry_policy()') AND prosrc LIKE '%pumping_codes%') AND coalesce(pg_get_viewdef(to_regclass('sms_retry_spend_daily')), '') LIKE '%''sid''%'
+-- sms-retry:applied-when: EXISTS (SELECT 1 FROM pg_proc WHERE oid IN (to_regprocedure('sms_retry_report_status(text, text, integer)'), to_regprocedure('sms_retry_report_status_at(text, text, integer, timestamptz, jsonb)')) AND prosrc LIKE '%pumping_codes%') AND EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('sms_retry_policy()') AND prosrc LIKE '%pumping_codes%') AND coalesce(pg_get_viewdef(to_regclass('sms_retry_spend_daily')), '') LIKE '%''sid''%'
 SET lock_timeout = '2s';
 SET statement_timeout = '30s';
 

@@ -3,7 +3,10 @@ import Testing
 @testable import SMSRetry
 
 /// Migration 012's report functions, called as a router calls them (SQL, in its own
-/// transaction), and held equal to the Swift library case by case.
+/// transaction), and held equal to the Swift library case by case. Since migration 015 both are
+/// one implementation (the library calls the functions' `_at` forms with its clock and policy,
+/// the router's doors call them with now() and sms_retry_policy()): these tests hold the doors
+/// equal, and the library's inputs to be the ones that reach the decision.
 @Suite struct SQLReportTests {
     func call(_ t: TestDatabase, _ sql: String, _ params: [String?]) async throws -> [String: Any] {
         let text = try await t.query("SELECT (\(sql))::text AS r", params)[0].string("r")!
@@ -49,7 +52,7 @@ import Testing
                 + "\n    ) SELECT w.id::bigint, w.retry_count::integer, w.next_retry_epoch FROM w;\nEND\n")
     }
 
-    @Test("sms_retry_decide is RetryPolicy.decide: every listed code, unlisted ones, no code, attempts 0-5, with and without jitter")
+    @Test("sms_retry_decide is RetryPolicy.decide: every listed code, unlisted ones, no code, attempts 0-5, with and without jitter; the library's one-code policy decides as the whole")
     func decideAgrees() async throws {
         let t = try await TestDatabase.make()
         let codes: [Int?] = RetryPolicy.default.codes.keys.sorted() + [30999, 21999, 12345, 20429, 20003, nil]
@@ -76,6 +79,11 @@ import Testing
                         if counted { #expect(sql["max_retries"] as? Int == rule.maxRetries, "\(what)") }
                     }
                     #expect(sql["meaning"] as? String == policy.rule(for: failure).rule.meaning || code == 20429 || code == 20003, "\(what)")
+                    if policy.jitter == 0 {   // the library's policy for one code decides as the whole one
+                        let one = try await call(t, "sms_retry_decide($1::jsonb, $2, $3)",
+                                                 [SQLPolicyText(policy).forCode(code), code.map(String.init), String(made)])
+                        #expect(one as NSDictionary == sql as NSDictionary, "\(what): \(one) vs \(sql)")
+                    }
                 }
             }
         }
@@ -127,6 +135,49 @@ import Testing
         }
         #expect(try await failure(t, 999_999, 30003)["result"] as? String == "not_found")
         #expect(try await store.recordFailure(logID: 999_999, errorCode: 30003, errorMessage: nil) == .rowNotFound)
+    }
+
+    @Test("the library decides in SQL by its own policy at its own clock, not by the installed policy or the server's time")
+    func libraryPolicyAndClock() async throws {
+        let t = try await TestDatabase.make()   // the installed policy: the built-in one, jitter 0.1
+        var policy = noJitter
+        policy.codes[30003] = RetryRule(retryable: true, strategy: .linear, maxRetries: 4, baseDelay: 77, meaning: "a test's own rule")
+        let at = Date(timeIntervalSince1970: 1_893_456_000)   // 2030-01-01T00:00:00Z
+        let store = t.store(policy, clock: .at(at))
+        let id = try await t.insert()
+        #expect(try await store.recordFailure(logID: id, errorCode: 30003, errorMessage: "x") == .scheduled(attempt: 1, at: at.addingTimeInterval(77)))
+        let row = try await t.query("""
+            SELECT extract(epoch FROM next_retry_at)::float8 AS due, max_retries, (sms_retry ->> 'updated_at')::timestamptz = $2::timestamptz AS at_clock
+            FROM sms_usage_logs WHERE id = $1
+            """, [String(id), JSONText.timestamp(at)])[0]
+        #expect(row.double("due") == at.timeIntervalSince1970 + 77 && row.int("max_retries") == 4 && row.bool("at_clock") == true)
+        #expect(try await store.recordFailure(logID: try await t.insert(), errorCode: 21211, errorMessage: nil)
+                == .notRetryable(code: 21211, meaning: policy.codes[21211]!.meaning))
+
+        // A run's lease that ends after the store's clock: in flight for this store.
+        try await t.query("UPDATE sms_usage_logs SET next_retry_at = $2::timestamptz + interval '1 minute', sms_retry = sms_retry_step(sms_retry || '{\"lease\": \"x\"}') WHERE id = $1",
+                          [String(id), JSONText.timestamp(at)])
+        #expect(try await store.cancel(logID: id, note: "why") == .inFlight)
+        #expect(try await store.retryNow(logID: id) == .inFlight)
+        let later = t.store(policy, clock: .at(at.addingTimeInterval(120)))
+        #expect(try await later.cancel(logID: id, note: "the customer called") == .canceled)
+        #expect(try await t.query("SELECT sms_retry ->> 'note' AS note FROM sms_usage_logs WHERE id = $1", [String(id)])[0].string("note")
+                == "the customer called")
+        #expect(try await later.retryNow(logID: id) == .scheduled(attempt: 1))
+
+        // A delivery status: its time is the clock's, its retry the store's rule.
+        let sid = "SM" + String(repeating: "7", count: 32)
+        let sent = try await t.insert(success: true, error: nil)
+        #expect(try await store.recordSent(logID: sent, messageSID: sid) == .recorded)
+        #expect(try await store.recordDeliveryStatus(messageSID: sid, status: "undelivered", errorCode: 30003)
+                == .scheduled(logID: sent, attempt: 1, at: at.addingTimeInterval(77)))
+        #expect(try await t.query("SELECT sms_retry -> 'delivery' ->> 'at' AS at FROM sms_usage_logs WHERE id = $1", [String(sent)])[0].string("at")
+                == JSONText.timestamp(at))
+        // The router's door, on a twin, reads the installed policy and the server's time.
+        let twin = try await t.insert()
+        let door = try await failure(t, twin, 30003)
+        let due = try await t.query("SELECT extract(epoch FROM next_retry_at - now())::float8 AS s FROM sms_usage_logs WHERE id = $1", [String(twin)])[0].double("s")!
+        #expect(door["attempt"] as? Int == 1 && due > 300 * 0.9 - 5 && due < 300 * 1.1 + 5, "\(door), due in \(due) s")
     }
 
     @Test("sent, cancel, retry-now and state: the library's answers, in SQL")
@@ -207,6 +258,20 @@ import Testing
             return try conn.execute("SELECT sms_retry_report_failure($1, 30003, 'x') ->> 'result' AS r", [String(id)]).first?.string("r")
         }
         #expect(result == "scheduled")
+        // The library's forms take a policy and a time: never the router's to call.
+        try await t.db.transaction { conn in
+            try conn.executeScript("SET LOCAL ROLE \(role)")
+            do {
+                _ = try conn.execute("SELECT sms_retry_report_failure_at($1, 30003, 'x', NULL, '{}'::jsonb)", [String(id)])
+                Issue.record("a router's role can pass its own policy")
+            } catch let error as DatabaseError { #expect(error.sqlState == "42501") }
+        }
+        let invoker = try await t.query("""
+            SELECT count(*) AS n FROM pg_proc WHERE proname IN ('sms_retry_report_failure_at', 'sms_retry_report_sent_at',
+                'sms_retry_report_status_at', 'sms_retry_cancel_at', 'sms_retry_retry_now_at') AND NOT prosecdef
+                AND NOT has_function_privilege('public', oid, 'EXECUTE')
+            """)[0].int("n")
+        #expect(invoker == 5, "SECURITY INVOKER, not PUBLIC's")
         try await t.query("DROP OWNED BY \(role)")
         try await t.query("DROP ROLE \(role)")
     }

@@ -218,15 +218,23 @@ enum Queries {
         LIMIT $1
         """
 
-    /// Locks one row for the router's report of a send ($1 id, $2 now). `sent_epoch`: when the
-    /// router's own send started, as far as the row tells (created_at, less its processing time).
-    static let rowLock = """
-        SELECT id, message_direction, retry_count, max_retries, success, final_status,
-               next_retry_at IS NOT NULL AS pending,
-               (next_retry_at > coalesce($2::timestamptz, now()) AND sms_retry ? 'lease') AS in_flight,
-               sms_retry ->> 'reason' AS reason, \(sentEpoch.replacingOccurrences(of: "$NOW", with: "$2"))
-        FROM sms_usage_logs WHERE id = $1::bigint FOR UPDATE
+    /// The report functions of migration 015, as the library calls them: its clock ($NOW, NULL =
+    /// the server's now()) and its policy (`RetryPolicy.sqlJSON`) where a decision needs one.
+    /// Each answer is the function's jsonb as columns, its `next_retry_at` in seconds since 1970.
+    static func report(_ call: String) -> String {
         """
+        SELECT r ->> 'result' AS result, (r ->> 'log_id')::bigint AS log_id, (r ->> 'attempt')::int AS attempt,
+               (r ->> 'attempts')::int AS attempts, r ->> 'reason' AS reason, r ->> 'meaning' AS meaning,
+               r ->> 'status' AS status, r ->> 'current' AS current,
+               extract(epoch FROM (r ->> 'next_retry_at')::timestamptz)::float8 AS next_epoch
+        FROM \(call) AS r
+        """
+    }
+    static let reportFailure = report("sms_retry_report_failure_at($1::bigint, $2::integer, $3::text, $4::timestamptz, $5::jsonb)")
+    static let reportSent = report("sms_retry_report_sent_at($1::bigint, $2::text, $3::timestamptz)")
+    static let reportStatus = report("sms_retry_report_status_at($1::text, $2::text, $3::integer, $4::timestamptz, $5::jsonb)")
+    static let reportCancel = report("sms_retry_cancel_at($1::bigint, $2::text, $3::timestamptz)")
+    static let reportRetryNow = report("sms_retry_retry_now_at($1::bigint, $2::timestamptz)")
 
     /// When the router's send of the row started, in seconds since 1970: its created_at on the
     /// router's clock, less the processing time it logged (a send that timed out after 30 s is
@@ -361,16 +369,6 @@ enum Queries {
         """
     }()
 
-    /// Locks the row Twilio knows as message $1 (a status callback, a reconcile answer).
-    static let sidLock = """
-        SELECT id, message_direction, retry_count, success, final_status,
-               sms_retry -> 'delivery' ->> 'sid' AS delivery_sid,
-               sms_retry -> 'delivery' ->> 'status' AS delivery_status,
-               (sms_retry -> 'delivery' ->> 'checks')::int AS checks
-        FROM sms_usage_logs WHERE twilio_message_sid = $1
-        ORDER BY id DESC LIMIT 1 FOR UPDATE
-        """
-
     /// The router's word on claimed rows $1 since their claim: those it confirmed (`success` is
     /// true: its own word, `mark-sent`, a delivered callback) or deleted. Read right before the
     /// rows are sent, and for rows whose outcome a record could not write.
@@ -473,7 +471,7 @@ enum Queries {
         """
 
     /// The rows $1 (ids), locked for applying Twilio's statuses in one transaction: what
-    /// `sidLock` reads for one callback, for a batch of the sweep's answers.
+    /// What `sms_retry_report_status_at` reads for one callback, for a batch of the sweep's answers.
     static let statusRowsLock = """
         SELECT id, message_direction, retry_count, success, final_status,
                sms_retry -> 'delivery' ->> 'sid' AS delivery_sid,
@@ -536,8 +534,8 @@ enum Queries {
 /// store runs statements only through these cases, and the test that PREPAREs each against the
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
-    case claimDue, dueList, rowLock, outcomesRecord, staleLock, staleList, dueCount, health,
-         sidLock, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, routerWord, sidHeld, settingSource,
+    case claimDue, dueList, outcomesRecord, staleLock, staleList, dueCount, health,
+         reportFailure, reportSent, reportStatus, reportCancel, reportRetryNow, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, routerWord, sidHeld, settingSource,
          spendLock, spendSoFar, spendReserve, spendHeld, recentRecipients
     case serverAccess
 
@@ -547,13 +545,16 @@ enum Statement: String, CaseIterable, SQLStatement {
         switch self {
         case .claimDue: Queries.claimDue
         case .dueList: Queries.dueList
-        case .rowLock: Queries.rowLock
         case .outcomesRecord: Queries.outcomesRecord
         case .staleLock: Queries.staleLock
         case .staleList: Queries.staleList
         case .dueCount: Queries.dueCount
         case .health: Queries.health
-        case .sidLock: Queries.sidLock
+        case .reportFailure: Queries.reportFailure
+        case .reportSent: Queries.reportSent
+        case .reportStatus: Queries.reportStatus
+        case .reportCancel: Queries.reportCancel
+        case .reportRetryNow: Queries.reportRetryNow
         case .unadoptedLock: Queries.unadoptedLock
         case .unadoptedCount: Queries.unadoptedCount
         case .unadoptedRecent: Queries.unadoptedRecent

@@ -43,8 +43,10 @@ extension RetryStore {
     }
 
     /// Applies a Twilio status for message `messageSID` (a status callback's `MessageSid`,
-    /// `MessageStatus` and `ErrorCode`) to its row, in one transaction with the row locked.
-    /// Never throws for a status or SID it cannot use: the outcome says so.
+    /// `MessageStatus` and `ErrorCode`) to its row, in one statement with the row locked.
+    /// Never throws for a status or SID it cannot use: the outcome says so. Decided in SQL
+    /// (`sms_retry_report_status_at`, migration 015, by this store's policy at its clock): one
+    /// implementation with `sms_retry_report_status`.
     public func recordDeliveryStatus(messageSID: String, status: String, errorCode: Int? = nil) async throws -> DeliveryOutcome {
         let normalized = status.trimmingCharacters(in: .whitespaces).lowercased()
         guard let status = DeliveryStatus(rawValue: normalized) else {
@@ -52,31 +54,17 @@ extension RetryStore {
                            metadata: ["sms.sid": "\(messageSID)", "sms.status": "\(normalized.prefix(40))"])
             return .unknownStatus(normalized)
         }
-        let policy = self.policy
-        let result = try await database.transaction { conn -> DeliveryOutcome in
-            guard let row = try conn.execute(Statement.sidLock, [messageSID]).first else { return .unknownMessage }
-            let id = row.int("id")!
-            guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound(logID: id) }
-            let known = row.string("delivery_sid") == messageSID ? row.string("delivery_status").flatMap(DeliveryStatus.init) : nil
-            if let known, known.rank >= status.rank { return .unchanged(logID: id, current: known.rawValue) }
-
-            let made = row.int("retry_count") ?? 0
-            var outcome = Outcome.status(id: id, sid: messageSID, status: status, errorCode: errorCode,
-                                         attemptsMade: made, counted: false, policy: policy, now: self.clock.now())
-            if status.isProgress && row.bool("success") == true && row.string("final_status") == "unknown" {
-                outcome.finalStatus = .sent
-            }
-            var result: DeliveryOutcome = switch outcome.kind {
-            case .progress: .progress(logID: id, status: status.rawValue)
-            case .delivered: .delivered(logID: id)
-            case .retry: .scheduled(logID: id, attempt: made + 1, at: Date())
-            default: .closed(logID: id, reason: outcome.reason?.rawValue ?? status.rawValue)
-            }
-            let written = try Self.record([outcome], now: self.clock.sql, on: conn)
-            if case .scheduled(let id, let attempt, _) = result, let at = written.first?.nextRetryAt {
-                result = .scheduled(logID: id, attempt: attempt, at: at)
-            }
-            return result
+        let answer = try await report(.reportStatus, [messageSID, status.rawValue, errorCode.map(String.init), clock.sql, policySQL.forCode(errorCode)])
+        let id = answer.logID ?? 0
+        let result: DeliveryOutcome = switch answer.result {
+        case "delivered": .delivered(logID: id)
+        case "progress": .progress(logID: id, status: answer.status ?? status.rawValue)
+        case "scheduled": .scheduled(logID: id, attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.now())
+        case "closed": .closed(logID: id, reason: answer.reason ?? status.rawValue)
+        case "unchanged": .unchanged(logID: id, current: answer.current ?? "")
+        case "not_found": .unknownMessage
+        case "not_outbound": .notOutbound(logID: id)
+        default: throw answer.unexpected(Statement.reportStatus)
         }
         var metadata: Logger.Metadata = ["sms.sid": "\(messageSID)", "sms.status": "\(status.rawValue)"]
         if let errorCode { metadata["sms.error_code"] = "\(errorCode)" }

@@ -17,24 +17,20 @@ extension RetryStore {
     }
 
     /// Makes row `logID` due now. A row closed because its attempts ran out (or expired, or was
-    /// canceled) is reopened with one more attempt.
+    /// canceled) is reopened with one more attempt. Decided in SQL (`sms_retry_retry_now_at`,
+    /// migration 015, at this store's clock): one implementation with `sms_retry_retry_now`.
     public func retryNow(logID: Int) async throws -> RetryNowOutcome {
-        try await database.transaction { conn -> RetryNowOutcome in
-            guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
-            guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
-            if row.bool("success") == true { return .alreadySent }
-            if row.bool("in_flight") == true { return .inFlight }
-            if let reason = row.string("reason"), !Self.reopenable.contains(reason) { return .refused(reason: reason) }
-            let made = row.int("retry_count") ?? 0
-            var outcome = Outcome(id: logID, kind: .retry, delay: 0, outcome: .retryNow)
-            outcome.maxRetries = max(row.int("max_retries") ?? 0, made + 1)
-            _ = try Self.record([outcome], now: self.clock.sql, on: conn)
-            return .scheduled(attempt: made + 1)
+        let answer = try await report(.reportRetryNow, [String(logID), clock.sql])
+        switch answer.result {
+        case "scheduled": return .scheduled(attempt: answer.attempt ?? 1)
+        case "not_found": return .rowNotFound
+        case "not_outbound": return .notOutbound
+        case "already_sent": return .alreadySent
+        case "in_flight": return .inFlight
+        case "refused": return .refused(reason: answer.reason ?? "")
+        default: throw answer.unexpected(Statement.reportRetryNow)
         }
     }
-
-    /// Closing reasons an operator may override with `retryNow`.
-    static let reopenable: Set<String> = ["exhausted", "expired", "canceled"]
 
     public enum CancelOutcome: Sendable, Equatable {
         case canceled
@@ -47,16 +43,18 @@ extension RetryStore {
     }
 
     /// Closes the pending retry of row `logID` (`final_status = 'failed'`, reason `canceled`,
-    /// `note` kept in the metadata). The row itself stays.
+    /// `note` kept in the metadata). The row itself stays. Decided in SQL (`sms_retry_cancel_at`,
+    /// migration 015, at this store's clock): one implementation with `sms_retry_cancel`.
     public func cancel(logID: Int, note: String? = nil) async throws -> CancelOutcome {
-        try await database.transaction { conn -> CancelOutcome in
-            guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
-            guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
-            if row.bool("success") == true { return .alreadySent }
-            if row.bool("in_flight") == true { return .inFlight }
-            guard row.bool("pending") == true else { return .notPending }
-            _ = try Self.record([Outcome(id: logID, kind: .failed, reason: .canceled, outcome: .canceled, note: note)], now: self.clock.sql, on: conn)
-            return .canceled
+        let answer = try await report(.reportCancel, [String(logID), note, clock.sql])
+        switch answer.result {
+        case "closed": return .canceled
+        case "not_found": return .rowNotFound
+        case "not_outbound": return .notOutbound
+        case "already_sent": return .alreadySent
+        case "not_pending": return .notPending
+        case "in_flight": return .inFlight
+        default: throw answer.unexpected(Statement.reportCancel)
         }
     }
 

@@ -15,6 +15,8 @@ public final class RetryStore: Sendable {
     /// The time every statement and decision reads (a test's fixed instant, or the system's).
     public let clock: WallClock
     let logger: Logger
+    /// `policy.sqlJSON` in pieces, made once: what the report functions decide by (migration 015).
+    let policySQL: SQLPolicyText
     /// How many attempts `sms_retry.history` keeps (the newest).
     public static let historyLimit = 20
 
@@ -24,6 +26,7 @@ public final class RetryStore: Sendable {
         self.policy = policy
         self.logger = logger
         self.clock = clock
+        self.policySQL = SQLPolicyText(policy)
     }
 
     /// Opens a connection with a libpq conninfo (`""` = the `PG*` environment, `.pgpass`,
@@ -57,29 +60,18 @@ public final class RetryStore: Sendable {
     /// HTTP 5xx, a timeout or a connection error: a send whose fate is unknown, which Twilio is
     /// asked about before the first resend). Schedules a retry by the policy, or closes the row.
     /// A row whose `success` is true is left as it is (`alreadySent`).
+    /// Decided in SQL (`sms_retry_report_failure_at`, migration 015), by this store's policy at
+    /// its clock: one implementation with `sms_retry_report_failure`.
     public func recordFailure(logID: Int, errorCode: Int?, errorMessage: String?) async throws -> FailureOutcome {
-        let failure: Failure = errorCode.map { .twilio(code: $0) } ?? .transport
-        let policy = self.policy
-        let result = try await database.transaction { conn -> FailureOutcome in
-            guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
-            guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
-            guard row.bool("success") != true else { return .alreadySent }
-            let made = row.int("retry_count") ?? 0
-            let decision = policy.decide(failure, attemptsMade: made)
-            var outcome = Outcome.failure(id: logID, decision: decision, failure: failure, message: errorMessage,
-                                          countedAttempt: false)
-            outcome.outcome = .failed
-            outcome.uncertain = Self.routerDoubt(failure, sentEpoch: row.double("sent_epoch"))
-            let written = try Self.record([outcome], now: self.clock.sql, on: conn)
-            switch decision {
-            case .retry:
-                let at = written.first?.nextRetryAt ?? Date()
-                return .scheduled(attempt: made + 1, at: at)
-            case .giveUp(.notRetryable):
-                return .notRetryable(code: errorCode, meaning: policy.rule(for: failure).rule.meaning)
-            case .giveUp(.exhausted):
-                return .exhausted(attempts: made)
-            }
+        let answer = try await report(.reportFailure, [String(logID), errorCode.map(String.init), errorMessage, clock.sql, policySQL.forCode(errorCode)])
+        let result: FailureOutcome = switch answer.result {
+        case "scheduled": .scheduled(attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.now())
+        case "closed" where answer.reason == "exhausted": .exhausted(attempts: answer.attempts ?? 0)
+        case "closed": .notRetryable(code: errorCode, meaning: answer.meaning ?? "")
+        case "not_found": .rowNotFound
+        case "not_outbound": .notOutbound
+        case "already_sent": .alreadySent
+        default: throw answer.unexpected(Statement.reportFailure)
         }
         let metadata: Logger.Metadata = ["sms.log_id": "\(logID)", "sms.error_code": "\(errorCode.map(String.init) ?? "transport")"]
         switch result {
@@ -111,14 +103,46 @@ public final class RetryStore: Sendable {
         case notOutbound
     }
 
-    /// Reports that the send logged as row `logID` was accepted by Twilio as `messageSID`.
+    /// Reports that the send logged as row `logID` was accepted by Twilio as `messageSID`
+    /// (`sms_retry_report_sent_at`, migration 015).
     public func recordSent(logID: Int, messageSID: String) async throws -> SentOutcome {
-        try await database.transaction { conn -> SentOutcome in
-            guard let row = try conn.execute(Statement.rowLock, [String(logID), self.clock.sql]).first else { return .rowNotFound }
-            guard Self.isOutbound(row.string("message_direction")) else { return .notOutbound }
-            _ = try Self.record([Outcome(id: logID, kind: .sent, sid: messageSID, outcome: .sent)], now: self.clock.sql, on: conn)
-            return .recorded
+        let answer = try await report(.reportSent, [String(logID), messageSID, clock.sql])
+        switch answer.result {
+        case "sent": return .recorded
+        case "not_found": return .rowNotFound
+        case "not_outbound": return .notOutbound
+        default: throw answer.unexpected(Statement.reportSent)
         }
+    }
+
+    /// What a report function of migration 015 answered (its jsonb's keys).
+    struct ReportAnswer: Sendable {
+        var result: String
+        var logID: Int?
+        var attempt: Int?
+        var attempts: Int?
+        var reason: String?
+        var meaning: String?
+        var status: String?
+        var current: String?
+        var nextRetryAt: Date?
+
+        /// An answer this build does not know: the installed functions are not this build's.
+        func unexpected(_ statement: Statement) -> DatabaseError {
+            DatabaseError(kind: .query, message: "\(statement.name) answered '\(result)', which this sms-retry does not know: run sms-retry migrate",
+                          statement: statement.name)
+        }
+    }
+
+    /// Runs one report function (one statement, committed when it returns).
+    func report(_ statement: Statement, _ parameters: [String?]) async throws -> ReportAnswer {
+        guard let r = try await database.query(statement, parameters).first else {
+            return ReportAnswer(result: "")
+        }
+        return ReportAnswer(result: r.string("result") ?? "", logID: r.int("log_id"), attempt: r.int("attempt"),
+                            attempts: r.int("attempts"), reason: r.string("reason"), meaning: r.string("meaning"),
+                            status: r.string("status"), current: r.string("current"),
+                            nextRetryAt: r.double("next_epoch").map { Date(timeIntervalSince1970: $0) })
     }
 
     // MARK: - What a run uses
@@ -154,10 +178,10 @@ public final class RetryStore: Sendable {
         var kind: String? { MessageKeys.string(original.count > MessageKeys.kindIndex ? original[MessageKeys.kindIndex] : nil) }
     }
 
+    /// A row the record statement wrote (its RETURNING's retry_count and next_retry_epoch are
+    /// what the SQL report functions answer with; the library's reports read them there).
     struct WrittenRow: Sendable {
         var id: Int
-        var retryCount: Int
-        var nextRetryAt: Date?
     }
 
     /// Claims up to `limit` due rows for `lease` seconds; committed when this returns.
@@ -218,8 +242,7 @@ public final class RetryStore: Sendable {
         let params: [String?] = [now, String(historyLimit)]
             + Outcome.recordColumns.map { column in PGArray.literal(outcomes.map(column.value)) }
         return try conn.execute(Statement.outcomesRecord, params).all.map { r in
-            WrittenRow(id: r.int("id")!, retryCount: r.int("retry_count") ?? 0,
-                       nextRetryAt: r.double("next_retry_epoch").map { Date(timeIntervalSince1970: $0) })
+            WrittenRow(id: r.int("id")!)
         }
     }
 
