@@ -37,7 +37,8 @@ standin_start() {
 }
 
 # The table: $resent outbound rows resent once over the last $days days (as a run leaves them:
-# retry_count 1, a `sent` history entry, `sms_retry.spend` with country, range and cost), in
+# retry_count 1, a `sent` history entry, `updated_at` the record's time, `sms_retry.spend` with country,
+# range and cost), in
 # 1000 ranges, and $due failures due now (user_id -1), in 1000 other ranges.
 say "seeding $resent resent rows over $days days and $due due rows"
 psql -q -d postgres -c "DROP DATABASE IF EXISTS bench_spend" -c "CREATE DATABASE bench_spend"
@@ -48,8 +49,8 @@ psql -q -v ON_ERROR_STOP=1 -c "
   INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success,
                               sms_metadata, twilio_message_sid, retry_count, max_retries, final_status, sms_retry, created_at)
   SELECT g % 5000, p.phone, 'outbound', 20, 'Your code is ' || g, true, '{}', 'SM' || lpad(to_hex(g), 32, '0'), 1, 3, 'sent',
-         jsonb_build_object('rev', 1, 'spend', jsonb_build_object('country', 'US', 'range', '+1 ' || substr(p.phone, 3, 6), 'cost', 0.0083),
-                            'history', jsonb_build_array(jsonb_build_object('at', c.at + interval '5 minutes', 'attempt', 1, 'outcome', 'sent',
+         jsonb_build_object('rev', 1, 'updated_at', (c.at + interval '5 minutes')::timestamptz, 'spend', jsonb_build_object('country', 'US', 'range', '+1 ' || substr(p.phone, 3, 6), 'cost', 0.0083),
+                            'history', jsonb_build_array(jsonb_build_object('at', to_char((c.at + interval '5 minutes')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'attempt', 1, 'outcome', 'sent',
                                                                             'sid', 'SM' || lpad(to_hex(g), 32, '0')))),
          c.at
   FROM generate_series(1, $resent) AS g,

@@ -152,6 +152,38 @@ import TwilioStandIn
         #expect(!r.out.contains("went to 7 countries"), "a list: no warning: \(r.out)")
     }
 
+    @Test("the fleet's count reads what sms-retry wrote within the day and the hour: a row last written two days ago counts nothing, one written before updated_at existed counts by its history, a reservation counts")
+    func countReadsTheWindows() async throws {
+        let t = try await TestDatabase.make()
+        // Noon UTC, so the hour and the day (UTC, the default budget zone) are both inside today.
+        let noon = Calendar(identifier: .gregorian).date(bySettingHour: 12, minute: 0, second: 0, of: Date(),
+                                                         matchingPolicy: .strict, direction: .backward)!
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let now = utc.date(bySettingHour: 12, minute: 0, second: 0, of: noon)!
+        func at(_ minutesAgo: Double) -> String { JSONText.timestamp(now.addingTimeInterval(-minutesAgo * 60)) }
+        func row(_ range: String, history minutesAgo: Double?, updated: Double?, lease: Bool = false) async throws {
+            let entry = minutesAgo.map { #"[{"at": "\#(at($0))", "attempt": 1, "outcome": "sent"}]"# } ?? "[]"
+            let state = #"{"rev": 1, "spend": {"range": "\#(range)", "cost": 0.01}, "history": \#(entry)"#
+                + (updated.map { #", "updated_at": "\#(at($0))""# } ?? "")
+                + (lease ? #", "lease": {"run": "other", "reserved": true}"# : "") + "}"
+            try await t.query("""
+                INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success,
+                                            retry_count, next_retry_at, sms_retry, created_at)
+                VALUES (1, '+14155550100', 'outbound', 5, 'hello', $1, $2, $3::timestamptz, $4::jsonb,
+                        ($5::timestamptz - interval '3 days')::timestamp)
+                """, [lease ? "f" : "t", lease ? "0" : "1", lease ? at(-5) : nil, state, at(0)])
+        }
+        try await row("+1 415000", history: 2 * 1440, updated: 2 * 1440)   // two days ago: nothing now
+        try await row("+1 415001", history: 90, updated: 90)               // today, not the last hour
+        try await row("+1 415002", history: 10, updated: nil)              // before updated_at: read whole
+        try await row("+1 415003", history: 10, updated: 10)               // today and the last hour
+        try await row("+1 415004", history: nil, updated: nil, lease: true) // claimed by a run, not yet sent
+        let soFar = try await t.store(clock: .at(now)).spendSoFar()
+        #expect(soFar.resends == 4, "\(soFar)")
+        #expect(soFar.rangeLastHour.filter { $0.value > 0 } == ["+1 415002": 1, "+1 415003": 1, "+1 415004": 1], "\(soFar)")
+    }
+
     @Test("README's Spend example is a policy file sms-retry takes")
     func readmeExample() throws {
         let readme = try String(contentsOfFile: Paths.root + "/README.md", encoding: .utf8)

@@ -96,7 +96,11 @@ enum Queries {
     /// ($1 = its class, `RetryStore.spendLockClass`; key 0): one claim at a time counts what is
     /// left of the budget and takes its rows within it, so concurrent runs cannot both spend the
     /// last of it. Released at COMMIT; a pooler in transaction mode keeps it (it is the transaction's).
-    static let spendLock = "SELECT pg_advisory_xact_lock($1::int, 0)"
+    /// Also JIT off for the rest of the claim's transaction (`set_config(…, true)`: the transaction's
+    /// own, so a pooler in transaction mode hands back a clean session): the count below reads
+    /// tens of thousands of rows, which puts it past `jit_above_cost`, and compiling it cost
+    /// ~50 ms of a ~250 ms count (100k resent rows, benchmarks/spend-claim.sh).
+    static let spendLock = "SELECT pg_advisory_xact_lock($1::int, 0), set_config('jit', 'off', true)"
 
     /// The fleet's resends so far, per range (`sms_retry.spend.range`; '' for rows resent before
     /// the spend guard): today's (since $2, the budget day's start) and their estimated cost, and
@@ -135,6 +139,12 @@ enum Queries {
               AND s.created_at >= sms_retry_router_time($2::timestamptz) - make_interval(secs => $3::float8)
               AND s.created_at < sms_retry_router_time(coalesce($1::timestamptz, now())) + interval '1 day'
               AND (s.retry_count > 0 OR s.sms_retry ? 'lease' OR s.sms_retry ? 'spend')
+              -- A history entry is written by the record that sets `updated_at`, never later than
+              -- it: a row sms-retry last wrote before both windows holds none of their resends,
+              -- and its history is not unpacked (a row from before `updated_at` is read whole).
+              AND (coalesce((s.sms_retry ->> 'updated_at')::timestamptz
+                            >= least($2::timestamptz, coalesce($1::timestamptz, now()) - interval '1 hour'), true)
+                   OR (s.next_retry_at > coalesce($1::timestamptz, now()) AND coalesce(s.sms_retry -> 'lease' ? 'reserved', false)))
         ) AS r
         GROUP BY r.range
         """
