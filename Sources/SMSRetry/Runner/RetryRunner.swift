@@ -43,21 +43,8 @@ public final class RetryRunner: Sendable {
     /// 100 rows"): a lost connection that stayed away, or a DBA's time limit a smaller statement
     /// did not fit either.
     private let databaseFailure = Mutex<(error: DatabaseError, what: String)?>(nil)
-    /// The largest claim that fitted the database's time limits (a cancelled claim halves it).
-    private let claimCeiling = Atomic<Int>(.max)
 
-    enum Stop: Sendable {
-        /// Twilio refused the credentials: exit 2.
-        case configuration(String)
-        /// The breaker opened: exit 4.
-        case outage(String)
-        /// The database failed a statement that smaller pieces and retries could not save: exit 3.
-        case database(String)
-
-        var reason: String {
-            switch self { case .configuration(let why), .outage(let why), .database(let why): why }
-        }
-    }
+    typealias Stop = RunStop
 
     public init(store: RetryStore, twilio: TwilioClient, options: RunOptions = RunOptions(),
                 logger: Logger = Logger(label: "sms-retry.run"), runID: String? = nil) {
@@ -89,9 +76,9 @@ public final class RetryRunner: Sendable {
         var summary = RunSummary()
         logger.info("run started", metadata: ["run.id": "\(runID)", "run.batch_size": "\(options.batchSize)",
                                               "run.concurrency": "\(options.concurrency)"])
-        // Pipelined: the next batch is claimed while the current one still has half the
-        // concurrency's rows to start, and a batch is recorded as soon as its last outcome is in;
-        // both run as tasks beside the sends, so a sender never waits on the database.
+        // Pipelined (`RunLoop`): the next batch is claimed while the current one still has half
+        // the concurrency's rows to start, and a batch is recorded as soon as its last outcome is
+        // in; both run as tasks beside the sends, so a sender never waits on the database.
         if options.adopt { summary.adoption = try await adopt(until: deadline) }
         // A fleet-wide rate: this run's share, re-counted four times a second while it runs.
         // The first send waits one count of every run: those already sending count this one
@@ -107,121 +94,83 @@ public final class RetryRunner: Sendable {
             follower = Task { await fleet.follow { [weak self] runs in self?.applyShare(runs: runs) } }
         }
         defer { follower?.cancel() }
-        var open: [Int: (expected: Int, outcomes: [Outcome])] = [:]
-        var queue: [(batch: Int, row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant)] = []
-        var next = 0
-        var batchCount = 0
-        var claiming = true
-        // The next batch is claimed while this one still has `lowWater` rows to start, so that a
-        // sender that frees up finds a row instead of waiting for the claim's round trip.
-        let lowWater = max(1, options.concurrency / 2)
         let sendTimeout = twilio.http.options.timeout + twilio.http.options.connectTimeout
+        var loop = RunLoop<RetryStore.ClaimedRow>(RunLoop.Settings(
+            concurrency: options.concurrency, batchSize: options.batchSize, limit: options.limit, rate: options.rate,
+            lease: options.lease, sendTimeout: sendTimeout, deadline: deadline))
 
         /// What the run's child tasks report: a send's outcome, a claimed batch, a recorded one.
-        enum Event: Sendable {
+        enum Done: Sendable {
             case sent(batch: Int, Outcome)
-            case claimed(Result<[RetryStore.ClaimedRow], DatabaseError>)
+            case claimed(Result<(rows: [RetryStore.ClaimedRow], size: Int), DatabaseError>)
             case recorded([Outcome], Result<Recorded, any Error>)
         }
 
-        try await withThrowingTaskGroup(of: Event.self) { group in
-            var sending = 0, claimInFlight = false, recording = 0
-
-            /// Records a batch whose outcomes are all in, in a task of its own: senders go on.
-            func finish(_ batch: Int) {
-                guard let entry = open[batch], entry.outcomes.count == entry.expected else { return }
-                open[batch] = nil
-                // Once the breaker has opened, the outage's failures are not the messages' fault:
-                // they go back uncounted (still marked uncertain where Twilio may have taken them).
-                let outcomes = breaker.isOpen ? entry.outcomes.map(\.outageForgiven) : entry.outcomes
-                recording += 1
-                group.addTask {
-                    do { return .recorded(outcomes, .success(try await self.written(outcomes))) }
-                    catch { return .recorded(outcomes, .failure(error)) }
-                }
-            }
-
-            while true {
-                while sending < max(1, options.concurrency), next < queue.count {
-                    let item = queue[next]
-                    next += 1
-                    sending += 1
-                    group.addTask { .sent(batch: item.batch, await self.attempt(item.row, sendBy: item.sendBy)) }
-                }
-                if claiming, !claimInFlight, queue.count - next < lowWater {
-                    // No claim for rows that could not start before the deadline (a 429 pause or
-                    // the rate's spacing included): they would only be handed back.
-                    if clock.now < deadline, !stopped, !outOfTime.load(ordering: .relaxed), gate.earliestTurn() < deadline {
-                        // A batch smaller than the concurrency would leave senders idle.
-                        let left = options.limit.map { $0 - summary.claimed } ?? .max
-                        var want = min(max(options.batchSize, options.concurrency), left, claimCeiling.load(ordering: .relaxed))
-                        // At --rate, no more rows than can start before the deadline, less those
-                        // still waiting to start.
-                        if let rate = options.rate {
-                            want = min(want, Int(rate * (deadline - clock.now).seconds) + 1 - (queue.count - next))
-                        }
-                        if left <= 0 { claiming = false }
-                        if want > 0 {
-                            claimInFlight = true
-                            // A claim is safe to repeat after a lost connection: one that did commit
-                            // leaves its rows leased to this run until the lease ends, and they are
-                            // then treated as a dead run's (asked about first).
-                            let budget = min(Duration.seconds(15), deadline - clock.now)
-                            // A claim a DBA's time limit cancelled took nothing: it is made again for
-                            // fewer rows, and later claims start from the size that fitted.
-                            group.addTask {
-                                do {
-                                    let (rows, size) = try await self.store.claimBounded(limit: want, lease: self.options.lease, runID: self.runID,
-                                                                                         spend: self.spendClaim, budget: budget, logger: self.logger)
-                                    if size < want { self.claimCeiling.store(size, ordering: .relaxed) }
-                                    return .claimed(.success(rows))
-                                } catch let error as DatabaseError {
-                                    return .claimed(.failure(error))
-                                }
+        // The loop's decisions are `RunLoop`'s; this only performs its actions and feeds back
+        // what became of them, with what the senders saw meanwhile (a stop, a row out of time,
+        // the breaker open) first, as the loop would have read it from them.
+        try await withThrowingTaskGroup(of: Done.self) { group in
+            func perform(_ actions: [RunLoop<RetryStore.ClaimedRow>.Action]) {
+                for action in actions {
+                    switch action {
+                    case .send(let row, let batch, let sendBy):
+                        group.addTask { .sent(batch: batch, await self.attempt(row, sendBy: sendBy)) }
+                    case .claim(let want, let budget):
+                        // A claim a DBA's time limit cancelled took nothing: it is made again for
+                        // fewer rows (`claimBounded`), and later claims start from the size that fitted.
+                        group.addTask {
+                            do {
+                                return .claimed(.success(try await self.store.claimBounded(limit: want, lease: self.options.lease, runID: self.runID,
+                                                                                           spend: self.spendClaim, budget: budget, logger: self.logger)))
+                            } catch let error as DatabaseError {
+                                return .claimed(.failure(error))
                             }
                         }
-                    } else {
-                        claiming = false
+                    case .record(_, let outcomes):
+                        // In a task of its own: senders go on.
+                        group.addTask {
+                            do { return .recorded(outcomes, .success(try await self.written(outcomes))) }
+                            catch { return .recorded(outcomes, .failure(error)) }
+                        }
+                    case .finish:
+                        break
                     }
                 }
-                guard sending + recording > 0 || claimInFlight, let event = try await group.next() else { break }
-                switch event {
+            }
+            func feed(_ event: RunLoop<RetryStore.ClaimedRow>.Event) {
+                var seen: [RunLoop<RetryStore.ClaimedRow>.Event] = []
+                if loop.stop == nil, let why = stop.withLock({ $0 }) { seen.append(.stopped(why)) }
+                if !loop.outOfTime, outOfTime.load(ordering: .relaxed) { seen.append(.outOfTime) }
+                if !loop.breakerOpen, breaker.isOpen { seen.append(.breakerOpened) }
+                for event in seen + [event] { perform(loop.handle(event, now: clock.now, earliestTurn: gate.earliestTurn())) }
+                summary.claimed = loop.claimed
+            }
+
+            feed(.start)
+            while !loop.finished, let done = try await group.next() {
+                switch done {
                 case .sent(let batch, let outcome):
-                    sending -= 1
-                    open[batch]?.outcomes.append(outcome)
-                    finish(batch)
+                    feed(.sent(batch: batch, outcome))
                 case .claimed(.failure(let error)) where error.isConnectionLoss || error.isTimeout:
-                    claimInFlight = false
                     // The rows in flight were sent: finish them and try to record them
                     // (surviving a short restart) before exiting as a database error.
                     logger.error(error.isTimeout ? "the database's time limit cancelled a claim of one row; finishing the rows in flight"
                                                  : "database connection lost while claiming; finishing the rows in flight",
                                  metadata: ["db.error": "\(error)"])
                     databaseFailed(error, error.isTimeout ? "the claim of 1 row" : "a claim")
-                    claiming = false
+                    feed(.claimFailed)
                 case .claimed(.failure(let error)):
                     throw error
-                case .claimed(.success(let rows)):
-                    claimInFlight = false
-                    guard !rows.isEmpty else { claiming = false; continue }
-                    summary.claimed += rows.count
-                    let batch = batchCount
-                    batchCount += 1
+                case .claimed(.success(let (rows, size))):
                     let (closed, sendable) = triage(rows)
-                    open[batch] = (rows.count, closed)
-                    // A request may only start while the lease outlives it, with a margin.
-                    let sendBy = min(clock.now + .milliseconds(Int64(options.lease * 1000)) - sendTimeout - .seconds(5), deadline)
-                    queue.removeFirst(next)
-                    next = 0
-                    queue += sendable.map { (batch, $0, sendBy) }
-                    finish(batch)   // a batch of closed rows only
+                    feed(.claimed(closed: closed, sendable: sendable, fitted: size))
                 case .recorded(let outcomes, let written):
-                    recording -= 1
                     let recorded = try written.get()
                     tally(outcomes, recorded, into: &summary)
                     if let failure = recorded.failure {
                         databaseFailed(failure, "the record of \(ServerLimit.rows(recorded.failedPiece))")
                     }
+                    feed(.recorded)
                 }
             }
         }
