@@ -243,4 +243,11 @@ import Testing
         let full = early.handle(.start, now: t0).compactMap { if case .claim(_, let b) = $0 { b } else { nil } }
         #expect(full == [.seconds(15)])
     }
+
+    @Test func whenNoRequestReachedTwilioThatIsWhyTheRunStopped() {
+        let why = RunStop.unreachable(requests: 3, notReached: 3, url: "https://api.example/Messages.json", last: "DNS")
+        #expect(why == .outage("Twilio unreachable: none of the 3 requests to https://api.example/Messages.json reached it (last: DNS); rows handed back without using an attempt"))
+        #expect(RunStop.unreachable(requests: 3, notReached: 2, url: "u", last: "DNS") == nil, "one request got through")
+        #expect(RunStop.unreachable(requests: 0, notReached: 0, url: "u", last: "") == nil, "no request, nothing to say")
+    }
 }

@@ -214,3 +214,12 @@ enum RunStop: Sendable, Equatable {
         switch self { case .configuration(let why), .outage(let why), .database(let why): why }
     }
 }
+
+extension RunStop {
+    /// At the end of a run: when not one of its requests reached Twilio (a wrong URL, DNS, a
+    /// firewall, a TLS problem), that is why it stopped, whatever else it met (exit 4).
+    static func unreachable(requests: Int, notReached: Int, url: String, last: String) -> RunStop? {
+        guard requests > 0, notReached == requests else { return nil }
+        return .outage("Twilio unreachable: none of the \(requests) requests to \(url) reached it (last: \(last)); rows handed back without using an attempt")
+    }
+}
