@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 
 /// The cron job: claims due rows, resends them through Twilio, records each outcome.
 ///
@@ -14,50 +13,14 @@ public final class RetryRunner: Sendable {
     let options: RunOptions
     let logger: Logger
     public let runID: String
-    /// Why the run stopped sending, once something made it stop.
-    private let stop = Mutex<Stop?>(nil)
-    private let gate: SendGate
-    /// One gate per sender when `--sender-rate` is set.
-    private let senderGates = Mutex<[String: SendGate]>([:])
-    /// How many runs share the rates now (1 until counted).
-    private let runsSharing = Atomic<Int>(1)
-    /// No send before this (the fleet rate's first count of the others).
-    private let firstSend = Mutex<ContinuousClock.Instant?>(nil)
-    private let breaker: CircuitBreaker
-    /// Numbers Twilio answered 21610 for during this run: their other rows are not sent.
-    private let unsubscribed = Mutex<Set<String>>([])
-    /// Senders Twilio said cannot send (a sender-fault code), with why: their rows wait.
-    private let blockedSenders = Mutex<[String: String]>([:])
-    /// Pumping answers (30450) per range this run, and the ranges it stopped: their rows wait.
-    private let pumpingRanges = Mutex<(hits: [String: Int], stopped: Set<String>)>(([:], []))
-    private let throttles = Atomic<Int>(0)
-    /// Requests to Twilio (creates and lookups), and how many of them never reached it.
-    private let requests = Atomic<Int>(0)
-    private let unreachable = Atomic<Int>(0)
-    private let lastUnreachable = Mutex<String>("")
-    /// A row was handed back because its turn would have come after the deadline: claim no more.
-    private let outOfTime = Atomic<Bool>(false)
-    /// The router's word on each row, right before its send.
-    private let routerWords: RouterWordCheck
-    /// The database error that ended the run (exit 3) and the work it stopped ("the record of
-    /// 100 rows"): a lost connection that stayed away, or a DBA's time limit a smaller statement
-    /// did not fit either.
-    private let databaseFailure = Mutex<(error: DatabaseError, what: String)?>(nil)
-    /// The largest claim that fitted the database's time limits (a cancelled claim halves it).
-    private let claimCeiling = Atomic<Int>(.max)
+    /// The run's stop, which its senders and its record read.
+    private let line = StopLine()
+    /// Sending one row, and what the senders learn from each other.
+    private let sender: MessageSender
+    /// Recording one batch.
+    private let recorder: BatchRecorder
 
-    enum Stop: Sendable {
-        /// Twilio refused the credentials: exit 2.
-        case configuration(String)
-        /// The breaker opened: exit 4.
-        case outage(String)
-        /// The database failed a statement that smaller pieces and retries could not save: exit 3.
-        case database(String)
-
-        var reason: String {
-            switch self { case .configuration(let why), .outage(let why), .database(let why): why }
-        }
-    }
+    typealias Stop = RunStop
 
     public init(store: RetryStore, twilio: TwilioClient, options: RunOptions = RunOptions(),
                 logger: Logger = Logger(label: "sms-retry.run"), runID: String? = nil) {
@@ -66,20 +29,8 @@ public final class RetryRunner: Sendable {
         self.options = options
         self.logger = logger
         self.runID = runID ?? "\(RunIdentity.hostname()):\(getpid()):\(UUID().uuidString.prefix(8))"
-        gate = SendGate(rate: options.rate, maxBackoff: .milliseconds(Int64(options.throttleDelay * 1000)))
-        breaker = CircuitBreaker(window: options.breakerWindow, threshold: options.breakerThreshold)
-        routerWords = RouterWordCheck(store: store)
-    }
-
-    private var stopped: Bool { stop.withLock { $0 != nil } }
-
-    private func halt(_ why: Stop) { stop.withLock { $0 = $0 ?? why } }
-
-    /// The database refused `what` for good: nothing more is claimed or started, the rows in
-    /// flight are finished and recorded as far as the database lets them, and the run exits 3.
-    private func databaseFailed(_ error: DatabaseError, _ what: String) {
-        databaseFailure.withLock { $0 = $0 ?? (error, what) }
-        halt(.database("\(error)"))
+        sender = MessageSender(store: store, twilio: twilio, options: options, logger: logger, runID: self.runID, line: line)
+        recorder = BatchRecorder(store: store, logger: logger, line: line)
     }
 
     public func run() async throws -> RunSummary {
@@ -89,9 +40,9 @@ public final class RetryRunner: Sendable {
         var summary = RunSummary()
         logger.info("run started", metadata: ["run.id": "\(runID)", "run.batch_size": "\(options.batchSize)",
                                               "run.concurrency": "\(options.concurrency)"])
-        // Pipelined: the next batch is claimed while the current one still has half the
-        // concurrency's rows to start, and a batch is recorded as soon as its last outcome is in;
-        // both run as tasks beside the sends, so a sender never waits on the database.
+        // Pipelined (`RunLoop`): the next batch is claimed while the current one still has half
+        // the concurrency's rows to start, and a batch is recorded as soon as its last outcome is
+        // in; both run as tasks beside the sends, so a sender never waits on the database.
         if options.adopt { summary.adoption = try await adopt(until: deadline) }
         // A fleet-wide rate: this run's share, re-counted four times a second while it runs.
         // The first send waits one count of every run: those already sending count this one
@@ -100,138 +51,97 @@ public final class RetryRunner: Sendable {
         var follower: Task<Void, Never>? = nil
         let fleet = options.rate != nil || options.senderRate != nil ? FleetRate(store: store, logger: logger) : nil
         if let fleet {
-            if let runs = try? await fleet.present() { applyShare(runs: runs) }
+            if let runs = try? await fleet.present() { sender.applyShare(runs: runs) }
             let start = ContinuousClock.now + FleetRate.joining
-            firstSend.withLock { $0 = start }
-            gate.hold(until: start)
-            follower = Task { await fleet.follow { [weak self] runs in self?.applyShare(runs: runs) } }
+            sender.holdFirstSend(until: start)
+            follower = Task { await fleet.follow { [weak sender] runs in sender?.applyShare(runs: runs) } }
         }
         defer { follower?.cancel() }
-        var open: [Int: (expected: Int, outcomes: [Outcome])] = [:]
-        var queue: [(batch: Int, row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant)] = []
-        var next = 0
-        var batchCount = 0
-        var claiming = true
-        // The next batch is claimed while this one still has `lowWater` rows to start, so that a
-        // sender that frees up finds a row instead of waiting for the claim's round trip.
-        let lowWater = max(1, options.concurrency / 2)
         let sendTimeout = twilio.http.options.timeout + twilio.http.options.connectTimeout
+        var loop = RunLoop<RetryStore.ClaimedRow>(RunLoop.Settings(
+            concurrency: options.concurrency, batchSize: options.batchSize, limit: options.limit, rate: options.rate,
+            lease: options.lease, sendTimeout: sendTimeout, deadline: deadline))
 
         /// What the run's child tasks report: a send's outcome, a claimed batch, a recorded one.
-        enum Event: Sendable {
+        enum Done: Sendable {
             case sent(batch: Int, Outcome)
-            case claimed(Result<[RetryStore.ClaimedRow], DatabaseError>)
-            case recorded([Outcome], Result<Recorded, any Error>)
+            case claimed(Result<(rows: [RetryStore.ClaimedRow], size: Int), DatabaseError>)
+            case recorded([Outcome], Result<BatchRecorder.Recorded, any Error>)
         }
 
-        try await withThrowingTaskGroup(of: Event.self) { group in
-            var sending = 0, claimInFlight = false, recording = 0
-
-            /// Records a batch whose outcomes are all in, in a task of its own: senders go on.
-            func finish(_ batch: Int) {
-                guard let entry = open[batch], entry.outcomes.count == entry.expected else { return }
-                open[batch] = nil
-                // Once the breaker has opened, the outage's failures are not the messages' fault:
-                // they go back uncounted (still marked uncertain where Twilio may have taken them).
-                let outcomes = breaker.isOpen ? entry.outcomes.map(\.outageForgiven) : entry.outcomes
-                recording += 1
-                group.addTask {
-                    do { return .recorded(outcomes, .success(try await self.written(outcomes))) }
-                    catch { return .recorded(outcomes, .failure(error)) }
-                }
-            }
-
-            while true {
-                while sending < max(1, options.concurrency), next < queue.count {
-                    let item = queue[next]
-                    next += 1
-                    sending += 1
-                    group.addTask { .sent(batch: item.batch, await self.attempt(item.row, sendBy: item.sendBy)) }
-                }
-                if claiming, !claimInFlight, queue.count - next < lowWater {
-                    // No claim for rows that could not start before the deadline (a 429 pause or
-                    // the rate's spacing included): they would only be handed back.
-                    if clock.now < deadline, !stopped, !outOfTime.load(ordering: .relaxed), gate.earliestTurn() < deadline {
-                        // A batch smaller than the concurrency would leave senders idle.
-                        let left = options.limit.map { $0 - summary.claimed } ?? .max
-                        var want = min(max(options.batchSize, options.concurrency), left, claimCeiling.load(ordering: .relaxed))
-                        // At --rate, no more rows than can start before the deadline, less those
-                        // still waiting to start.
-                        if let rate = options.rate {
-                            want = min(want, Int(rate * (deadline - clock.now).seconds) + 1 - (queue.count - next))
-                        }
-                        if left <= 0 { claiming = false }
-                        if want > 0 {
-                            claimInFlight = true
-                            // A claim is safe to repeat after a lost connection: one that did commit
-                            // leaves its rows leased to this run until the lease ends, and they are
-                            // then treated as a dead run's (asked about first).
-                            let budget = min(Duration.seconds(15), deadline - clock.now)
-                            // A claim a DBA's time limit cancelled took nothing: it is made again for
-                            // fewer rows, and later claims start from the size that fitted.
-                            group.addTask {
-                                do {
-                                    let (rows, size) = try await self.store.claimBounded(limit: want, lease: self.options.lease, runID: self.runID,
-                                                                                         spend: self.spendClaim, budget: budget, logger: self.logger)
-                                    if size < want { self.claimCeiling.store(size, ordering: .relaxed) }
-                                    return .claimed(.success(rows))
-                                } catch let error as DatabaseError {
-                                    return .claimed(.failure(error))
-                                }
+        // The loop's decisions are `RunLoop`'s; this only performs its actions and feeds back
+        // what became of them, with what the senders saw meanwhile (a stop, a row out of time,
+        // the breaker open) first, as the loop would have read it from them.
+        try await withThrowingTaskGroup(of: Done.self) { group in
+            func perform(_ actions: [RunLoop<RetryStore.ClaimedRow>.Action]) {
+                for action in actions {
+                    switch action {
+                    case .send(let row, let batch, let sendBy):
+                        group.addTask { .sent(batch: batch, await self.sender.attempt(row, sendBy: sendBy)) }
+                    case .claim(let want, let budget):
+                        // A claim a DBA's time limit cancelled took nothing: it is made again for
+                        // fewer rows (`claimBounded`), and later claims start from the size that fitted.
+                        group.addTask {
+                            do {
+                                return .claimed(.success(try await self.store.claimBounded(limit: want, lease: self.options.lease, runID: self.runID,
+                                                                                           spend: self.spendClaim, budget: budget, logger: self.logger)))
+                            } catch let error as DatabaseError {
+                                return .claimed(.failure(error))
                             }
                         }
-                    } else {
-                        claiming = false
+                    case .record(_, let outcomes):
+                        // In a task of its own: senders go on.
+                        group.addTask {
+                            do { return .recorded(outcomes, .success(try await self.recorder.record(outcomes))) }
+                            catch { return .recorded(outcomes, .failure(error)) }
+                        }
+                    case .finish:
+                        break
                     }
                 }
-                guard sending + recording > 0 || claimInFlight, let event = try await group.next() else { break }
-                switch event {
+            }
+            func feed(_ event: RunLoop<RetryStore.ClaimedRow>.Event) {
+                var seen: [RunLoop<RetryStore.ClaimedRow>.Event] = []
+                if loop.stop == nil, let why = line.reason { seen.append(.stopped(why)) }
+                if !loop.outOfTime, sender.outOfTime { seen.append(.outOfTime) }
+                if !loop.breakerOpen, sender.breaker.isOpen { seen.append(.breakerOpened) }
+                for event in seen + [event] { perform(loop.handle(event, now: clock.now, earliestTurn: sender.gate.earliestTurn())) }
+                summary.claimed = loop.claimed
+            }
+
+            feed(.start)
+            while !loop.finished, let done = try await group.next() {
+                switch done {
                 case .sent(let batch, let outcome):
-                    sending -= 1
-                    open[batch]?.outcomes.append(outcome)
-                    finish(batch)
+                    feed(.sent(batch: batch, outcome))
                 case .claimed(.failure(let error)) where error.isConnectionLoss || error.isTimeout:
-                    claimInFlight = false
                     // The rows in flight were sent: finish them and try to record them
                     // (surviving a short restart) before exiting as a database error.
                     logger.error(error.isTimeout ? "the database's time limit cancelled a claim of one row; finishing the rows in flight"
                                                  : "database connection lost while claiming; finishing the rows in flight",
                                  metadata: ["db.error": "\(error)"])
-                    databaseFailed(error, error.isTimeout ? "the claim of 1 row" : "a claim")
-                    claiming = false
+                    line.databaseFailed(error, error.isTimeout ? "the claim of 1 row" : "a claim")
+                    feed(.claimFailed)
                 case .claimed(.failure(let error)):
                     throw error
-                case .claimed(.success(let rows)):
-                    claimInFlight = false
-                    guard !rows.isEmpty else { claiming = false; continue }
-                    summary.claimed += rows.count
-                    let batch = batchCount
-                    batchCount += 1
+                case .claimed(.success(let (rows, size))):
                     let (closed, sendable) = triage(rows)
-                    open[batch] = (rows.count, closed)
-                    // A request may only start while the lease outlives it, with a margin.
-                    let sendBy = min(clock.now + .milliseconds(Int64(options.lease * 1000)) - sendTimeout - .seconds(5), deadline)
-                    queue.removeFirst(next)
-                    next = 0
-                    queue += sendable.map { (batch, $0, sendBy) }
-                    finish(batch)   // a batch of closed rows only
+                    feed(.claimed(closed: closed, sendable: sendable, fitted: size))
                 case .recorded(let outcomes, let written):
-                    recording -= 1
                     let recorded = try written.get()
-                    tally(outcomes, recorded, into: &summary)
+                    recorder.tally(outcomes, recorded, into: &summary)
                     if let failure = recorded.failure {
-                        databaseFailed(failure, "the record of \(ServerLimit.rows(recorded.failedPiece))")
+                        line.databaseFailed(failure, "the record of \(ServerLimit.rows(recorded.failedPiece))")
                     }
+                    feed(.recorded)
                 }
             }
         }
-        let made = requests.load(ordering: .relaxed)
-        if made > 0 && unreachable.load(ordering: .relaxed) == made {
-            // Not one request got to Twilio: a wrong URL, DNS, a firewall, a TLS problem.
-            let why = "Twilio unreachable: none of the \(made) requests to \(twilio.messagesURL) reached it (last: \(lastUnreachable.withLock { $0 })); rows handed back without using an attempt"
-            stop.withLock { $0 = .outage(why) }
+        let reach = sender.reach
+        if let unreachable = RunStop.unreachable(requests: reach.requests, notReached: reach.unreachable, url: "\(twilio.messagesURL)", last: reach.last) {
+            line.replace(with: unreachable)
         }
-        if let stop = stop.withLock({ $0 }) {
+        if let stop = line.reason {
             summary.stoppedBecause = stop.reason
             switch stop {
             case .configuration: summary.configurationError = true
@@ -239,19 +149,11 @@ public final class RetryRunner: Sendable {
             case .database: break
             }
         }
-        if let failure = databaseFailure.withLock({ $0 }) {
+        if let failure = line.databaseFailure {
             summary.databaseError = failure.error
             summary.databaseLimit = await ServerLimit.read(for: failure.error, on: store.database)?.line(failure.what)
         }
-        summary.throttled = throttles.load(ordering: .relaxed)
-        summary.stoppedRanges = pumpingRanges.withLock { state in state.stopped.sorted().map { "\($0): \(state.hits[$0] ?? 0) pumping blocks" } }
-        summary.unreachable = unreachable.load(ordering: .relaxed)
-        summary.blockedSenders = blockedSenders.withLock { $0 }.map { key, why in
-            let parts = key.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            let shown = OutboundMessage(to: "", body: "", from: parts[0].isEmpty ? nil : parts[0],
-                                        messagingServiceSID: parts[1].isEmpty ? nil : parts[1]).senderForHistory ?? "-"
-            return "\(shown): \(why)"
-        }.sorted()
+        sender.report(into: &summary)
         if let fleet {
             follower?.cancel()
             await follower?.value
@@ -281,7 +183,7 @@ public final class RetryRunner: Sendable {
                     batch = smaller
                     continue
                 }
-                databaseFailed(error, "the adoption of \(ServerLimit.rows(batch))")
+                line.databaseFailed(error, "the adoption of \(ServerLimit.rows(batch))")
                 break
             }
             adopted += split
@@ -307,88 +209,6 @@ public final class RetryRunner: Sendable {
     /// a reason for a run to fail.
     public func unreportedFailures(cap: Int = AdoptionSplit.hintCap) async -> Int? {
         try? await store.unreportedCount(grace: options.adoptGrace, cap: cap)
-    }
-
-    /// What a batch's record wrote: the ids written, and for the others what the router did
-    /// (confirmed or deleted the row); an id in neither lost its lease to another run.
-    struct Recorded: Sendable {
-        var written: Set<Int>
-        var routerWords: [Int: RouterWord] = [:]
-        /// Outcomes the database would not take, even in pieces (their rows keep the lease).
-        var unrecorded: Set<Int> = []
-        var failure: DatabaseError? = nil
-        var failedPiece = 0
-    }
-
-    /// Records a batch's outcomes; returns the ids written (a row whose lease passed to another
-    /// run, or that the router confirmed or deleted meanwhile, is not) and why the others were not.
-    private func written(_ outcomes: [Outcome]) async throws -> Recorded {
-        // Reconnecting when the server went away: these rows were sent, and an outcome lost here
-        // would have them resent once their lease ends. Rerunning the statement is safe: a row
-        // whose outcome did commit no longer carries this lease and is not written twice. A
-        // record a DBA's time limit cancelled is made again in pieces (`recordInPieces`). Once the
-        // run has met a database failure, a lost connection is waited for 2 s, not 15.
-        let budget: Duration = databaseFailure.withLock { $0 == nil } ? .seconds(15) : .seconds(2)
-        let pieces = await store.recordInPieces(outcomes, budget: budget, logger: logger)
-        var recorded = Recorded(written: Set(pieces.written.map(\.id)), unrecorded: Set(pieces.unrecorded.map(\.id)),
-                                failure: pieces.failure, failedPiece: pieces.failedPiece)
-        let unwritten = outcomes.map(\.id).filter { !recorded.written.contains($0) && !recorded.unrecorded.contains($0) }
-        if !unwritten.isEmpty { recorded.routerWords = (try? await store.routerWord(ids: unwritten)) ?? [:] }
-        return recorded
-    }
-
-    /// Counts a recorded batch into the run's summary.
-    private func tally(_ outcomes: [Outcome], _ recorded: Recorded, into summary: inout RunSummary) {
-        var lost = 0
-        for outcome in outcomes {
-            if recorded.unrecorded.contains(outcome.id) {
-                summary.unrecorded += 1
-                continue
-            }
-            guard recorded.written.contains(outcome.id) else {
-                switch recorded.routerWords[outcome.id] ?? outcome.routerWord {
-                case .deleted?:
-                    summary.deleted += 1
-                    logger.info("row deleted by the router while this run held it", metadata: ["sms.log_id": "\(outcome.id)"])
-                case .confirmed?:
-                    // mark-sent (or a callback) ended the lease: counted as the router's word.
-                    summary.confirmed += 1
-                    if outcome.kind == .sent {
-                        logger.warning("the row was marked sent while this run's resend was out",
-                                       metadata: ["sms.log_id": "\(outcome.id)", "sms.sid": "\(outcome.sid ?? "-")"])
-                    }
-                case nil: lost += 1
-                }
-                continue
-            }
-            switch outcome.kind {
-            case _ where outcome.routerWord == .confirmed: summary.confirmed += 1
-            case _ where outcome.reconciled: summary.reconciled += 1
-            case _ where outcome.unreachable: summary.released += 1
-            case _ where outcome.senderBlocked: summary.senderBlocked += 1
-            case _ where outcome.outcome == .quietHours: summary.quiet += 1
-            case _ where outcome.spendReason != nil:
-                switch outcome.spendReason! {
-                case .countryNotAllowed: summary.countryNotAllowed += 1
-                case .budget: summary.budgetHeld += 1
-                case .prefixVelocity: summary.prefixHeld += 1
-                case .pumping: summary.pumpingHeld += 1
-                }
-            case .sent, .delivered, .progress: summary.sent += 1
-            case .retry: summary.rescheduled += 1
-            case .failed where outcome.outcome == .notSent: summary.skipped += 1
-            case .failed where outcome.outcome == .expired: summary.expired += 1
-            case .failed where outcome.outcome == .optedOut: summary.optedOut += 1
-            case .failed: summary.failed += 1
-            case .release: summary.released += 1
-            }
-        }
-        if lost > 0 {
-            summary.lost += lost
-            logger.warning("outcomes not written: the lease had passed to another run", metadata: ["run.lost": "\(lost)"])
-        }
-        logger.info("batch recorded", metadata: ["run.rows": "\(outcomes.count)", "run.sent": "\(summary.sent)",
-                                                 "run.claimed": "\(summary.claimed)"])
     }
 
     /// The due rows a run would claim now, without claiming them, and what it would do with
@@ -486,186 +306,6 @@ public final class RetryRunner: Sendable {
         }
     }
 
-    /// The resend of `row` (`Triage.message`).
-    func message(for row: RetryStore.ClaimedRow) -> OutboundMessage {
-        Triage.message(for: row, maxAge: options.maxAge, sender: twilio.config.sender)
-    }
-
-    /// One send and what it means for the row.
-    private func attempt(_ row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant) async -> Outcome {
-        let release = Outcome.release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
-        if unsubscribed.withLock({ $0.contains(row.phoneNumber) }) { return Triage.optedOut(row, event: "21610") }
-        let message = message(for: row)
-        if let why = blockedSenders.withLock({ $0[Self.senderKey(message)] }) {
-            return Outcome.senderBlocked(row, message: message, why: why, code: nil)
-        }
-        let range = RecipientCountries.range(row.phoneNumber, digits: store.policy.spend.prefixDigits)
-        if let range, pumpingRanges.withLock({ $0.stopped.contains(range) }) {
-            return Outcome.pumpingHeld(row, hold: store.policy.spend.pumpingHold,
-                                       why: "range \(range) stopped for the run after \(store.policy.spend.pumpingStopAfter) pumping blocks (30450)", code: nil)
-        }
-        guard await admit(before: sendBy, sender: Self.senderKey(message)) else { return release }
-        let attemptsMade = row.retryCount + 1
-        // An earlier send may have created a message we were never told about: ask Twilio first.
-        // Until it has answered, the doubt stays on the row (a hand-back keeps `retry.uncertain`).
-        if row.doubt != nil {
-            requests.add(1, ordering: .relaxed)
-            switch await DoubtLookup.resolve(row, twilio: twilio, store: store, logger: logger) {
-            case .found(let outcome):
-                providerAnswered()
-                return outcome
-            case .notFound:
-                providerAnswered()
-            case .failed(let error):
-                if error.unauthorized { halt(.configuration("Twilio refused the credentials (\(error))")) }
-                else if error.inconclusive { providerAnswered() }   // Twilio is up; the row waits
-                else { providerFailed("\(error)") }
-                if error.notReached { noteUnreachable(error.description) }
-                var outcome = Outcome.release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
-                outcome.providerFailure = !error.unauthorized && !error.inconclusive
-                return outcome
-            }
-        }
-        // The router's word, right before the send: a row it confirmed or deleted since the claim
-        // is not sent (the record then ends a confirmed row's pending retry).
-        switch await routerWords.word(for: row.id) {
-        case .success(nil):
-            // The check waited out a lost connection: the lease must still cover the request.
-            guard ContinuousClock.now < sendBy else { return release }
-        case .success(let word?):
-            var outcome = release
-            outcome.routerWord = word
-            logger.info(word == .confirmed ? "the router confirmed this row after the claim; not sent" : "the router deleted this row; not sent",
-                        metadata: ["sms.log_id": "\(row.id)"])
-            return outcome
-        case .failure(let error):
-            logger.warning("could not read the router's word on the row; not sent now",
-                           metadata: ["sms.log_id": "\(row.id)", "db.error": "\(error)"])
-            // The read already waited out a lost connection for 15 s: the rows behind it would
-            // each wait as long. Stop starting sends; the run finishes and exits 3.
-            if let error = error as? DatabaseError, error.isConnectionLoss || error.isTimeout {
-                databaseFailed(error, "the check of the router's word")
-            }
-            return Outcome.release(id: row.id, delay: options.throttleDelay, leaseUntil: row.leaseUntil)
-        }
-        var result: SendResult
-        var started: Date
-        // Throttled: every sender pauses, then this message goes again; nothing is counted.
-        while true {
-            started = Date()
-            requests.add(1, ordering: .relaxed)
-            result = await twilio.send(message)
-            guard case .throttled(let retryAfter, _, _) = result else { break }
-            throttles.add(1, ordering: .relaxed)
-            let pause = gate.throttled(retryAfter: retryAfter)
-            if pause.extended {
-                logger.warning("Twilio is throttling (429); all senders pause",
-                               metadata: ["run.pause_s": "\(String(format: "%.1f", pause.seconds))",
-                                          "run.retry_after": "\(retryAfter.map { "\($0)" } ?? "-")"])
-            }
-            // A pause longer than this row's time left: back to the table, due when it ends.
-            guard await admit(before: sendBy) else {
-                var (outcome, _) = AnswerOutcome.map(result, row: row, message: message, policy: store.policy, started: started,
-                                                     now: store.clock.now(), handBack: options.throttleDelay)
-                outcome.delay = max(pause.seconds, 1)
-                return outcome
-            }
-        }
-        let (outcome, signals) = AnswerOutcome.map(result, row: row, message: message, policy: store.policy, started: started,
-                                                   now: store.clock.now(), handBack: options.throttleDelay)
-        apply(signals, row: row, message: message)
-        logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
-                                           "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome?.rawValue ?? outcome.kind.rawValue)",
-                                           "sms.error_code": "\(outcome.errorCode.map(String.init) ?? "-")"])
-        return outcome
-    }
-
-    /// What an answer tells the run, applied: the breaker, a stopped sender, an unsubscribed
-    /// number, credentials refused.
-    private func apply(_ signals: AnswerOutcome.Signals, row: RetryStore.ClaimedRow, message: OutboundMessage) {
-        if signals.accepted { gate.accepted() }
-        if signals.providerUp == true { providerAnswered() }
-        if let why = signals.providerFailure { providerFailed(why) }
-        if let what = signals.unreachable { noteUnreachable(what) }
-        if let why = signals.configurationError { halt(.configuration(why)) }
-        if signals.unsubscribed { unsubscribed.withLock { _ = $0.insert(row.phoneNumber) } }
-        if signals.pumping, let range = RecipientCountries.range(row.phoneNumber, digits: store.policy.spend.prefixDigits) {
-            let stopAfter = store.policy.spend.pumpingStopAfter
-            let stoppedNow = pumpingRanges.withLock { state -> Bool in
-                state.hits[range, default: 0] += 1
-                guard state.hits[range]! >= stopAfter, !state.stopped.contains(range) else { return false }
-                state.stopped.insert(range)
-                return true
-            }
-            if stoppedNow {
-                logger.error("range stopped for this run: Twilio's SMS pumping protection blocked several resends to it",
-                             metadata: ["sms.range": "\(range)", "sms.blocks": "\(stopAfter)"])
-            }
-        }
-        if let why = signals.blockSender {
-            blockedSenders.withLock { $0[Self.senderKey(message)] = $0[Self.senderKey(message)] ?? why }
-            logger.error("sender stopped for this run", metadata: ["sms.sender": "\(message.senderForHistory ?? "-")", "sms.why": "\(why)"])
-        }
-    }
-
-    /// One key per sender (a From, a Messaging Service, or both).
-    static func senderKey(_ m: OutboundMessage) -> String { "\(m.from ?? "")|\(m.messagingServiceSID ?? "")" }
-
-    /// This run's share of the fleet-wide rates, `runs` runs sharing them.
-    private func applyShare(runs: Int) {
-        if runsSharing.exchange(runs, ordering: .relaxed) != runs {
-            logger.info("runs sharing the rate", metadata: ["run.sharing": "\(runs)"])
-        }
-        if let rate = options.rate { gate.setRate(FleetRate.share(rate, runs: runs)) }
-        if let senderRate = options.senderRate {
-            senderGates.withLock { gates in for gate in gates.values { gate.setRate(FleetRate.share(senderRate, runs: runs)) } }
-        }
-    }
-
-    /// The gate of one sender (`--sender-rate`), made at its first message.
-    private func senderGate(_ key: String) -> SendGate? {
-        guard let senderRate = options.senderRate else { return nil }
-        let runs = runsSharing.load(ordering: .relaxed)
-        return senderGates.withLock { gates in
-            if let gate = gates[key] { return gate }
-            let gate = SendGate(rate: FleetRate.share(senderRate, runs: runs), maxBackoff: .seconds(30))
-            if let start = firstSend.withLock({ $0 }) { gate.hold(until: start) }
-            gates[key] = gate
-            return gate
-        }
-    }
-
-    /// Waits for this sender's turn at the gates (the run's, and the sender's with
-    /// `--sender-rate`); false (the row goes back) when the run is stopping or the turn would
-    /// come after `sendBy`, which also ends claiming.
-    private func admit(before sendBy: ContinuousClock.Instant, sender: String? = nil) async -> Bool {
-        guard !stopped else { return false }
-        if let sender, let senderGate = senderGate(sender), !(await senderGate.admit(before: sendBy)) {
-            outOfTime.store(true, ordering: .relaxed)
-            return false
-        }
-        guard await gate.admit(before: sendBy) else {
-            outOfTime.store(true, ordering: .relaxed)
-            return false
-        }
-        return !stopped
-    }
-
-    private func noteUnreachable(_ what: String) {
-        unreachable.add(1, ordering: .relaxed)
-        lastUnreachable.withLock { $0 = what }
-    }
-
-    /// An answer that shows Twilio is up (accepted, or refused for the message's own reasons).
-    private func providerAnswered() { _ = breaker.record(providerFailure: false) }
-
-    /// A failure that is not the message's: counts toward the breaker, which may open here.
-    private func providerFailed(_ what: String) {
-        guard breaker.record(providerFailure: true) else { return }
-        let why = "Twilio looks down: \(breaker.tally) failed for reasons not the messages' (last: \(what)); stopped sending, unsent rows handed back without using an attempt"
-        logger.error("outage breaker opened", metadata: ["run.id": "\(runID)", "run.breaker": "\(breaker.tally)"])
-        halt(.outage(why))
-    }
 }
 
 /// A row `run` would send now (`--dry-run`).
