@@ -81,6 +81,8 @@ run_once() {  # policy file → "rows/s seconds sent held"
   standin_start
   line=$("$bin/sms-retry" run --log-level warning --policy "$1" --concurrency "$concurrency" --batch-size "$batch" \
            --max-age "${days}d" --max-runtime 3600 || true)
+  # run_once runs in a subshell (read < <(…)): its stand-in is stopped here, not by the EXIT trap.
+  kill "$standin" 2>/dev/null || true; wait "$standin" 2>/dev/null || true; standin=""
   echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
                       END { printf "%.1f %s %d %d\n", f["sent"] / f["seconds"], f["seconds"], f["sent"], f["budget_held"] + f["prefix_held"] }'
 }
