@@ -84,7 +84,7 @@ extension FaultDrills {
                 "\(result.err.suffix(1500))")
         #expect(acceptedUnrecorded == 3, "only the router's three rows stayed unrecorded")
         #expect(try await t.halfUpdated() == 0, "every row is recorded as sent or still pending")
-        figure("timeouts", "tiny (statement_timeout 50ms, lock_timeout 20ms, idle_in_transaction_session_timeout 50ms on the role), 20000 due rows, --batch-size 1000, the router holding 3 claimed rows for 15 s: exit \(result.code); summary: \(summary); \(settingLine ?? "no setting line"); records split into pieces \(pieces) times; rows left unrecorded \(acceptedUnrecorded) (accepted by Twilio, still under the run's lease), rows still due \(try await t.count("NOT success AND NOT coalesce(sms_retry ? 'lease', false)"))")
+        figure("timeouts", "tiny (statement_timeout 50ms, lock_timeout 20ms, idle_in_transaction_session_timeout 50ms on the role), 20000 due rows, --batch-size 1000, the router holding 3 claimed rows for 15 s: exit \(result.code); summary: \(summary); \(settingLine ?? "no setting line"); records split into pieces \(pieces) times; rows left unrecorded \(acceptedUnrecorded) (accepted by Twilio, still under the run's lease), rows under a lease \(leftLeased), rows still due \(try await t.count("NOT success AND NOT coalesce(sms_retry ? 'lease', false)"))")
 
         // Later: the lease runs out (moved here rather than waited for), and the next run, as
         // the same role, finds the three at Twilio instead of resending them, and sends the rest.
