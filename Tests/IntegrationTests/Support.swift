@@ -80,6 +80,14 @@ struct TestDatabase {
         try await query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE next_retry_at IS NOT NULL")
     }
 
+    /// A test clock a second after the last scheduled retry falls due: a run on it finds every
+    /// scheduled row due without rewriting the rows (as `makeDue` does); its statements and its
+    /// decisions read that time.
+    func clockAtDue() async throws -> SMSRetryClock {
+        let due = try await query("SELECT extract(epoch FROM max(next_retry_at))::float8 AS at FROM sms_usage_logs WHERE next_retry_at IS NOT NULL")
+        return .manual(at: Date(timeIntervalSince1970: (due.first?.double("at") ?? Date().timeIntervalSince1970) + 1))
+    }
+
     func store(_ policy: RetryPolicy = noJitter, clock: SMSRetryClock = .system) -> RetryStore {
         RetryStore(database: db, policy: policy, logger: quietLogger, clock: clock)
     }
