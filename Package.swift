@@ -22,7 +22,9 @@ let package = Package(
         // one that depends on it, so the compiler keeps libpq and libcurl out of everything else.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        .target(name: "SMSRetryPostgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")]),
+        // The one clock (monotonic and wall time from one source; a test clock tests move by hand).
+        .target(name: "SMSRetryTime"),
+        .target(name: "SMSRetryPostgres", dependencies: ["CLibPQ", "SMSRetryTime", .product(name: "Logging", package: "swift-log")]),
         .target(name: "SMSRetryHTTP", dependencies: ["CCurl"]),
         // Number prefixes → time zones and countries, generated from libphonenumber's metadata by
         // the scripts beside it (data/phonenumbers): data, not code, in a module of its own.
@@ -30,7 +32,7 @@ let package = Package(
         .target(
             name: "SMSRetry",
             dependencies: [
-                "SMSRetryPostgres", "SMSRetryHTTP", "PhoneNumberData",
+                "SMSRetryTime", "SMSRetryPostgres", "SMSRetryHTTP", "PhoneNumberData",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import SMSRetryTime
 import Synchronization
 
 /// The thread-safe door to one PostgreSQL connection.
@@ -13,13 +14,13 @@ import Synchronization
 /// the next use, with the same parameters: the statement that met the loss fails with a
 /// connection error (whether it took effect is unknown, so it is never re-run here), and later
 /// ones reconnect first, at most once per backoff step (0.1 s doubling to 2 s) while the server
-/// stays away. Long-lived users (`serve-callbacks`, a run, `reconcile`) so recover by
+/// stays away, on `clock` (`SMSRetryClock`). Long-lived users (`serve-callbacks`, a run, `reconcile`) so recover by
 /// themselves; `surviving` retries work that is safe to repeat.
 public final class Database: Sendable {
     private struct Link {
         var connection: PGConnection
         /// No reconnect attempt before this moment (the backoff after a failed one).
-        var nextReset = ContinuousClock.now
+        var nextReset: SMSRetryClock.Instant
         var backoff = Duration.milliseconds(100)
         /// Settings (`set_config(name, value)`) every statement runs under: made for the session
         /// on connecting and after every reconnect, or, where the session does not last
@@ -30,16 +31,19 @@ public final class Database: Sendable {
     private let queue = DispatchQueue(label: "sms-retry.database")
     /// What the connection's session keeps between transactions (a pooler may be in between).
     public let pooling: Pooling
+    /// The reconnect backoff's and `surviving`'s time.
+    public let clock: SMSRetryClock
 
     /// Opens a connection. `conninfo` as for psql: `""` uses `PGHOST`, `PGPORT`, `PGUSER`,
     /// `PGDATABASE`, `PGPASSWORD`, `.pgpass` and service files. Every statement runs under
     /// `settings`, whatever is between this process and PostgreSQL (`Pooling`).
-    public init(conninfo: String, settings: [(name: String, value: String)] = []) throws(DatabaseError) {
+    public init(conninfo: String, settings: [(name: String, value: String)] = [], clock: SMSRetryClock = .system) throws(DatabaseError) {
+        self.clock = clock
         let connection = try PGConnection(conninfo: conninfo)
         pooling = try Self.pooling(of: connection, conninfo: conninfo)
         connection.prepares = PGConnection.preparesByDefault && pooling.keepsSession
         if pooling.keepsSession { try Self.apply(settings, on: connection) }
-        link = Mutex(Link(connection: connection, settings: settings))
+        link = Mutex(Link(connection: connection, nextReset: clock.now, settings: settings))
     }
 
     /// Each conninfo's mode, told once per process.
@@ -126,7 +130,7 @@ public final class Database: Sendable {
     /// `PQreset` when the backoff allows (or `force`); throws a connection error while the
     /// server is still away.
     private func reestablish(_ link: inout Link, force: Bool) throws(DatabaseError) {
-        let now = ContinuousClock.now
+        let now = clock.now
         guard force || now >= link.nextReset else {
             throw DatabaseError(kind: .connection, message: "the connection to the database was lost; reconnecting")
         }
@@ -158,10 +162,11 @@ public final class Database: Sendable {
     /// Runs `work`, and again after a reconnect when it failed because the connection was lost,
     /// for up to `budget` (waiting 0.5 s, doubling to 4 s, between tries). Only for work that is
     /// safe to repeat: a statement whose effect did commit must be a no-op the second time (a
-    /// lease-guarded record, a claim that takes other rows, a rank-guarded status).
-    public func surviving<T: Sendable>(budget: Duration = .seconds(15), logger: Logger? = nil, _ what: String,
-                                       _ work: () async throws -> T) async throws -> T {
-        let clock = ContinuousClock()
+    /// lease-guarded record, a claim that takes other rows, a rank-guarded status). Waits on
+    /// `clock` (the caller's, e.g. the store's), else the database's.
+    public func surviving<T: Sendable>(budget: Duration = .seconds(15), logger: Logger? = nil, clock: SMSRetryClock? = nil,
+                                       _ what: String, _ work: () async throws -> T) async throws -> T {
+        let clock = clock ?? self.clock
         let giveUp = clock.now + budget
         var wait = Duration.milliseconds(500)
         while true {
@@ -170,7 +175,7 @@ public final class Database: Sendable {
             } catch let error as DatabaseError where error.isConnectionLoss && clock.now + wait < giveUp {
                 logger?.warning("database connection lost; reconnecting",
                                 metadata: ["db.error": "\(error)", "db.work": "\(what)", "db.retry_in": "\(wait)"])
-                try await Task.sleep(for: wait)
+                try await clock.sleep(for: wait)
                 wait = min(wait * 2, .seconds(4))
                 await reconnect()
             }

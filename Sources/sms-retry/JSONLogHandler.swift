@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SMSRetry
 
 /// One JSON object per line on stderr: `{"time", "level", "label", "message", ...metadata}`.
 /// Metadata keys stay as the library wrote them (`sms.log_id`, `run.claimed`, …); values are
@@ -16,7 +17,7 @@ struct JSONLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var object: [String: Any] = [
-            "time": ISO8601DateFormatter().string(from: Date()),
+            "time": ISO8601DateFormatter().string(from: SMSRetryClock.system.wallNow()),
             "level": event.level.rawValue,
             "label": label,
             "message": "\(event.message)",

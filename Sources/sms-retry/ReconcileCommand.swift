@@ -63,11 +63,11 @@ struct ReconcileCommand: AsyncParsableCommand {
         let reconciler = Reconciler(store: RetryStore(database: db, policy: policy, logger: logger),
                                     twilio: TwilioClient(config: config, http: http), options: options, logger: logger)
         do {
-            let started = ContinuousClock.now
+            let started = db.clock.now
             let summary = try await reconciler.run()
             print(summary.description)
             if let path = metricsFile {
-                let elapsed = ContinuousClock.now - started
+                let elapsed = db.clock.now - started
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 do {
                     try RunMetrics.write(ReconcileMetrics.text(summary, exitCode: summary.exitCode, seconds: seconds), to: path)

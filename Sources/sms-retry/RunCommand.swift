@@ -187,7 +187,7 @@ extension RunCommand {
         guard let path = metricsFile else { return }
         var due: Int? = nil
         if let db { due = try? await RetryStore(database: db).dueCount() }
-        let lastSuccess = RunMetrics.lastSuccess(exitCode: exitCode, now: Date().timeIntervalSince1970) {
+        let lastSuccess = RunMetrics.lastSuccess(exitCode: exitCode, now: SMSRetryClock.system.wallNow().timeIntervalSince1970) {
             RunMetrics.previousLastSuccess(at: path)
         }
         do {

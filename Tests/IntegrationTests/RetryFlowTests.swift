@@ -17,8 +17,8 @@ import Testing
         #expect(row.int("retry_count") == 0 && row.int("max_retries") == 2 && row.bool("pending") == true)
         #expect(try await runOnce(t, twilio).claimed == 0, "not due yet")
 
-        try await t.makeDue()
-        let summary = try await runOnce(t, twilio)
+        // Five minutes later, on the run's clock; the row is not rewritten.
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         #expect(summary.claimed == 1 && summary.sent == 1 && summary.exitCode == 0)
         let received = await twilio.server.received
         #expect(received.count == 1)
@@ -76,8 +76,7 @@ import Testing
         let b = try await t.insert(phone: "+14155550199")
         await twilio.server.script("+14155550199", [.fail(code: 21610)])
         _ = try await t.store().recordFailure(logID: b, errorCode: 30001, errorMessage: "queue overflow")
-        try await t.makeDue()
-        let summary = try await runOnce(t, twilio)
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         #expect(summary.failed == 1 && summary.sent == 0)
         row = try await t.row(b)
         #expect(row.int("retry_count") == 1 && row.string("final_status") == "failed" && row.string("reason") == "not_retryable")

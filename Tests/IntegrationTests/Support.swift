@@ -80,7 +80,15 @@ struct TestDatabase {
         try await query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE next_retry_at IS NOT NULL")
     }
 
-    func store(_ policy: RetryPolicy = noJitter, clock: WallClock = .system) -> RetryStore {
+    /// A test clock a second after the last scheduled retry falls due: a run on it finds every
+    /// scheduled row due without rewriting the rows (as `makeDue` does); its statements and its
+    /// decisions read that time.
+    func clockAtDue() async throws -> SMSRetryClock {
+        let due = try await query("SELECT extract(epoch FROM max(next_retry_at))::float8 AS at FROM sms_usage_logs WHERE next_retry_at IS NOT NULL")
+        return .manual(at: Date(timeIntervalSince1970: (due.first?.double("at") ?? Date().timeIntervalSince1970) + 1))
+    }
+
+    func store(_ policy: RetryPolicy = noJitter, clock: SMSRetryClock = .system) -> RetryStore {
         RetryStore(database: db, policy: policy, logger: quietLogger, clock: clock)
     }
 }
@@ -163,7 +171,7 @@ struct StandIn {
 
 /// One run of the runner with test-friendly options.
 func runOnce(_ t: TestDatabase, _ standIn: StandIn, policy: RetryPolicy = noJitter, token: String = StandIn.token,
-             clock: WallClock = .system, configure: (inout RunOptions) -> Void = { _ in }) async throws -> RunSummary {
+             clock: SMSRetryClock = .system, configure: (inout RunOptions) -> Void = { _ in }) async throws -> RunSummary {
     var options = RunOptions()
     options.batchSize = 50
     configure(&options)

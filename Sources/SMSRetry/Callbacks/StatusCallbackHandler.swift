@@ -48,7 +48,7 @@ public struct StatusCallbackHandler: Sendable {
         }
         let code = field("ErrorCode").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let store = self.store
-        switch await Self.within(Self.databaseTimeout, { try await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: code) }) {
+        switch await Self.within(Self.databaseTimeout, clock: store.clock, { try await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: code) }) {
         case .success(let outcome)?:
             if outcome == .unknownMessage { retryLater(sid: sid, status: status, code: code) }
             return Reply(status: 200, body: "\(outcome)")
@@ -71,7 +71,7 @@ public struct StatusCallbackHandler: Sendable {
     /// database's state in the body (for a load balancer, a Kubernetes probe, a watchdog).
     public func health() async -> Reply {
         let db = store.database
-        switch await Self.within(.seconds(3), { try await db.query("SELECT 1") }) {
+        switch await Self.within(.seconds(3), clock: store.clock, { try await db.query("SELECT 1") }) {
         case .success?: return Reply(status: 200, body: #"{"status": "ok", "database": "up"}"#)
         case .failure(let error)?:
             let why = "\(error)".replacingOccurrences(of: "\"", with: "'").replacingOccurrences(of: "\n", with: " ")
@@ -86,14 +86,14 @@ public struct StatusCallbackHandler: Sendable {
 
     /// `work`'s result, or nil when it takes longer than `limit` (it then goes on alone: a
     /// blocked database call cannot be cancelled, and an answer must not wait for it).
-    static func within<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async -> Result<T, any Error>? {
+    static func within<T: Sendable>(_ limit: Duration, clock: SMSRetryClock, _ work: @escaping @Sendable () async throws -> T) async -> Result<T, any Error>? {
         await withCheckedContinuation { continuation in
             let once = ResumeOnce(continuation)
             Task {
                 do { once.resume(.success(try await work())) } catch { once.resume(.failure(error)) }
             }
             Task {
-                try? await Task.sleep(for: limit)
+                try? await clock.sleep(for: limit)
                 once.resume(nil)
             }
         }
@@ -106,7 +106,7 @@ public struct StatusCallbackHandler: Sendable {
         let store = self.store
         Task.detached {
             for delay in [0.5, 1, 2, 4, 8, 16] {
-                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                try? await store.clock.sleep(for: .milliseconds(Int64(delay * 1000)))
                 guard let outcome = try? await store.recordDeliveryStatus(messageSID: sid, status: status, errorCode: code),
                       outcome == .unknownMessage else { return }
             }

@@ -22,7 +22,7 @@ enum DoubtLookup {
     /// router sent the same body to the same number, as row after row of a template does) is not
     /// this row's: the search goes on past it.
     static func resolve(_ row: RetryStore.ClaimedRow, twilio: TwilioClient, store: RetryStore, logger: Logger) async -> Resolution {
-        let (policy, now) = (store.policy, store.clock.now())
+        let (policy, now) = (store.policy, store.clock.wallNow())
         let doubt = row.doubt ?? Doubt(since: now, counted: false)
         var excluded: Set<String> = row.sid.map { [$0] } ?? []
         var lookup = await twilio.findResend(to: row.phoneNumber, body: row.content ?? "", since: doubt.since, excluding: excluded)

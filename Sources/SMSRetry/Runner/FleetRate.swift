@@ -47,7 +47,7 @@ final class FleetRate: Sendable {
             do { apply(try await present()) } catch {
                 logger.warning("cannot count the runs sharing --rate; keeping the last share", metadata: ["db.error": "\(error)"])
             }
-            try? await Task.sleep(for: Self.countEvery)
+            try? await store.clock.sleep(for: Self.countEvery)
         }
     }
 }

@@ -5,14 +5,15 @@ import Synchronization
 /// are evenly spaced and no burst exceeds the account's or sender's throughput) and holds all
 /// senders while Twilio is throttling (429 / 20429): for `Retry-After` when given, else for a
 /// backoff that doubles from 1 s up to `maxBackoff` and resets on the next accepted request.
+/// Its time is `clock`'s: tests move a manual clock instead of sleeping.
 final class SendGate: Sendable {
     private struct State {
-        var nextSlot: ContinuousClock.Instant
-        var pausedUntil: ContinuousClock.Instant
+        var nextSlot: SMSRetryClock.Instant
+        var pausedUntil: SMSRetryClock.Instant
         var backoff: Duration
         var interval: Duration?
         /// The last turn a sender took (the spacing of a new rate counts from it).
-        var lastTurn: ContinuousClock.Instant?
+        var lastTurn: SMSRetryClock.Instant?
         /// Bumped when the rate changes or a pause begins: turns handed out before are void,
         /// and their senders ask again when they wake (so a lower share or a 429 takes effect
         /// at once, not after the turns already given out).
@@ -20,11 +21,14 @@ final class SendGate: Sendable {
     }
     private let maxBackoff: Duration
     private let state: Mutex<State>
+    let clock: SMSRetryClock
 
     /// `rate`: requests per second for the whole run (nil: no limit).
-    init(rate: Double?, maxBackoff: Duration) {
+    init(rate: Double?, maxBackoff: Duration, clock: SMSRetryClock = .system) {
         self.maxBackoff = maxBackoff
-        state = Mutex(State(nextSlot: .now, pausedUntil: .now, backoff: .seconds(1), interval: Self.interval(rate)))
+        self.clock = clock
+        let now = clock.now
+        state = Mutex(State(nextSlot: now, pausedUntil: now, backoff: .seconds(1), interval: Self.interval(rate)))
     }
 
     private static func interval(_ rate: Double?) -> Duration? { rate.map { .nanoseconds(Int64(1e9 / max($0, 0.001))) } }
@@ -35,13 +39,14 @@ final class SendGate: Sendable {
             let interval = Self.interval(rate)
             guard interval != s.interval else { return }
             s.interval = interval
-            s.nextSlot = max(.now, s.lastTurn.map { $0 + (interval ?? .zero) } ?? .now)
+            let now = clock.now
+            s.nextSlot = max(now, s.lastTurn.map { $0 + (interval ?? .zero) } ?? now)
             s.generation += 1
         }
     }
 
     /// No sender starts before `instant`.
-    func hold(until instant: ContinuousClock.Instant) {
+    func hold(until instant: SMSRetryClock.Instant) {
         state.withLock { s in
             s.pausedUntil = max(s.pausedUntil, instant)
             s.generation += 1
@@ -50,16 +55,16 @@ final class SendGate: Sendable {
 
     /// Waits for this sender's turn. Returns false, without taking a turn, when the turn would
     /// come after `deadline` (the caller hands its row back).
-    func admit(before deadline: ContinuousClock.Instant) async -> Bool {
+    func admit(before deadline: SMSRetryClock.Instant) async -> Bool {
         while true {
-            let given: (turn: ContinuousClock.Instant, generation: Int)? = state.withLock { s in
-                let turn = max(.now, s.pausedUntil, s.nextSlot)
+            let given: (turn: SMSRetryClock.Instant, generation: Int)? = state.withLock { s in
+                let turn = max(clock.now, s.pausedUntil, s.nextSlot)
                 guard turn <= deadline else { return nil }
                 if let interval = s.interval { s.nextSlot = turn + interval }
                 return (turn, s.generation)
             }
             guard let given else { return false }
-            if given.turn > .now { try? await Task.sleep(until: given.turn, clock: .continuous) }
+            if given.turn > clock.now { try? await clock.sleep(until: given.turn) }
             let valid = state.withLock { s in
                 guard s.generation == given.generation else { return false }
                 s.lastTurn = given.turn
@@ -71,8 +76,8 @@ final class SendGate: Sendable {
 
     /// When the next sender could start at the earliest (now, or the end of a pause or of the
     /// rate's spacing).
-    func earliestTurn() -> ContinuousClock.Instant {
-        state.withLock { max(.now, $0.pausedUntil, $0.nextSlot) }
+    func earliestTurn() -> SMSRetryClock.Instant {
+        state.withLock { max(clock.now, $0.pausedUntil, $0.nextSlot) }
     }
 
     /// Twilio said 429: every sender pauses. Returns how long the pause still lasts (seconds) and
@@ -80,7 +85,7 @@ final class SendGate: Sendable {
     /// do not lengthen it again.
     func throttled(retryAfter: Double?) -> (seconds: Double, extended: Bool) {
         state.withLock { s in
-            let now = ContinuousClock.now
+            let now = clock.now
             var extended = false
             if let retryAfter {
                 let until = now + .milliseconds(Int64(retryAfter * 1000))

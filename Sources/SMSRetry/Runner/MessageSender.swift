@@ -24,7 +24,7 @@ final class MessageSender: Sendable {
     /// How many runs share the rates now (1 until counted).
     private let runsSharing = Atomic<Int>(1)
     /// No send before this (the fleet rate's first count of the others).
-    private let firstSend = Mutex<ContinuousClock.Instant?>(nil)
+    private let firstSend = Mutex<SMSRetryClock.Instant?>(nil)
     let breaker: CircuitBreaker
     /// Numbers Twilio answered 21610 for during this run: their other rows are not sent.
     private let unsubscribed = Mutex<Set<String>>([])
@@ -49,7 +49,7 @@ final class MessageSender: Sendable {
         self.logger = logger
         self.runID = runID
         self.line = line
-        gate = SendGate(rate: options.rate, maxBackoff: .milliseconds(Int64(options.throttleDelay * 1000)))
+        gate = SendGate(rate: options.rate, maxBackoff: .milliseconds(Int64(options.throttleDelay * 1000)), clock: store.clock)
         breaker = CircuitBreaker(window: options.breakerWindow, threshold: options.breakerThreshold)
         routerWords = RouterWordCheck(store: store)
     }
@@ -58,7 +58,7 @@ final class MessageSender: Sendable {
     var outOfTime: Bool { outOfTimeFlag.load(ordering: .relaxed) }
 
     /// No sender starts before `start` (the fleet rate's first count of the others).
-    func holdFirstSend(until start: ContinuousClock.Instant) {
+    func holdFirstSend(until start: SMSRetryClock.Instant) {
         firstSend.withLock { $0 = start }
         gate.hold(until: start)
     }
@@ -88,7 +88,7 @@ final class MessageSender: Sendable {
     }
 
     /// One send and what it means for the row.
-    func attempt(_ row: RetryStore.ClaimedRow, sendBy: ContinuousClock.Instant) async -> Outcome {
+    func attempt(_ row: RetryStore.ClaimedRow, sendBy: SMSRetryClock.Instant) async -> Outcome {
         let release = Outcome.release(id: row.id, delay: 0, leaseUntil: row.leaseUntil)
         if unsubscribed.withLock({ $0.contains(row.phoneNumber) }) { return Triage.optedOut(row, event: "21610") }
         let message = message(for: row)
@@ -127,7 +127,7 @@ final class MessageSender: Sendable {
         switch await routerWords.word(for: row.id) {
         case .success(nil):
             // The check waited out a lost connection: the lease must still cover the request.
-            guard ContinuousClock.now < sendBy else { return release }
+            guard store.clock.now < sendBy else { return release }
         case .success(let word?):
             var outcome = release
             outcome.routerWord = word
@@ -148,7 +148,7 @@ final class MessageSender: Sendable {
         var started: Date
         // Throttled: every sender pauses, then this message goes again; nothing is counted.
         while true {
-            started = Date()
+            started = store.clock.wallNow()
             requests.add(1, ordering: .relaxed)
             result = await twilio.send(message)
             guard case .throttled(let retryAfter, _, _) = result else { break }
@@ -162,13 +162,13 @@ final class MessageSender: Sendable {
             // A pause longer than this row's time left: back to the table, due when it ends.
             guard await admit(before: sendBy) else {
                 var (outcome, _) = AnswerOutcome.map(result, row: row, message: message, policy: store.policy, started: started,
-                                                     now: store.clock.now(), handBack: options.throttleDelay)
+                                                     now: store.clock.wallNow(), handBack: options.throttleDelay)
                 outcome.delay = max(pause.seconds, 1)
                 return outcome
             }
         }
         let (outcome, signals) = AnswerOutcome.map(result, row: row, message: message, policy: store.policy, started: started,
-                                                   now: store.clock.now(), handBack: options.throttleDelay)
+                                                   now: store.clock.wallNow(), handBack: options.throttleDelay)
         apply(signals, row: row, message: message)
         logger.debug("attempt", metadata: ["sms.log_id": "\(row.id)", "sms.to": "\(PhoneNumber.masked(row.phoneNumber))",
                                            "sms.attempt": "\(attemptsMade)", "sms.outcome": "\(outcome.outcome?.rawValue ?? outcome.kind.rawValue)",
@@ -224,7 +224,7 @@ final class MessageSender: Sendable {
         let runs = runsSharing.load(ordering: .relaxed)
         return senderGates.withLock { gates in
             if let gate = gates[key] { return gate }
-            let gate = SendGate(rate: FleetRate.share(senderRate, runs: runs), maxBackoff: .seconds(30))
+            let gate = SendGate(rate: FleetRate.share(senderRate, runs: runs), maxBackoff: .seconds(30), clock: store.clock)
             if let start = firstSend.withLock({ $0 }) { gate.hold(until: start) }
             gates[key] = gate
             return gate
@@ -234,7 +234,7 @@ final class MessageSender: Sendable {
     /// Waits for this sender's turn at the gates (the run's, and the sender's with
     /// `--sender-rate`); false (the row goes back) when the run is stopping or the turn would
     /// come after `sendBy`, which also ends claiming.
-    private func admit(before sendBy: ContinuousClock.Instant, sender: String? = nil) async -> Bool {
+    private func admit(before sendBy: SMSRetryClock.Instant, sender: String? = nil) async -> Bool {
         guard !line.stopped else { return false }
         if let sender, let senderGate = senderGate(sender), !(await senderGate.admit(before: sendBy)) {
             outOfTimeFlag.store(true, ordering: .relaxed)

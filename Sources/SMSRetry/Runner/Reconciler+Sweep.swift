@@ -23,7 +23,7 @@ extension Reconciler {
         summary.swept = candidates.count
         logger.info("sweep: asking Twilio", metadata: ["sweep.candidates": "\(candidates.count)", "sweep.by": "\(way.rawValue)",
                                                        "sweep.rows_read": "\(walk.scanned)", "sweep.rows_in_window": "\(walk.inWindow)"])
-        let gate = Pacer()
+        let gate = Pacer(clock: store.clock)
         if way == .list {
             try await sweepByList(candidates, gate: gate, &summary)
         } else {
@@ -34,11 +34,17 @@ extension Reconciler {
     /// The sweep's requests through one `SendGate` (a 429 pauses every asker) whose rate
     /// `Sweep.Pace` sets once Twilio has throttled.
     final class Pacer: Sendable {
-        let gate = SendGate(rate: nil, maxBackoff: .seconds(30))
+        let gate: SendGate
         let pace: Mutex<Sweep.Pace>
-        let start = ContinuousClock.now
-        init() { pace = Mutex(Sweep.Pace(now: 0)) }
-        var now: Double { (ContinuousClock.now - start).seconds }
+        let clock: SMSRetryClock
+        let start: SMSRetryClock.Instant
+        init(clock: SMSRetryClock) {
+            self.clock = clock
+            gate = SendGate(rate: nil, maxBackoff: .seconds(30), clock: clock)
+            start = clock.now
+            pace = Mutex(Sweep.Pace(now: 0))
+        }
+        var now: Double { (clock.now - start).seconds }
     }
 
     /// A request, again after a 429 (not processed, so not a second question), at most 30 times.
@@ -46,7 +52,7 @@ extension Reconciler {
         async -> (Result<T, TwilioClient.LookupError>, requests: Int) {
         var made = 0
         while true {
-            _ = await pacer.gate.admit(before: .now + .seconds(3600))
+            _ = await pacer.gate.admit(before: pacer.clock.now + .seconds(3600))
             made += 1
             let result = await request()
             if case .failure(let error) = result, error.throttled, made < 30 {

@@ -34,7 +34,7 @@ public final class RetryRunner: Sendable {
     }
 
     public func run() async throws -> RunSummary {
-        let clock = ContinuousClock()
+        let clock = store.clock
         let started = clock.now
         let deadline = started + options.maxRuntime
         var summary = RunSummary()
@@ -52,7 +52,7 @@ public final class RetryRunner: Sendable {
         let fleet = options.rate != nil || options.senderRate != nil ? FleetRate(store: store, logger: logger) : nil
         if let fleet {
             if let runs = try? await fleet.present() { sender.applyShare(runs: runs) }
-            let start = ContinuousClock.now + FleetRate.joining
+            let start = clock.now + FleetRate.joining
             sender.holdFirstSend(until: start)
             follower = Task { await fleet.follow { [weak sender] runs in sender?.applyShare(runs: runs) } }
         }
@@ -169,10 +169,10 @@ public final class RetryRunner: Sendable {
     /// none is left or the deadline passes. Returns what became of the rows adopted. A batch a DBA's
     /// time limit cancelled (its transaction rolled back) is made again with half as many rows;
     /// when even one row does not fit, the run stops there (exit 3).
-    func adopt(until deadline: ContinuousClock.Instant, batch: Int = 500) async throws -> AdoptionSplit {
+    func adopt(until deadline: SMSRetryClock.Instant, batch: Int = 500) async throws -> AdoptionSplit {
         var adopted = AdoptionSplit()
         var batch = batch
-        while ContinuousClock.now < deadline {
+        while store.clock.now < deadline {
             let split: AdoptionSplit
             do {
                 split = try await store.adopt(batch: batch, grace: options.adoptGrace, maxAge: options.maxAge)
@@ -217,7 +217,7 @@ public final class RetryRunner: Sendable {
     /// now: the fleet's spend read from the table as the claim reads it (`spendSoFar`), the rows
     /// decided in order by `SpendGuard`, nothing reserved (no lock, no write).
     public func dryRun() async throws -> [DueMessage] {
-        let now = store.clock.now()
+        let now = store.clock.wallNow()
         let rows = try await store.dueList(limit: options.limit ?? options.batchSize)
         var guardian: SpendGuard? = nil
         if let claim = spendClaim {
@@ -259,7 +259,7 @@ public final class RetryRunner: Sendable {
     private func triage(_ rows: [RetryStore.ClaimedRow]) -> (closed: [Outcome], sendable: [RetryStore.ClaimedRow]) {
         var closed: [Outcome] = []
         var sendable: [RetryStore.ClaimedRow] = []
-        let now = store.clock.now()
+        let now = store.clock.wallNow()
         for var row in rows {
             let id = "\(row.id)"
             switch Triage.verdict(row, policy: store.policy, maxAge: options.maxAge, now: now, sender: twilio.config.sender) {
@@ -301,7 +301,7 @@ public final class RetryRunner: Sendable {
         let policy = store.policy, maxAge = options.maxAge, sender = twilio.config.sender, clock = store.clock
         let window = max(maxAge, policy.kinds.kinds.values.compactMap(\.maxAge).max() ?? 0) + 3600
         return RetryStore.SpendClaim(window: window) { row in
-            if case .send = Triage.verdict(row, policy: policy, maxAge: maxAge, now: clock.now(), sender: sender) { return true }
+            if case .send = Triage.verdict(row, policy: policy, maxAge: maxAge, now: clock.wallNow(), sender: sender) { return true }
             return false
         }
     }

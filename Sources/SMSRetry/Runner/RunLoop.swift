@@ -24,7 +24,7 @@
 ///   (`Outcome.outageForgiven`: handed back uncounted).
 /// - **Finish**: nothing sending, recording or being claimed, and nothing more to start.
 struct RunLoop<Row: Sendable>: Sendable {
-    typealias Instant = ContinuousClock.Instant
+    typealias Instant = SMSRetryClock.Instant
 
     typealias Stop = RunStop
 

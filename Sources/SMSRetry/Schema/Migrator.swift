@@ -263,7 +263,7 @@ public struct Migrator: Sendable {
         do { statements = try SQLScript.statements(script) } catch {
             throw MigrationError(message: "\(name): \(error)")
         }
-        let start = ContinuousClock.now
+        let start = db.clock.now
         var attempt = 0
         while true {
             do {
@@ -280,12 +280,12 @@ public struct Migrator: Sendable {
                         for row in rows.rows { for case let generated? in row { _ = try run(generated) } }
                     }
                 }
-                return (ContinuousClock.now - start).seconds
+                return (db.clock.now - start).seconds
             } catch let error as DatabaseError where error.isLockTimeout && attempt < lockRetries {
                 attempt += 1
                 logger.warning("lock timeout; retrying the file", metadata: ["migration.file": "\(name)", "migration.attempt": "\(attempt)"])
                 _ = try? await db.query("ROLLBACK")
-                try await Task.sleep(for: .milliseconds(500 * attempt))
+                try await db.clock.sleep(for: .milliseconds(500 * attempt))
             } catch let error as DatabaseError {
                 throw MigrationError(message: "\(name): \(error)", underlying: error)
             }

@@ -59,7 +59,7 @@ extension RetryStore {
         let result: DeliveryOutcome = switch answer.result {
         case "delivered": .delivered(logID: id)
         case "progress": .progress(logID: id, status: answer.status ?? status.rawValue)
-        case "scheduled": .scheduled(logID: id, attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.now())
+        case "scheduled": .scheduled(logID: id, attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.wallNow())
         case "closed": .closed(logID: id, reason: answer.reason ?? status.rawValue)
         case "unchanged": .unchanged(logID: id, current: answer.current ?? "")
         case "not_found": .unknownMessage

@@ -26,8 +26,7 @@ extension RetryStore {
     func recordInPieces(_ outcomes: [Outcome], budget: Duration = .seconds(15), logger: Logger) async -> PiecewiseRecord {
         var result = PiecewiseRecord()
         var pending: [(piece: ArraySlice<Outcome>, tries: Int)] = [(outcomes[...], 0)]
-        let clock = ContinuousClock()
-        var firstTimeout: ContinuousClock.Instant? = nil
+        var firstTimeout: SMSRetryClock.Instant? = nil
         while let (piece, tries) = pending.popLast() {
             guard !piece.isEmpty else { continue }
             do {
@@ -45,7 +44,7 @@ extension RetryStore {
                     pending.append((piece.dropFirst(first), 0))
                     pending.append((piece.prefix(first), 0))
                 case .retry(let pause):
-                    try? await Task.sleep(for: pause)
+                    try? await clock.sleep(for: pause)
                     pending.append((piece, tries + 1))
                 case .giveUp:
                     result.unrecorded += piece
@@ -90,7 +89,7 @@ extension RetryStore {
                 guard let smaller = StatementSizing.smaller(size) else { throw error }
                 logger.warning("the database's time limit cancelled a claim; claiming fewer rows",
                                metadata: ["db.limit": "\(error.timeoutSetting ?? "-")", "run.rows": "\(size)", "run.next_rows": "\(smaller)"])
-                if error.isLockTimeout { try? await Task.sleep(for: .milliseconds(250)) }
+                if error.isLockTimeout { try? await clock.sleep(for: .milliseconds(250)) }
                 size = smaller
             }
         }

@@ -38,7 +38,7 @@ extension RetryStore {
         let clock = self.clock
         return try await database.transaction { conn -> [ClaimedRow] in
             try conn.execute(Statement.spendLock, [String(Self.spendLockClass)])
-            let now = clock.now()
+            let now = clock.wallNow()
             let dayStart = SpendGuard(policy: policy, now: now).dayStart
             let soFar = try Self.spendSoFar(conn, policy: policy, dayStart: dayStart, window: spend.window, now: clock.sql)
             var rows = Self.claimedRows(try conn.execute(Statement.claimDue, parameters))
@@ -65,7 +65,7 @@ extension RetryStore {
         let policy = self.policy.spend
         let clock = self.clock
         return try await database.transaction { conn in
-            try Self.spendSoFar(conn, policy: policy, dayStart: SpendGuard(policy: policy, now: clock.now()).dayStart,
+            try Self.spendSoFar(conn, policy: policy, dayStart: SpendGuard(policy: policy, now: clock.wallNow()).dayStart,
                                 window: window, now: clock.sql)
         }
     }

@@ -72,14 +72,14 @@ extension RetryStore {
                 }
                 let made = row.int("retry_count") ?? 0
                 var outcome = Outcome.status(id: id, sid: sid, status: status, errorCode: answer.errorCode,
-                                             attemptsMade: made, counted: false, policy: policy, now: self.clock.now())
+                                             attemptsMade: made, counted: false, policy: policy, now: self.clock.wallNow())
                 if status.isProgress && row.bool("success") == true && row.string("final_status") == "unknown" {
                     outcome.finalStatus = .sent
                 }
                 results[id] = switch outcome.kind {
                 case .progress: .progress(logID: id, status: status.rawValue)
                 case .delivered: .delivered(logID: id)
-                case .retry: .scheduled(logID: id, attempt: made + 1, at: Date())
+                case .retry: .scheduled(logID: id, attempt: made + 1, at: self.clock.wallNow())
                 default: .closed(logID: id, reason: outcome.reason?.rawValue ?? status.rawValue)
                 }
                 outcomes.append(outcome)

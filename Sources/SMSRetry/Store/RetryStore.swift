@@ -13,7 +13,7 @@ public final class RetryStore: Sendable {
     public let database: Database
     public let policy: RetryPolicy
     /// The time every statement and decision reads (a test's fixed instant, or the system's).
-    public let clock: WallClock
+    public let clock: SMSRetryClock
     let logger: Logger
     /// `policy.sqlJSON` in pieces, made once: what the report functions decide by (migration 015).
     let policySQL: SQLPolicyText
@@ -21,7 +21,7 @@ public final class RetryStore: Sendable {
     public static let historyLimit = 20
 
     public init(database: Database, policy: RetryPolicy = .default,
-                logger: Logger = Logger(label: "sms-retry"), clock: WallClock = .system) {
+                logger: Logger = Logger(label: "sms-retry"), clock: SMSRetryClock = .system) {
         self.database = database
         self.policy = policy
         self.logger = logger
@@ -65,7 +65,7 @@ public final class RetryStore: Sendable {
     public func recordFailure(logID: Int, errorCode: Int?, errorMessage: String?) async throws -> FailureOutcome {
         let answer = try await report(.reportFailure, [String(logID), errorCode.map(String.init), errorMessage, clock.sql, policySQL.forCode(errorCode)])
         let result: FailureOutcome = switch answer.result {
-        case "scheduled": .scheduled(attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.now())
+        case "scheduled": .scheduled(attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.wallNow())
         case "closed" where answer.reason == "exhausted": .exhausted(attempts: answer.attempts ?? 0)
         case "closed": .notRetryable(code: errorCode, meaning: answer.meaning ?? "")
         case "not_found": .rowNotFound
@@ -362,7 +362,7 @@ public final class RetryStore: Sendable {
     /// `work` (statements safe to repeat), re-run through a lost connection for up to `budget`.
     func surviving<T: Sendable>(budget: Duration = .seconds(15), logger: Logger? = nil, _ what: String,
                                 _ work: () async throws -> T) async throws -> T {
-        try await database.surviving(budget: budget, logger: logger, what, work)
+        try await database.surviving(budget: budget, logger: logger, clock: clock, what, work)
     }
 
     /// Only outbound rows are ever sent (`Direction`: Twilio's spellings, any case).
