@@ -99,7 +99,7 @@ import Testing
         return try Migrator(files: files, source: "migrations up to \(version)", logger: quietLogger)
     }
 
-    @Test("014's and 015's downs put back exactly the functions, views, grants and policy before them; their headers tell", arguments: [14, 15])
+    @Test("014's, 015's and 016's downs put back exactly the functions, views, grants and policy before them; their headers tell", arguments: [14, 15, 16])
     func downRestoresTheDefinitionsBefore(version: Int) async throws {
         let t = try await TestDatabase.make(migrated: false)
         let upTo = try migrator(upTo: version)

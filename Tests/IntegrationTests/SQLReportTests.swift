@@ -286,6 +286,65 @@ import Testing
          try await t.query("SELECT coalesce(sum(resends), 0)::int AS n FROM sms_retry_spend_daily")[0].int("n") ?? -1]
     }
 
+    @Test("a router's report of a pumping code holds the row as a status with it does: uncounted, ≥ 30 min, pumping_held; by the SQL door, the library and the CLI alike (migration 016)")
+    func pumpingReportIsHeld() async throws {
+        let t = try await TestDatabase.make()
+        let policy = Self.pumpingPolicy
+        try await install(policy, t)
+        let store = t.store(policy)
+        // (what, error code, resends already made)
+        let cases: [(String, Int, Int)] = [
+            ("30450 on the router's send", 30450, 0),
+            ("30450 with its rule's attempts used up: held, not closed", 30450, 2),
+            ("30450 after 1: the rule's 2400 s outlasts the 1800 s hold", 30450, 1),
+            ("a permanent code listed in pumping_codes: held, not closed", 30007, 0),
+        ]
+        for (what, code, made) in cases {
+            let a = try await t.insert(), b = try await t.insert()
+            if made > 0 {
+                try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), retry_count = $1 WHERE id IN ($2, $3)",
+                                  [String(made), String(a), String(b)])
+            }
+            let spentBefore = try await spent(t, store)
+            let swift = try await store.recordFailure(logID: a, errorCode: code, errorMessage: "blocked")
+            let sql = try await failure(t, b, code, "blocked")
+            #expect(sql["result"] as? String == "scheduled" && sql["counted"] as? Bool == false
+                    && sql["reason"] as? String == "pumping_held" && sql["attempt"] as? Int == made + 1, "\(what): \(sql)")
+            guard case .scheduled(made + 1, _) = swift else { Issue.record("\(what): \(swift)"); continue }
+            #expect(try await written(t, a) == written(t, b), "\(what): the rows differ")
+            let hold = max(policy.spend.pumpingHold, policy.baseDelay(policy.rule(for: .twilio(code: code)).rule, attemptsMade: made))
+            for id in [a, b] {
+                let row = try await t.row(id)
+                #expect(row.string("reason") == "pumping_held" && row.string("last_outcome") == "failed"
+                        && row.int("retry_count") == made && row.int("max_retries") == 3 && row.bool("success") == false,
+                        "\(what): \(row.string("state") ?? "")")
+                let dueIn = try #require(row.double("due_in"))
+                #expect(abs(dueIn - hold) < 5 && dueIn >= 1790, "\(what): due in \(dueIn) s, not \(hold)")
+                #expect(row.string("state")?.contains("SMS pumping protection); held \(Int(hold / 60)) min") == true, "\(what): the note")
+            }
+            // The router's send is no resend: the budget and the view count nothing, on a row
+            // sms-retry already resent too (retry_count > 0, as after the hold's resend).
+            #expect(try await spent(t, store) == spentBefore, "\(what): the router's own send is no resend")
+        }
+
+        // Any other code still follows its rule: 30003, linear 300 s, counted, up to 2 attempts.
+        let other = try await t.insert()
+        let answer = try await failure(t, other, 30003)
+        #expect(answer["result"] as? String == "scheduled" && answer["counted"] as? Bool == true && answer["reason"] == nil, "\(answer)")
+        let row = try await t.row(other)
+        #expect(row.string("reason") == nil && row.string("last_outcome") == "failed" && row.int("max_retries") == 2
+                && row.double("due_in").map { abs($0 - 300) < 5 } == true, "\(row.string("state") ?? "")")
+
+        // The CLI (`schedule`, the built-in policy: 30450 is a pumping code, jitter 0.1 on rules, none on the hold).
+        let cli = try await t.insert()
+        let r = try await runCLI(["schedule", "--log-id", String(cli), "--error-code", "30450", "--error-message", "blocked"],
+                                 environment: ["DATABASE_URL": t.conninfo])
+        #expect(r.code == 0 && r.out.hasPrefix("scheduled log_id=\(cli) attempt=1 at="), "\(r)")
+        let held = try await t.row(cli)
+        #expect(held.string("reason") == "pumping_held" && held.int("retry_count") == 0
+                && held.double("due_in").map { abs($0 - 1800) < 5 } == true, "\(held.string("state") ?? "")")
+    }
+
     @Test("a delivery status in SQL does what recordDeliveryStatus does, status by status")
     func statusAgrees() async throws {
         let t = try await TestDatabase.make()
