@@ -11,19 +11,26 @@
 # psql -f), migrated less each one sms-retry object in turn, and with 002's columns only. The
 # server is then stopped, and each database runs the router's statements in a single-user
 # backend under valgrind: 200 and then 600 of a kind, so that (I(600) - I(200)) / 400 is the
-# instructions of one statement, start-up left out. Simple protocol (each statement parsed and
+# instructions of one statement, start-up left out. By default the simple protocol (each statement parsed and
 # planned, as most drivers and ORMs send them). The UPDATEs go to 20 rows over and over, so
 # they stay HOT as the router's do (pages pruned in between); the INSERT writes an outbound
 # row that succeeded, the router's usual row.
-#   ROWS=1000000    the table's rows
+#   ROWS=1000000       the table's rows
+#   PROTOCOL=simple    or prepared: each kind PREPAREd once and EXECUTEd (a driver that prepares,
+#                      as JDBC, pgx and psycopg 3 do after a few runs; PostgreSQL then reuses a
+#                      generic plan, so no statement is planned)
+#   SMS_RETRY_PG_SERVER_BIN=DIR   another server (as .ci/with-postgres; make test-pg's are under
+#                      .build/pg/MAJOR), else the newest Debian one
 # Prints a markdown table on stdout (progress on stderr). About 15 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/..
 data=${1:?usage: benchmarks/router-objects.sh DATA_DIR}
 rows=${ROWS:-1000000}
+protocol=${PROTOCOL:-simple}
+case $protocol in simple|prepared) ;; *) echo "router-objects: PROTOCOL is simple or prepared, not $protocol" >&2; exit 2 ;; esac
 command -v valgrind >/dev/null || { echo "router-objects: valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+bin=${SMS_RETRY_PG_SERVER_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 t0=$(date +%s)
 say() { echo "== [$(( $(date +%s) - t0 )) s] $*" >&2; }
@@ -84,13 +91,24 @@ echo "SELECT 1" | as_pg "$bin/postgres" --single -D "$data" postgres >/dev/null 
 
 # --- 2. the statements -----------------------------------------------------------------------------
 statements() {     # kind n
-  python3 - "$1" "$2" <<'PY'
+  python3 - "$1" "$2" "$protocol" "$rows" <<'PY'
 import sys, random
-kind, n = sys.argv[1], int(sys.argv[2])
+kind, n, protocol, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 random.seed(7)
+if protocol == 'prepared':
+    print({'update_time': "PREPARE s(int, int) AS UPDATE sms_usage_logs SET processing_time_ms = $1 WHERE id = $2",
+           'update_metadata': "PREPARE s(jsonb, int) AS UPDATE sms_usage_logs SET sms_metadata = $1 WHERE id = $2",
+           'insert': "PREPARE s(int, text, text) AS INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, processing_time_ms, error_message, sms_metadata, created_at) VALUES ($1, $2, 'outbound', 20, $3, true, 120, NULL, '{\"campaign\": \"c1\"}', now())"}[kind])
 for i in range(n):
-    rid = 1000000 - 500 * random.randrange(20)
-    if kind == 'update_time':
+    rid = rows - 500 * random.randrange(20)
+    if protocol == 'prepared':
+        if kind == 'update_time':
+            print(f"EXECUTE s({random.randrange(1000)}, {rid})")
+        elif kind == 'update_metadata':
+            print(f"EXECUTE s('{{\"campaign\": \"c{i % 7}\", \"locale\": \"en\", \"twilio_ms\": {i}}}', {rid})")
+        else:
+            print(f"EXECUTE s({i}, '+14155550{i % 1000:03d}', 'message number {i}')")
+    elif kind == 'update_time':
         print(f"UPDATE sms_usage_logs SET processing_time_ms = {random.randrange(1000)} WHERE id = {rid}")
     elif kind == 'update_metadata':
         print(f"UPDATE sms_usage_logs SET sms_metadata = '{{\"campaign\": \"c{i % 7}\", \"locale\": \"en\", \"twilio_ms\": {i}}}'::jsonb WHERE id = {rid}")
@@ -124,7 +142,7 @@ done
 # --- 3. the report -----------------------------------------------------------------------------------
 k() { awk -v v="$1" 'BEGIN { printf "%.0f", v / 1000 }'; }
 d() { awk -v v="$1" 'BEGIN { printf "%+.0f", v / 1000 }'; }    # a difference, signed
-echo "Thousands of instructions per router statement (callgrind, PostgreSQL $("$bin/postgres" --version | awk '{print $3}') single-user, $rows rows, simple protocol; (I(600) - I(200)) / 400; \`make router-objects\`)."
+echo "Thousands of instructions per router statement (callgrind, PostgreSQL $("$bin/postgres" --version | awk '{print $3}') single-user, $rows rows, $protocol protocol; (I(600) - I(200)) / 400; \`$([ "$protocol" = simple ] || echo "PROTOCOL=$protocol ")make router-objects\`)."
 echo
 echo "| table | INSERT | UPDATE processing_time_ms | UPDATE sms_metadata |"
 echo "|---|---|---|---|"
