@@ -162,6 +162,28 @@ import Testing
         for statement in Statement.allCases {
             try await t.query("PREPARE \(statement.name) AS \(statement.sql)")
         }
+        // A typed statement prepares too, and its row type decodes a row of exactly the columns
+        // the server says it returns: a column its decoder reads that the SQL lacks fails here.
+        for type in TypedStatements.all {
+            let sql = type.sql
+            try await t.query("PREPARE \(type.name) AS \(sql)")
+            let columns = try await t.db.withConnection { conn throws -> [String] in try conn.describeColumns(sql) }
+            do {
+                try type.decodeSample(columns: columns)
+            } catch {
+                Issue.record("\(type.name): \(error) (it returns \(columns))")
+            }
+        }
+        #expect(Set(TypedStatements.all.map { $0.name }).count == TypedStatements.all.count)
+        #expect(Set(TypedStatements.all.map { $0.name }).isDisjoint(with: Statement.allCases.map(\.name)))
+        // The check can fail: the claim's row without one of its columns names that column.
+        let claimColumns = try await t.db.withConnection { conn throws -> [String] in try conn.describeColumns(ClaimDue.sql) }
+        do {
+            try ClaimDue.decodeSample(columns: claimColumns.filter { $0 != "lease_until" })
+            Issue.record("the claim's row decoded without lease_until")
+        } catch let error as RowDecodingError {
+            #expect(error == RowDecodingError(column: "lease_until", problem: .noColumn), "\(error)")
+        }
         // A failing statement names itself.
         do {
             _ = try await t.db.query(Statement.runPresence, ["not a number"])

@@ -64,26 +64,26 @@ struct Outcome: Sendable {
     /// The record statement's columns, one per line: its name in the statement (`o.name`), its
     /// SQL type, and its value for an outcome (text; nil is NULL). The statement's `unnest` and
     /// its parameters are both made from this list, so names and positions cannot drift apart.
-    static let recordColumns: [(name: String, type: String, value: @Sendable (Outcome) -> String?)] = [
-        ("id", "bigint", { String($0.id) }),
+    static let recordColumns: [(name: String, type: String, value: @Sendable (Outcome) -> any PGParameter)] = [
+        ("id", "bigint", { $0.id }),
         ("kind", "text", { $0.kind.rawValue }),
-        ("counted", "bool", { $0.counted ? "t" : "f" }),
-        ("delay", "float8", { $0.delay.map { String($0) } }),
+        ("counted", "bool", { $0.counted }),
+        ("delay", "float8", { $0.delay }),
         ("sid", "text", { $0.sid }),
-        ("error_code", "int", { $0.errorCode.map(String.init) }),
+        ("error_code", "int", { $0.errorCode }),
         ("error_message", "text", { $0.errorMessage }),
-        ("http_status", "int", { $0.httpStatus.map(String.init) }),
-        ("duration_ms", "int", { $0.durationMS.map(String.init) }),
+        ("http_status", "int", { $0.httpStatus }),
+        ("duration_ms", "int", { $0.durationMS }),
         ("reason", "text", { $0.reason?.rawValue }),
         ("strategy", "text", { $0.strategy }),
-        ("max_retries", "int", { $0.maxRetries.map(String.init) }),
+        ("max_retries", "int", { $0.maxRetries }),
         ("lease_until", "timestamptz", { $0.leaseUntil }),
         ("outcome", "text", { $0.outcome?.rawValue }),
         ("note", "text", { $0.note }),
         ("final_status", "text", { $0.finalStatus?.rawValue }),
         ("delivery", "text", { $0.deliveryParameter }),
         ("uncertain", "text", { $0.uncertainParameter }),
-        ("amend", "bool", { $0.amend ? "t" : "f" }),
+        ("amend", "bool", { $0.amend }),
         ("sender", "text", { $0.sender }),
     ]
 

@@ -86,7 +86,7 @@ extension RetryStore {
                 (found, written) = try await database.transaction { conn -> (Int, [StaleRow]) in
                     let rows = try conn.execute(Statement.staleLock, [String(maxAge), self.clock.sql, String(size)]).all.compactMap(Self.staleRow)
                     let outcomes = rows.map { Outcome(id: $0.id, kind: .failed, reason: .expired, outcome: .expired) }
-                    let ids = outcomes.isEmpty ? [] : Set(try Self.record(outcomes, now: self.clock.sql, on: conn).map(\.id))
+                    let ids = outcomes.isEmpty ? [] : Set(try Self.record(outcomes, now: self.clock.statementNow, on: conn).map(\.id))
                     return (rows.count, rows.filter { ids.contains($0.id) })
                 }
             } catch let error as DatabaseError where error.isTimeout {

@@ -84,7 +84,7 @@ extension RetryStore {
                 }
                 outcomes.append(outcome)
             }
-            _ = try Self.record(outcomes, now: self.clock.sql, on: conn)
+            _ = try Self.record(outcomes, now: self.clock.statementNow, on: conn)
             return results
         }
     }

@@ -187,46 +187,32 @@ public final class RetryStore: Sendable {
     /// Claims up to `limit` due rows for `lease` seconds; committed when this returns.
     /// `uncertainOnly`: only rows whose last send's fate is unknown (`reconcile`).
     func claim(limit: Int, lease: Double, runID: String, uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
-        Self.claimedRows(try await database.query(Statement.claimDue, claimParameters(limit: limit, lease: lease, runID: runID,
-                                                                                   uncertainOnly: uncertainOnly)))
+        Self.claimedRows(try await database.run(claimStatement(limit: limit, lease: lease, runID: runID, uncertainOnly: uncertainOnly)))
     }
 
-    func claimParameters(limit: Int, lease: Double, runID: String, uncertainOnly: Bool) -> [String?] {
-        [String(limit), String(lease), clock.sql, runID, uncertainOnly ? "t" : "f", PGArray.literal(policy.messageKeys.paths)]
+    func claimStatement(limit: Int, lease: Double, runID: String, uncertainOnly: Bool) -> ClaimDue {
+        ClaimDue(limit: limit, lease: lease, now: clock.statementNow, runID: runID, uncertainOnly: uncertainOnly,
+                 keyPaths: policy.messageKeys.paths)
     }
 
     /// The claim's rows, in the order they fell due.
-    static func claimedRows(_ rows: PGRows) -> [ClaimedRow] {
+    static func claimedRows(_ rows: [ClaimDue.Row]) -> [ClaimedRow] {
         // RETURNING comes in no particular order: sent in the order they fell due.
-        return rows.all.sorted { ($0.double("due_epoch") ?? 0, $0.int("id") ?? 0) < ($1.double("due_epoch") ?? 0, $1.int("id") ?? 0) }.map { r in
-            ClaimedRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "",
-                       direction: r.string("message_direction") ?? "", content: r.string("message_content"),
-                       retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
-                       leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"),
-                       doubt: r.double("uncertain_since_epoch").map {
-                           Doubt(since: Date(timeIntervalSince1970: $0), counted: r.bool("uncertain_counted") ?? true,
-                                 leaseAt: r.double("uncertain_lease_epoch").map { Date(timeIntervalSince1970: $0) },
-                                 router: r.bool("uncertain_router") ?? false)
-                       },
-                       sid: r.string("sid"),
-                       ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"),
-                       original: (1...MessageKeys.names.count).map { r.string("meta_\($0)") },
-                       segments: r.int("segments") ?? 1)
-        }
+        rows.sorted { ($0.dueEpoch, $0.claimed.id) < ($1.dueEpoch, $1.claimed.id) }.map(\.claimed)
     }
 
     /// The claim statement exactly as a run sends it, for a batch of `limit`, inside a
     /// transaction that is rolled back (the benchmarks): with `explain`, the lines of its
     /// `EXPLAIN (ANALYZE, BUFFERS)`; else one line, how many rows it claimed.
     public func probeClaim(limit: Int, explain: Bool) async throws -> [String] {
-        let params: [String?] = [String(limit), "300", clock.sql, "probe", "f", PGArray.literal(policy.messageKeys.paths)]
+        let statement = claimStatement(limit: limit, lease: 300, runID: "probe", uncertainOnly: false)
         return try await database.withConnection { conn in
             try conn.executeScript("BEGIN")
             defer { _ = try? conn.executeScript("ROLLBACK") }
             if explain {
-                return try conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + Statement.claimDue.sql, params).rows.compactMap { $0.first ?? nil }
+                return try conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + ClaimDue.sql, statement.parameters).rows.compactMap { $0.first ?? nil }
             }
-            return ["\(try conn.execute(Statement.claimDue, params).count)"]
+            return ["\(try conn.run(statement).count)"]
         }
     }
 
@@ -234,16 +220,12 @@ public final class RetryStore: Sendable {
     /// whose lease was lost is not).
     func record(_ outcomes: [Outcome]) async throws -> [WrittenRow] {
         guard !outcomes.isEmpty else { return [] }
-        let now = clock.sql
+        let now = clock.statementNow
         return try await database.withConnection { try Self.record(outcomes, now: now, on: $0) }
     }
 
-    static func record(_ outcomes: [Outcome], now: String? = nil, on conn: PGConnection) throws -> [WrittenRow] {
-        let params: [String?] = [now, String(historyLimit)]
-            + Outcome.recordColumns.map { column in PGArray.literal(outcomes.map(column.value)) }
-        return try conn.execute(Statement.outcomesRecord, params).all.map { r in
-            WrittenRow(id: r.int("id")!)
-        }
+    static func record(_ outcomes: [Outcome], now: Date? = nil, on conn: PGConnection) throws -> [WrittenRow] {
+        try conn.run(OutcomesRecord(now: now, keep: historyLimit, outcomes: outcomes))
     }
 
     struct DueRow: Sendable {
@@ -283,7 +265,7 @@ public final class RetryStore: Sendable {
                 Self.adopted(id: $0.int("id")!, errorMessage: $0.string("error_message"), metadata: $0.string("metadata"),
                              ageSeconds: $0.double("age_seconds"), sentEpoch: $0.double("sent_epoch"), policy: policy, maxAge: maxAge)
             }
-            let written = Set(try Self.record(outcomes, now: self.clock.sql, on: conn).map(\.id))
+            let written = Set(try Self.record(outcomes, now: self.clock.statementNow, on: conn).map(\.id))
             var split = AdoptionSplit()
             for outcome in outcomes where written.contains(outcome.id) { split.count(outcome) }
             return split
@@ -332,12 +314,12 @@ public final class RetryStore: Sendable {
         return outcome
     }
 
-    /// What the router said of rows `ids` since they were claimed (`Statement.routerWord`): the
+    /// What the router said of rows `ids` since they were claimed (`RouterWordRead`): the
     /// ones it confirmed or deleted; the others are absent from the answer.
     func routerWord(ids: [Int]) async throws -> [Int: RouterWord] {
         guard !ids.isEmpty else { return [:] }
-        return try await database.query(Statement.routerWord, [PGArray.literal(ids.map(String.init))]).all
-            .reduce(into: [:]) { words, r in words[r.int("id")!] = r.bool("deleted") == true ? .deleted : .confirmed }
+        return try await database.run(RouterWordRead(ids: ids))
+            .reduce(into: [:]) { words, r in words[r.id] = r.deleted ? .deleted : .confirmed }
     }
 
     /// Whether a row other than `row` holds message `sid`: a message found for a doubtful send
