@@ -553,8 +553,8 @@ enum Queries {
 /// store runs statements only through these cases, and the test that PREPAREs each against the
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
-    case dueList, staleLock, staleList, dueCount, health,
-         reportFailure, reportSent, reportStatus, reportCancel, reportRetryNow, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, sidHeld, settingSource,
+    case staleLock, staleList, health,
+         reportFailure, reportSent, reportStatus, reportCancel, reportRetryNow, sweepChunk, statusRowsLock, runPresence, runLeave, sidHeld, settingSource,
          spendHeld, recentRecipients
     case serverAccess
 
@@ -562,19 +562,14 @@ enum Statement: String, CaseIterable, SQLStatement {
 
     var sql: String {
         switch self {
-        case .dueList: Queries.dueList
         case .staleLock: Queries.staleLock
         case .staleList: Queries.staleList
-        case .dueCount: Queries.dueCount
         case .health: Queries.health
         case .reportFailure: Queries.reportFailure
         case .reportSent: Queries.reportSent
         case .reportStatus: Queries.reportStatus
         case .reportCancel: Queries.reportCancel
         case .reportRetryNow: Queries.reportRetryNow
-        case .unadoptedLock: Queries.unadoptedLock
-        case .unadoptedCount: Queries.unadoptedCount
-        case .unadoptedRecent: Queries.unadoptedRecent
         case .sweepChunk: Queries.sweepChunk
         case .statusRowsLock: Queries.statusRowsLock
         case .runPresence: Queries.runPresence

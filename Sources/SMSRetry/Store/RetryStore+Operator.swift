@@ -119,6 +119,6 @@ extension RetryStore {
 
     /// Rows due now.
     public func dueCount() async throws -> Int {
-        try await database.query(Statement.dueCount, [clock.sql]).first?.int("due") ?? 0
+        try await database.run(DueCount(now: clock.statementNow)).first?.due ?? 0
     }
 }

@@ -243,13 +243,7 @@ public final class RetryStore: Sendable {
     }
 
     func dueList(limit: Int) async throws -> [DueRow] {
-        try await database.query(Statement.dueList, [String(limit), clock.sql, policy.messageKeys.kind]).all.map { r in
-            DueRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "", direction: r.string("message_direction") ?? "",
-                   retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
-                   nextRetryAt: r.string("next_retry_at") ?? "", errorCode: r.string("error_code"),
-                   ageSeconds: r.double("age_seconds"), kind: MessageKeys.string(r.string("kind")),
-                   segments: r.int("segments") ?? 1)
-        }
+        try await database.run(DueList(limit: limit, now: clock.statementNow, kindPath: policy.messageKeys.kind))
     }
 
     /// Classifies up to `batch` failed outbound rows the router never reported (no retry state,
@@ -260,10 +254,10 @@ public final class RetryStore: Sendable {
     func adopt(batch: Int, grace: Double, maxAge: Double) async throws -> AdoptionSplit {
         let policy = self.policy
         return try await database.transaction { conn -> AdoptionSplit in
-            let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(grace), self.clock.sql]).all
+            let rows = try conn.run(UnadoptedLock(batch: batch, grace: grace, now: self.clock.statementNow)).map(\.failure)
             let outcomes = rows.map {
-                Self.adopted(id: $0.int("id")!, errorMessage: $0.string("error_message"), metadata: $0.string("metadata"),
-                             ageSeconds: $0.double("age_seconds"), sentEpoch: $0.double("sent_epoch"), policy: policy, maxAge: maxAge)
+                Self.adopted(id: $0.id, errorMessage: $0.errorMessage, metadata: $0.metadata,
+                             ageSeconds: $0.ageSeconds, sentEpoch: $0.sentEpoch, policy: policy, maxAge: maxAge)
             }
             let written = Set(try Self.record(outcomes, now: self.clock.statementNow, on: conn).map(\.id))
             var split = AdoptionSplit()
@@ -278,13 +272,13 @@ public final class RetryStore: Sendable {
     /// index; the rows read are at most `maxAge`'s worth of the router's unreported failures.
     func adoptionPreview(grace: Double, maxAge: Double) async throws -> AdoptionSplit {
         let policy = self.policy
-        let now = clock.sql
+        let now = clock.statementNow
         return try await database.withConnection { conn -> AdoptionSplit in
             var split = AdoptionSplit()
-            split.expired = try conn.execute(Statement.unadoptedCount, [nil, String(max(grace, maxAge)), now]).first?.int("n") ?? 0
-            for r in try conn.execute(Statement.unadoptedRecent, [String(grace), String(maxAge), now]).all {
-                split.count(Self.adopted(id: r.int("id")!, errorMessage: r.string("error_message"), metadata: r.string("metadata"),
-                                         ageSeconds: r.double("age_seconds"), policy: policy, maxAge: maxAge))
+            split.expired = try conn.run(UnadoptedCount(cap: nil, minAge: max(grace, maxAge), now: now)).first?.n ?? 0
+            for r in try conn.run(UnadoptedRecent(grace: grace, maxAge: maxAge, now: now)).map(\.failure) {
+                split.count(Self.adopted(id: r.id, errorMessage: r.errorMessage, metadata: r.metadata,
+                                         ageSeconds: r.ageSeconds, policy: policy, maxAge: maxAge))
             }
             return split
         }
@@ -293,7 +287,7 @@ public final class RetryStore: Sendable {
     /// How many rows adoption would take now (written at least `grace` seconds ago), counted
     /// up to `cap` through the work index (its adoption arm).
     func unreportedCount(grace: Double, cap: Int) async throws -> Int {
-        try await database.query(Statement.unadoptedCount, [String(cap), String(grace), clock.sql]).first?.int("n") ?? 0
+        try await database.run(UnadoptedCount(cap: cap, minAge: grace, now: clock.statementNow)).first?.n ?? 0
     }
 
     /// What an unreported failure becomes (pure): scheduled by its code, or expired.
