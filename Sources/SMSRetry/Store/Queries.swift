@@ -234,7 +234,7 @@ enum Queries {
         LIMIT $1
         """
 
-    /// The report functions of migration 015, as the library calls them: its clock ($NOW, NULL =
+    /// The report functions of migration 015, as the library calls them: its clock (a "now" parameter, NULL =
     /// the server's now()) and its policy (`RetryPolicy.sqlJSON`) where a decision needs one.
     /// Each answer is the function's jsonb as columns, its `next_retry_at` in seconds since 1970.
     static func report(_ call: String) -> String {
@@ -554,7 +554,7 @@ enum Queries {
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
     case staleLock, staleList, health,
-         reportFailure, reportSent, reportStatus, reportCancel, reportRetryNow, sweepChunk, statusRowsLock, runPresence, runLeave, sidHeld, settingSource,
+         sweepChunk, statusRowsLock, runPresence, runLeave, sidHeld, settingSource,
          spendHeld, recentRecipients
     case serverAccess
 
@@ -565,11 +565,6 @@ enum Statement: String, CaseIterable, SQLStatement {
         case .staleLock: Queries.staleLock
         case .staleList: Queries.staleList
         case .health: Queries.health
-        case .reportFailure: Queries.reportFailure
-        case .reportSent: Queries.reportSent
-        case .reportStatus: Queries.reportStatus
-        case .reportCancel: Queries.reportCancel
-        case .reportRetryNow: Queries.reportRetryNow
         case .sweepChunk: Queries.sweepChunk
         case .statusRowsLock: Queries.statusRowsLock
         case .runPresence: Queries.runPresence

@@ -20,7 +20,7 @@ extension RetryStore {
     /// canceled) is reopened with one more attempt. Decided in SQL (`sms_retry_retry_now_at`,
     /// migration 015, at this store's clock): one implementation with `sms_retry_retry_now`.
     public func retryNow(logID: Int) async throws -> RetryNowOutcome {
-        let answer = try await report(.reportRetryNow, [String(logID), clock.sql])
+        let answer = try await report(ReportRetryNow(logID: logID, now: clock.statementNow))
         switch answer.result {
         case "scheduled": return .scheduled(attempt: answer.attempt ?? 1)
         case "not_found": return .rowNotFound
@@ -28,7 +28,7 @@ extension RetryStore {
         case "already_sent": return .alreadySent
         case "in_flight": return .inFlight
         case "refused": return .refused(reason: answer.reason ?? "")
-        default: throw answer.unexpected(Statement.reportRetryNow)
+        default: throw answer.unexpected(ReportRetryNow.name)
         }
     }
 
@@ -46,7 +46,7 @@ extension RetryStore {
     /// `note` kept in the metadata). The row itself stays. Decided in SQL (`sms_retry_cancel_at`,
     /// migration 015, at this store's clock): one implementation with `sms_retry_cancel`.
     public func cancel(logID: Int, note: String? = nil) async throws -> CancelOutcome {
-        let answer = try await report(.reportCancel, [String(logID), note, clock.sql])
+        let answer = try await report(ReportCancel(logID: logID, note: note, now: clock.statementNow))
         switch answer.result {
         case "closed": return .canceled
         case "not_found": return .rowNotFound
@@ -54,7 +54,7 @@ extension RetryStore {
         case "already_sent": return .alreadySent
         case "not_pending": return .notPending
         case "in_flight": return .inFlight
-        default: throw answer.unexpected(Statement.reportCancel)
+        default: throw answer.unexpected(ReportCancel.name)
         }
     }
 

@@ -63,7 +63,8 @@ public final class RetryStore: Sendable {
     /// Decided in SQL (`sms_retry_report_failure_at`, migration 015), by this store's policy at
     /// its clock: one implementation with `sms_retry_report_failure`.
     public func recordFailure(logID: Int, errorCode: Int?, errorMessage: String?) async throws -> FailureOutcome {
-        let answer = try await report(.reportFailure, [String(logID), errorCode.map(String.init), errorMessage, clock.sql, policySQL.forCode(errorCode)])
+        let answer = try await report(ReportFailure(logID: logID, errorCode: errorCode, errorMessage: errorMessage, now: clock.statementNow,
+                                                       policy: policySQL.forCode(errorCode)))
         let result: FailureOutcome = switch answer.result {
         case "scheduled": .scheduled(attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.wallNow())
         case "closed" where answer.reason == "exhausted": .exhausted(attempts: answer.attempts ?? 0)
@@ -71,7 +72,7 @@ public final class RetryStore: Sendable {
         case "not_found": .rowNotFound
         case "not_outbound": .notOutbound
         case "already_sent": .alreadySent
-        default: throw answer.unexpected(Statement.reportFailure)
+        default: throw answer.unexpected(ReportFailure.name)
         }
         let metadata: Logger.Metadata = ["sms.log_id": "\(logID)", "sms.error_code": "\(errorCode.map(String.init) ?? "transport")"]
         switch result {
@@ -106,12 +107,12 @@ public final class RetryStore: Sendable {
     /// Reports that the send logged as row `logID` was accepted by Twilio as `messageSID`
     /// (`sms_retry_report_sent_at`, migration 015).
     public func recordSent(logID: Int, messageSID: String) async throws -> SentOutcome {
-        let answer = try await report(.reportSent, [String(logID), messageSID, clock.sql])
+        let answer = try await report(ReportSent(logID: logID, messageSID: messageSID, now: clock.statementNow))
         switch answer.result {
         case "sent": return .recorded
         case "not_found": return .rowNotFound
         case "not_outbound": return .notOutbound
-        default: throw answer.unexpected(Statement.reportSent)
+        default: throw answer.unexpected(ReportSent.name)
         }
     }
 
@@ -128,21 +129,15 @@ public final class RetryStore: Sendable {
         var nextRetryAt: Date?
 
         /// An answer this build does not know: the installed functions are not this build's.
-        func unexpected(_ statement: Statement) -> DatabaseError {
-            DatabaseError(kind: .query, message: "\(statement.name) answered '\(result)', which this sms-retry does not know: run sms-retry migrate",
-                          statement: statement.name)
+        func unexpected(_ statement: String) -> DatabaseError {
+            DatabaseError(kind: .query, message: "\(statement) answered '\(result)', which this sms-retry does not know: run sms-retry migrate",
+                          statement: statement)
         }
     }
 
     /// Runs one report function (one statement, committed when it returns).
-    func report(_ statement: Statement, _ parameters: [String?]) async throws -> ReportAnswer {
-        guard let r = try await database.query(statement, parameters).first else {
-            return ReportAnswer(result: "")
-        }
-        return ReportAnswer(result: r.string("result") ?? "", logID: r.int("log_id"), attempt: r.int("attempt"),
-                            attempts: r.int("attempts"), reason: r.string("reason"), meaning: r.string("meaning"),
-                            status: r.string("status"), current: r.string("current"),
-                            nextRetryAt: r.double("next_epoch").map { Date(timeIntervalSince1970: $0) })
+    func report<S: TypedStatement>(_ statement: S) async throws -> ReportAnswer where S.Row == ReportAnswer {
+        try await database.run(statement).first ?? ReportAnswer(result: "")
     }
 
     // MARK: - What a run uses
