@@ -553,8 +553,8 @@ enum Queries {
 /// store runs statements only through these cases, and the test that PREPAREs each against the
 /// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
 enum Statement: String, CaseIterable, SQLStatement {
-    case staleLock, staleList, health,
-         sweepChunk, statusRowsLock, runPresence, runLeave, sidHeld, settingSource,
+    case health,
+         runPresence, runLeave, sidHeld, settingSource,
          spendHeld, recentRecipients
     case serverAccess
 
@@ -562,11 +562,7 @@ enum Statement: String, CaseIterable, SQLStatement {
 
     var sql: String {
         switch self {
-        case .staleLock: Queries.staleLock
-        case .staleList: Queries.staleList
         case .health: Queries.health
-        case .sweepChunk: Queries.sweepChunk
-        case .statusRowsLock: Queries.statusRowsLock
         case .runPresence: Queries.runPresence
         case .runLeave: Queries.runLeave
         case .sidHeld: Queries.sidHeld

@@ -84,7 +84,7 @@ extension RetryStore {
             let (found, written): (Int, [StaleRow])
             do {
                 (found, written) = try await database.transaction { conn -> (Int, [StaleRow]) in
-                    let rows = try conn.execute(Statement.staleLock, [String(maxAge), self.clock.sql, String(size)]).all.compactMap(Self.staleRow)
+                    let rows = try conn.run(StaleLock(maxAge: maxAge, now: self.clock.statementNow, batch: size))
                     let outcomes = rows.map { Outcome(id: $0.id, kind: .failed, reason: .expired, outcome: .expired) }
                     let ids = outcomes.isEmpty ? [] : Set(try Self.record(outcomes, now: self.clock.statementNow, on: conn).map(\.id))
                     return (rows.count, rows.filter { ids.contains($0.id) })
@@ -105,16 +105,10 @@ extension RetryStore {
     public func expireCandidates(olderThan maxAge: Double, batch: Int = 1000) async throws -> [StaleRow] {
         var rows: [StaleRow] = []
         while true {
-            let page = try await database.query(Statement.staleList, [String(maxAge), clock.sql, String(rows.last?.id ?? 0), String(batch)])
-                .all.compactMap(Self.staleRow)
+            let page = try await database.run(StaleList(maxAge: maxAge, now: clock.statementNow, after: rows.last?.id ?? 0, limit: batch))
             rows += page
             if page.count < batch { return rows }
         }
-    }
-
-    private static func staleRow(_ r: PGRow) -> StaleRow? {
-        guard let id = r.int("id") else { return nil }
-        return StaleRow(id: id, createdAt: r.string("created_at") ?? "", retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0)
     }
 
     /// Rows due now.
