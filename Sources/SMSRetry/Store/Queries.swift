@@ -1,5 +1,8 @@
-/// Every runtime statement, in one place: `$n` placeholders only, named noun-then-verb.
-/// An integration test PREPAREs each of them against the migrated schema.
+/// Every runtime statement's text, in one place: `$n` placeholders only, named noun-then-verb.
+/// The store runs them only as `TypedStatement`s (`TypedStatements.swift`: one type per
+/// statement, its parameters typed, its row decoded once); an integration test PREPAREs each.
+/// A shared fragment (`duePredicate(now:)`, `optOutLatest(phone:)`, `sentEpoch(now:)`) takes
+/// the placeholder of the statement it is composed into; nothing is substituted into SQL text.
 ///
 /// sms-retry's state lives in its own column, `sms_retry` (a JSON object); `sms_metadata` is the
 /// router's and is only read (the original message's sender and content, its kind, a code).
@@ -547,29 +550,4 @@ enum Queries {
         FROM pg_settings WHERE name = $1
         """
 
-}
-
-/// Every runtime statement not yet typed (`TypedStatements.all` holds the typed ones), by construction: a case without its SQL does not compile, the
-/// store runs statements only through these cases, and the test that PREPAREs each against the
-/// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
-enum Statement: String, CaseIterable, SQLStatement {
-    case health,
-         runPresence, runLeave, sidHeld, settingSource,
-         spendHeld, recentRecipients
-    case serverAccess
-
-    var name: String { rawValue }
-
-    var sql: String {
-        switch self {
-        case .health: Queries.health
-        case .runPresence: Queries.runPresence
-        case .runLeave: Queries.runLeave
-        case .sidHeld: Queries.sidHeld
-        case .serverAccess: Queries.serverAccess
-        case .settingSource: Queries.settingSource
-        case .spendHeld: Queries.spendHeld
-        case .recentRecipients: Queries.recentRecipients
-        }
-    }
 }

@@ -70,10 +70,10 @@ extension RetryStore {
     /// The pending rows the spend guard holds, by reason and range (`prefix_digits`).
     public func spendHeld() async throws -> [(reason: SpendReason, range: String, rows: Int)] {
         var held: [String: (reason: SpendReason, range: String, rows: Int)] = [:]
-        for r in try await database.query(Statement.spendHeld).all {
-            guard let label = r.string("reason"), let reason = SpendReason(rawValue: label) else { continue }
-            let range = RecipientCountries.range(r.string("phone_number") ?? "", digits: policy.spend.prefixDigits) ?? ""
-            held["\(label) \(range)", default: (reason, range, 0)].rows += r.int("rows") ?? 0
+        for r in try await database.run(SpendHeldRead()) {
+            guard let label = r.reason, let reason = SpendReason(rawValue: label) else { continue }
+            let range = RecipientCountries.range(r.phoneNumber ?? "", digits: policy.spend.prefixDigits) ?? ""
+            held["\(label) \(range)", default: (reason, range, 0)].rows += r.rows ?? 0
         }
         return held.values.sorted { ($0.reason.rawValue, $0.range) < ($1.reason.rawValue, $1.range) }
     }

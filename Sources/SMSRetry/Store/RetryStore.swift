@@ -315,19 +315,19 @@ public final class RetryStore: Sendable {
     /// that another row already holds is that row's.
     func sidHeldElsewhere(_ sid: String, notRow row: Int) async throws -> Bool {
         try await surviving("look up a message's row") {
-            try await self.database.query(Statement.sidHeld, [sid, String(row)]).first?.bool("held") ?? false
+            try await self.database.run(SIDHeld(sid: sid, notRow: row)).first?.held ?? false
         }
     }
 
     /// Takes (or keeps) this session's presence slot among the runs sharing a rate (advisory
     /// lock class `lockClass`) and returns how many runs are present.
     func runsPresent(lockClass: Int32) async throws -> Int {
-        try await database.query(Statement.runPresence, [String(lockClass)])[0].int("runs") ?? 1
+        try await database.run(RunPresence(lockClass: lockClass)).first?.runs ?? 1
     }
 
     /// Gives back this session's presence slots of `lockClass`.
     func leavePresence(lockClass: Int32) async throws {
-        try await database.query(Statement.runLeave, [String(lockClass)])
+        try await database.run(RunLeave(lockClass: lockClass))
     }
 
     /// `work` (statements safe to repeat), re-run through a lost connection for up to `budget`.
