@@ -172,6 +172,12 @@ import Testing
             }
         }
         #expect(Set(TypedStatements.all.map { $0.name }).count == TypedStatements.all.count)
+        // Every type declared a TypedStatement is in the list the loop above goes through.
+        let declared = try FileManager.default.subpathsOfDirectory(atPath: Paths.root + "/Sources/SMSRetry")
+            .filter { $0.hasSuffix(".swift") }
+            .map { try String(contentsOfFile: Paths.root + "/Sources/SMSRetry/" + $0, encoding: .utf8) }
+            .map { $0.components(separatedBy: ": TypedStatement {").count - 1 }.reduce(0, +)
+        #expect(declared == TypedStatements.all.count, "declared \(declared), listed \(TypedStatements.all.count)")
         // The check can fail: the claim's row without one of its columns names that column.
         let claimColumns = try await t.db.withConnection { conn throws -> [String] in try conn.describeColumns(ClaimDue.sql) }
         do {

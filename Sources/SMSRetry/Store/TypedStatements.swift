@@ -123,7 +123,7 @@ struct OutcomesRecord: TypedStatement {
     var keep: Int
     var outcomes: [Outcome]
     var parameters: [String?] {
-        PGParameters.encode(now, keep) + Outcome.recordColumns.map { column in PGArray.literal(outcomes.map { column.value($0).pgText }) }
+        PGParameters.encode(now, keep) + Outcome.recordColumns.map { column in PGArray.literal(outcomes.map(column.value)) }
     }
 
     /// A row the record wrote (a row whose lease was lost is not).
