@@ -12,7 +12,8 @@
 /// other columns are never written.
 ///
 /// Every statement that reads the time takes a "now" parameter (`NULL` = the server's `now()`):
-/// the store's `SMSRetryClock.sql`, so a test's fixed instant reaches the SQL as well as the Swift.
+/// the store's `SMSRetryClock.statementNow` (a typed statement's `now: Date?`), so a test's fixed
+/// instant reaches the SQL as well as the Swift.
 enum Queries {
     /// The row's `sms_retry` as an object (`{}` before sms-retry first wrote the row).
     static let retry = "coalesce(s.sms_retry, '{}'::jsonb)"
