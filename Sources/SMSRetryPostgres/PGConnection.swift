@@ -183,6 +183,20 @@ public final class PGConnection {
         })
     }
 
+    /// The names of the columns `sql` returns, as the server describes it (the unnamed prepared
+    /// statement; nothing runs): the PREPARE test checks typed statements' rows against it.
+    public func describeColumns(_ sql: String) throws(DatabaseError) -> [String] {
+        _ = try consume(PQprepare(handle, "", sql, 0, nil))
+        guard let result = PQdescribePrepared(handle, "") else {
+            throw DatabaseError(kind: .connection, message: String(cString: PQerrorMessage(handle)))
+        }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else {
+            throw DatabaseError(kind: .query, message: String(cString: PQerrorMessage(handle)))
+        }
+        return (0..<PQnfields(result)).map { String(cString: PQfname(result, $0)) }
+    }
+
     /// Runs SQL text without parameters through `PQexec` (migration files, `BEGIN`/`COMMIT`).
     /// "If the command string contains multiple SQL commands, they are processed in a single
     /// transaction" (libpq docs): callers send one statement at a time.

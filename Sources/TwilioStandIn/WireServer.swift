@@ -33,13 +33,16 @@ public enum WireAnswer: Sendable {
 /// general-purpose server it can end a connection after reading a request and before answering
 /// it, which is how Twilio's connections fail in the fault drills.
 final class WireServer: @unchecked Sendable {
-    // @unchecked: `connections` is guarded by `lock`; the listening descriptor is immutable.
+    // @unchecked: `connections`, `stopped` and `listening` are guarded by `lock`; the listening
+    // descriptor is immutable.
     let port: UInt16
     private let listener: Int32
     private let handler: @Sendable (WireRequest) async -> WireAnswer
     private let lock = NSLock()
     private var connections: Set<Int32> = []
     private var stopped = false
+    /// The listener is open (the accept thread closes it, under `lock`, when its loop ends).
+    private var listening = true
 
     init(port: UInt16, handler: @escaping @Sendable (WireRequest) async -> WireAnswer) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -68,17 +71,31 @@ final class WireServer: @unchecked Sendable {
     }
 
     /// Stops accepting and ends every open connection.
+    ///
+    /// A descriptor is closed only by the thread that owns it (the accept thread its listener,
+    /// a connection's thread its connection), and a connection's thread closes it under `lock`:
+    /// so every descriptor `stop` shuts down under `lock` is still this server's. A descriptor
+    /// shut down after its thread had closed it could be anyone's by then: the kernel hands the
+    /// lowest free number to the next `socket`/`accept` in the process (another test's Twilio or
+    /// PostgreSQL connection), and that connection would break mid-request.
     func stop() {
-        let open: Set<Int32> = lock.withLock {
+        lock.withLock {
+            guard !stopped else { return }
             stopped = true
-            return connections
+            // Wakes the accept thread (accept fails once the socket no longer listens), which
+            // then closes the listener.
+            if listening { shutdown(listener, Int32(SHUT_RDWR)) }
+            for fd in connections { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     private func acceptLoop() {
+        defer {
+            lock.withLock {
+                listening = false
+                close(listener)
+            }
+        }
         while true {
             let client = accept(listener, nil, nil)
             guard client >= 0 else {
@@ -102,8 +119,11 @@ final class WireServer: @unchecked Sendable {
     private func serve(_ fd: Int32) {
         var reader = Reader(fd: fd)
         defer {
-            lock.withLock { _ = connections.remove(fd) }
-            close(fd)
+            // Under the lock: `stop` never shuts down a number this thread has given back.
+            lock.withLock {
+                _ = connections.remove(fd)
+                close(fd)
+            }
         }
         while let request = reader.next() {
             switch call(request) {

@@ -138,7 +138,7 @@ extension FaultDrills {
         // The lookup reads the opt-out index (version 4, migration 009), not the table.
         try await t.query("INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content) SELECT 1, '+1415' || g, 'inbound', 5, 'hello' FROM generate_series(1, 20000) g")
         try await t.query("ANALYZE sms_usage_logs")
-        let plan = try await t.query("EXPLAIN " + Queries.optOutLatest.replacingOccurrences(of: "$PHONE", with: "'+14156060001'"))
+        let plan = try await t.query("EXPLAIN " + Queries.optOutLatest(phone: "'+14156060001'"))
             .all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
         #expect(plan.contains("sms_usage_logs_opt_out_v4_idx") && !plan.contains("Seq Scan"), "\(plan)")
         figure("optedOutNumbers", "\(blocked.count + 2) opted-out numbers (9 keyword spellings, a 21610) → 0 sends, closed opted_out; a 21610 met mid-run → its number's second row closed unsent; 3 numbers that opted in again or only used the word → sent once each; lookup plan over 20k rows: \(plan.split(separator: "\n").first { $0.contains("opt_out_v4_idx") }?.trimmingCharacters(in: .whitespaces).prefix(70) ?? "?")")

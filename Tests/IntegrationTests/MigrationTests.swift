@@ -159,12 +159,36 @@ import Testing
 
     @Test func everyRuntimeQueryPreparesAgainstTheSchema() async throws {
         let t = try await TestDatabase.make()
-        for statement in Statement.allCases {
-            try await t.query("PREPARE \(statement.name) AS \(statement.sql)")
+        // Each prepares, and its row type decodes a row of exactly the columns the server says it
+        // returns: a column its decoder reads that the SQL lacks fails here.
+        for type in TypedStatements.all {
+            let sql = type.sql
+            try await t.query("PREPARE \(type.name) AS \(sql)")
+            let columns = try await t.db.withConnection { conn throws -> [String] in try conn.describeColumns(sql) }
+            do {
+                try type.decodeSample(columns: columns)
+            } catch {
+                Issue.record("\(type.name): \(error) (it returns \(columns))")
+            }
+        }
+        #expect(Set(TypedStatements.all.map { $0.name }).count == TypedStatements.all.count)
+        // Every type declared a TypedStatement is in the list the loop above goes through.
+        let declared = try FileManager.default.subpathsOfDirectory(atPath: Paths.root + "/Sources/SMSRetry")
+            .filter { $0.hasSuffix(".swift") }
+            .map { try String(contentsOfFile: Paths.root + "/Sources/SMSRetry/" + $0, encoding: .utf8) }
+            .map { $0.components(separatedBy: ": TypedStatement {").count - 1 }.reduce(0, +)
+        #expect(declared == TypedStatements.all.count, "declared \(declared), listed \(TypedStatements.all.count)")
+        // The check can fail: the claim's row without one of its columns names that column.
+        let claimColumns = try await t.db.withConnection { conn throws -> [String] in try conn.describeColumns(ClaimDue.sql) }
+        do {
+            try ClaimDue.decodeSample(columns: claimColumns.filter { $0 != "lease_until" })
+            Issue.record("the claim's row decoded without lease_until")
+        } catch let error as RowDecodingError {
+            #expect(error == RowDecodingError(column: "lease_until", problem: .noColumn), "\(error)")
         }
         // A failing statement names itself.
         do {
-            _ = try await t.db.query(Statement.runPresence, ["not a number"])
+            _ = try await t.db.query(RunPresence(lockClass: 0), ["not a number"])
             Issue.record("runPresence with a bad parameter should fail")
         } catch let error as DatabaseError {
             #expect(error.statement == "runPresence" && "\(error)".hasPrefix("database error 22P02 in runPresence:"), "\(error)")

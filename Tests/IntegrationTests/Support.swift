@@ -340,14 +340,11 @@ func psqlUpThenDown(_ t: TestDatabase, _ migrator: Migrator, upFiles: [String]) 
 }
 
 extension TestDatabase {
-    /// EXPLAIN of the claim statement for a batch of 100, its parameters written in as the run
-    /// binds them: the plan's text.
+    /// EXPLAIN of the claim statement for a batch of 100, its parameters bound as the run binds
+    /// them (`ClaimDue.parameters`): the plan's text.
     func claimPlan() async throws -> String {
-        let sql = Queries.claimDue.replacingOccurrences(of: "$1", with: "100")
-            .replacingOccurrences(of: "$2::float8", with: "300").replacingOccurrences(of: "$3::timestamptz", with: "NULL::timestamptz")
-            .replacingOccurrences(of: "$4::text", with: "'r'").replacingOccurrences(of: "$5::bool", with: "false")
-            .replacingOccurrences(of: "$6::text[]", with: PGArray.literal(MessageKeys().paths).replacingOccurrences(of: "\"", with: "").quotedLiteral + "::text[]")
-        return try await query("EXPLAIN " + sql).rows.compactMap { $0.first ?? nil }.joined(separator: "\n")
+        let claim = ClaimDue(limit: 100, lease: 300, now: nil, runID: "r", uncertainOnly: false, keyPaths: MessageKeys().paths)
+        return try await db.query("EXPLAIN " + ClaimDue.sql, claim.parameters).rows.compactMap { $0.first ?? nil }.joined(separator: "\n")
     }
 }
 

@@ -60,12 +60,12 @@ public struct Analytics: Sendable {
     }
 
     public func health() async throws -> Health {
-        guard let r = try await database.query(Statement.health).first else {
+        guard let r = try await database.run(HealthRead()).first else {
             throw DatabaseError(kind: .query, message: "sms_retry_health returned no row")
         }
-        let reasons = (try? JSONDecoder().decode([String].self, from: Data((r.string("reasons") ?? "[]").utf8))) ?? []
-        return Health(status: r.string("status") ?? "unknown", reasons: reasons,
-                      retrySuccessRate: r.double("retry_success_rate"), finishedRetries: r.int("finished_retries") ?? 0,
-                      backlog: r.int("backlog") ?? 0, oldestDueSeconds: r.int("oldest_due_seconds") ?? 0)
+        let reasons = (try? JSONDecoder().decode([String].self, from: Data((r.reasons ?? "[]").utf8))) ?? []
+        return Health(status: r.status ?? "unknown", reasons: reasons,
+                      retrySuccessRate: r.retrySuccessRate, finishedRetries: r.finishedRetries ?? 0,
+                      backlog: r.backlog ?? 0, oldestDueSeconds: r.oldestDueSeconds ?? 0)
     }
 }

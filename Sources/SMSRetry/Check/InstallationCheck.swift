@@ -142,7 +142,7 @@ public enum InstallationCheck {
     /// more than a handful: where an SMS pumping attack would be multiplied. Nil otherwise.
     static func countries(_ db: Database, policy: SpendPolicy) async throws -> CheckLine? {
         guard policy.countries == nil else { return nil }
-        let numbers = try await db.query(Statement.recentRecipients).all.compactMap { $0.string("phone_number") }
+        let numbers = try await db.run(RecentRecipients()).compactMap(\.phoneNumber)
         let seen = CountryCheck.countries(numbers)
         guard seen.count > CountryCheck.handful else { return nil }
         return CheckLine(.warning, "countries", "the last \(numbers.count) outbound messages went to \(seen.count) countries (\(seen.prefix(8).joined(separator: ", "))\(seen.count > 8 ? ", …" : "")) and resends may go to any country",

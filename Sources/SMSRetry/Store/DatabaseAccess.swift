@@ -20,9 +20,9 @@ public enum DatabaseAccess: Sendable, Equatable {
 
     /// Asks the server (one round trip).
     public static func of(_ database: Database) async throws -> DatabaseAccess {
-        guard let row = try await database.query(Statement.serverAccess).first,
-              let inRecovery = row.bool("in_recovery"), let readOnly = row.bool("read_only") else {
-            throw DatabaseError(kind: .query, message: "pg_is_in_recovery() returned no row", statement: Statement.serverAccess.name)
+        guard let row = try await database.run(ServerAccess()).first,
+              let inRecovery = row.inRecovery, let readOnly = row.readOnly else {
+            throw DatabaseError(kind: .query, message: "pg_is_in_recovery() returned no row", statement: ServerAccess.name)
         }
         return DatabaseAccess(inRecovery: inRecovery, transactionReadOnly: readOnly)
     }

@@ -42,14 +42,5 @@ enum JSONText {
 
     /// `2026-12-02T01:02:03.456Z`: an instant in UTC, to the millisecond, as PostgreSQL and
     /// ISO 8601 read it.
-    static func timestamp(_ date: Date) -> String {
-        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        var seconds = time_t(ms / 1000)
-        var tm = Glibc.tm()
-        gmtime_r(&seconds, &tm)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let millis = Int(ms % 1000)
-        let msText = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(msText)Z"
-    }
+    static func timestamp(_ date: Date) -> String { PGTimestamp.text(date) }
 }

@@ -1,5 +1,8 @@
-/// Every runtime statement, in one place: `$n` placeholders only, named noun-then-verb.
-/// An integration test PREPAREs each of them against the migrated schema.
+/// Every runtime statement's text, in one place: `$n` placeholders only, named noun-then-verb.
+/// The store runs them only as `TypedStatement`s (`TypedStatements.swift`: one type per
+/// statement, its parameters typed, its row decoded once); an integration test PREPAREs each.
+/// A shared fragment (`duePredicate(now:)`, `optOutLatest(phone:)`, `sentEpoch(now:)`) takes
+/// the placeholder of the statement it is composed into; nothing is substituted into SQL text.
 ///
 /// sms-retry's state lives in its own column, `sms_retry` (a JSON object); `sms_metadata` is the
 /// router's and is only read (the original message's sender and content, its kind, a code).
@@ -9,7 +12,8 @@
 /// other columns are never written.
 ///
 /// Every statement that reads the time takes a "now" parameter (`NULL` = the server's `now()`):
-/// the store's `SMSRetryClock.sql`, so a test's fixed instant reaches the SQL as well as the Swift.
+/// the store's `SMSRetryClock.statementNow` (a typed statement's `now: Date?`), so a test's fixed
+/// instant reaches the SQL as well as the Swift.
 enum Queries {
     /// The row's `sms_retry` as an object (`{}` before sms-retry first wrote the row).
     static let retry = "coalesce(s.sms_retry, '{}'::jsonb)"
@@ -29,10 +33,14 @@ enum Queries {
     /// `sms_usage_logs_retry_work_idx` (migration 011) holds, in `next_retry_at` order, the rows
     /// with `success = false AND next_retry_at IS NOT NULL` (this arm of its predicate, word for
     /// word) and then the unadopted ones (`unadoptedPredicate`).
-    static let duePredicate = """
-        success = false AND next_retry_at IS NOT NULL \
-        AND next_retry_at <= coalesce($NOW::timestamptz, now()) AND retry_count < max_retries
+    /// `now` is the statement's own "now" parameter (`$3`): the predicate is composed into each
+    /// statement with its placeholder, never substituted into finished text.
+    static func duePredicate(now: String) -> String {
         """
+        success = false AND next_retry_at IS NOT NULL \
+        AND next_retry_at <= coalesce(\(now)::timestamptz, now()) AND retry_count < max_retries
+        """
+    }
 
     /// Claims up to $1 due rows for $2 seconds (the lease) for run $4; $3 = now; $5 = only
     /// unknown-fate rows; $6 = the `MessageKeys` paths.
@@ -50,7 +58,7 @@ enum Queries {
         WITH due AS (
             SELECT id, next_retry_at AS due_at, sms_retry -> 'lease' AS previous_lease
             FROM sms_usage_logs
-            WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$3"))
+            WHERE \(duePredicate(now: "$3"))
               AND (NOT $5::bool OR sms_retry ? 'uncertain' OR sms_retry ? 'lease')
             ORDER BY next_retry_at
             LIMIT $1
@@ -89,7 +97,7 @@ enum Queries {
                   \((1...MessageKeys.names.count).map { "(s.sms_metadata #> string_to_array(($6::text[])[\($0)], '.'))::text AS meta_\($0)" }.joined(separator: ", ")),
                   extract(epoch FROM sms_retry_router_time(coalesce($3::timestamptz, now())) - s.created_at)::float8 AS age_seconds,
                   sms_retry_segments(s.message_content) AS segments,
-                  (\(optOutLatest.replacingOccurrences(of: "$PHONE", with: "s.phone_number"))) AS opt_out
+                  (\(optOutLatest(phone: "s.phone_number"))) AS opt_out
         """
 
     /// The fleet's spend is counted and reserved under this transaction-scoped advisory lock
@@ -195,11 +203,12 @@ enum Queries {
         OR (o.sms_retry ->> 'error_code' = '21610' AND sms_retry_direction(o.message_direction) = 'outbound')
         """
 
-    /// Whether the number $PHONE has opted out: its latest opt-out or opt-in event is an opt-out
+    /// Whether the number `phone` (an SQL expression: the claim's `s.phone_number`) has opted out: its latest opt-out or opt-in event is an opt-out
     /// (an inbound opt-out word, or a 21610 Twilio gave for it, dated when it was recorded).
     /// Returns the event (the word as sent, less spaces, upper case: 'STOP', 'OPTOUT'; or
     /// '21610') or NULL. Reads migration 008's index.
-    static let optOutLatest = """
+    static func optOutLatest(phone: String) -> String {
+        """
         SELECT CASE WHEN e.meaning = 'in' THEN NULL ELSE e.event END FROM (
             SELECT CASE WHEN sms_retry_direction(o.message_direction) = 'outbound' THEN 'out'
                         ELSE sms_retry_opt_keyword(o.message_content) END AS meaning,
@@ -209,9 +218,10 @@ enum Queries {
                         THEN coalesce(sms_retry_router_time((o.sms_retry ->> 'updated_at')::timestamptz), o.created_at)
                         ELSE o.created_at END AS at, o.id
             FROM sms_usage_logs AS o
-            WHERE o.phone_number = $PHONE AND (\(optOutPredicate))
+            WHERE o.phone_number = \(phone) AND (\(optOutPredicate))
         ) AS e ORDER BY e.at DESC NULLS LAST, e.id DESC LIMIT 1
         """
+    }
 
     /// The due rows a run would claim, without claiming them ($1 limit, $2 now, $3 the kind's
     /// key path): `--dry-run`.
@@ -223,12 +233,12 @@ enum Queries {
                (sms_metadata #> string_to_array($3::text, '.'))::text AS kind,
                sms_retry_segments(message_content) AS segments
         FROM sms_usage_logs
-        WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$2"))
+        WHERE \(duePredicate(now: "$2"))
         ORDER BY next_retry_at
         LIMIT $1
         """
 
-    /// The report functions of migration 015, as the library calls them: its clock ($NOW, NULL =
+    /// The report functions of migration 015, as the library calls them: its clock (a "now" parameter, NULL =
     /// the server's now()) and its policy (`RetryPolicy.sqlJSON`) where a decision needs one.
     /// Each answer is the function's jsonb as columns, its `next_retry_at` in seconds since 1970.
     static func report(_ call: String) -> String {
@@ -249,11 +259,14 @@ enum Queries {
     /// When the router's send of the row started, in seconds since 1970: its created_at on the
     /// router's clock, less the processing time it logged (a send that timed out after 30 s is
     /// logged 30 s after Twilio may have created it).
-    static let sentEpoch = """
-        extract(epoch FROM coalesce($NOW::timestamptz, now()))::float8 \
-        - extract(epoch FROM sms_retry_router_time(coalesce($NOW::timestamptz, now())) - created_at)::float8 \
+    /// `now` is the statement's "now" placeholder.
+    static func sentEpoch(now: String) -> String {
+        """
+        extract(epoch FROM coalesce(\(now)::timestamptz, now()))::float8 \
+        - extract(epoch FROM sms_retry_router_time(coalesce(\(now)::timestamptz, now())) - created_at)::float8 \
         - greatest(coalesce(processing_time_ms, 0), 0) / 1000.0 AS sent_epoch
         """
+    }
 
     /// Up to $3 pending retries whose message is older than $1 seconds and not in flight ($2
     /// now), locked for closing (`expire`, batch after batch: one statement over every stale row
@@ -284,7 +297,7 @@ enum Queries {
     /// Rows due now (for the metrics file; the same predicate as the claim).
     static let dueCount = """
         SELECT count(*) AS due FROM sms_usage_logs
-        WHERE \(duePredicate.replacingOccurrences(of: "$NOW", with: "$1"))
+        WHERE \(duePredicate(now: "$1"))
         """
 
     /// Records a batch of outcomes in one statement: one array per column, one element per row.
@@ -405,7 +418,7 @@ enum Queries {
     /// Locks up to $1 failed rows nobody has classified, written at least $2 seconds ago (so a
     /// router that reports through the library gets there first); $3 now.
     static let unadoptedLock = """
-        SELECT id, error_message, sms_metadata::text AS metadata, \(sentEpoch.replacingOccurrences(of: "$NOW", with: "$3")),
+        SELECT id, error_message, sms_metadata::text AS metadata, \(sentEpoch(now: "$3")),
                extract(epoch FROM sms_retry_router_time(coalesce($3::timestamptz, now())) - created_at)::float8 AS age_seconds
         FROM sms_usage_logs
         WHERE \(unadoptedPredicate)
@@ -538,49 +551,4 @@ enum Queries {
         FROM pg_settings WHERE name = $1
         """
 
-}
-
-/// Every runtime statement, by construction: a case without its SQL does not compile, the
-/// store runs statements only through these cases, and the test that PREPAREs each against the
-/// migrated schema goes through `allCases`. A failing one names itself in `DatabaseError`.
-enum Statement: String, CaseIterable, SQLStatement {
-    case claimDue, dueList, outcomesRecord, staleLock, staleList, dueCount, health,
-         reportFailure, reportSent, reportStatus, reportCancel, reportRetryNow, unadoptedLock, unadoptedCount, unadoptedRecent, sweepChunk, statusRowsLock, runPresence, runLeave, routerWord, sidHeld, settingSource,
-         spendLock, spendSoFar, spendReserve, spendHeld, recentRecipients
-    case serverAccess
-
-    var name: String { rawValue }
-
-    var sql: String {
-        switch self {
-        case .claimDue: Queries.claimDue
-        case .dueList: Queries.dueList
-        case .outcomesRecord: Queries.outcomesRecord
-        case .staleLock: Queries.staleLock
-        case .staleList: Queries.staleList
-        case .dueCount: Queries.dueCount
-        case .health: Queries.health
-        case .reportFailure: Queries.reportFailure
-        case .reportSent: Queries.reportSent
-        case .reportStatus: Queries.reportStatus
-        case .reportCancel: Queries.reportCancel
-        case .reportRetryNow: Queries.reportRetryNow
-        case .unadoptedLock: Queries.unadoptedLock
-        case .unadoptedCount: Queries.unadoptedCount
-        case .unadoptedRecent: Queries.unadoptedRecent
-        case .sweepChunk: Queries.sweepChunk
-        case .statusRowsLock: Queries.statusRowsLock
-        case .runPresence: Queries.runPresence
-        case .runLeave: Queries.runLeave
-        case .routerWord: Queries.routerWord
-        case .sidHeld: Queries.sidHeld
-        case .serverAccess: Queries.serverAccess
-        case .settingSource: Queries.settingSource
-        case .spendLock: Queries.spendLock
-        case .spendSoFar: Queries.spendSoFar
-        case .spendReserve: Queries.spendReserve
-        case .spendHeld: Queries.spendHeld
-        case .recentRecipients: Queries.recentRecipients
-        }
-    }
 }

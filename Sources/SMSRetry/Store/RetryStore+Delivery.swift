@@ -54,7 +54,8 @@ extension RetryStore {
                            metadata: ["sms.sid": "\(messageSID)", "sms.status": "\(normalized.prefix(40))"])
             return .unknownStatus(normalized)
         }
-        let answer = try await report(.reportStatus, [messageSID, status.rawValue, errorCode.map(String.init), clock.sql, policySQL.forCode(errorCode)])
+        let answer = try await report(ReportStatus(messageSID: messageSID, status: status.rawValue, errorCode: errorCode,
+                                                       now: clock.statementNow, policy: policySQL.forCode(errorCode)))
         let id = answer.logID ?? 0
         let result: DeliveryOutcome = switch answer.result {
         case "delivered": .delivered(logID: id)
@@ -64,7 +65,7 @@ extension RetryStore {
         case "unchanged": .unchanged(logID: id, current: answer.current ?? "")
         case "not_found": .unknownMessage
         case "not_outbound": .notOutbound(logID: id)
-        default: throw answer.unexpected(Statement.reportStatus)
+        default: throw answer.unexpected(ReportStatus.name)
         }
         var metadata: Logger.Metadata = ["sms.sid": "\(messageSID)", "sms.status": "\(status.rawValue)"]
         if let errorCode { metadata["sms.error_code"] = "\(errorCode)" }

@@ -20,7 +20,7 @@ extension RetryStore {
     /// canceled) is reopened with one more attempt. Decided in SQL (`sms_retry_retry_now_at`,
     /// migration 015, at this store's clock): one implementation with `sms_retry_retry_now`.
     public func retryNow(logID: Int) async throws -> RetryNowOutcome {
-        let answer = try await report(.reportRetryNow, [String(logID), clock.sql])
+        let answer = try await report(ReportRetryNow(logID: logID, now: clock.statementNow))
         switch answer.result {
         case "scheduled": return .scheduled(attempt: answer.attempt ?? 1)
         case "not_found": return .rowNotFound
@@ -28,7 +28,7 @@ extension RetryStore {
         case "already_sent": return .alreadySent
         case "in_flight": return .inFlight
         case "refused": return .refused(reason: answer.reason ?? "")
-        default: throw answer.unexpected(Statement.reportRetryNow)
+        default: throw answer.unexpected(ReportRetryNow.name)
         }
     }
 
@@ -46,7 +46,7 @@ extension RetryStore {
     /// `note` kept in the metadata). The row itself stays. Decided in SQL (`sms_retry_cancel_at`,
     /// migration 015, at this store's clock): one implementation with `sms_retry_cancel`.
     public func cancel(logID: Int, note: String? = nil) async throws -> CancelOutcome {
-        let answer = try await report(.reportCancel, [String(logID), note, clock.sql])
+        let answer = try await report(ReportCancel(logID: logID, note: note, now: clock.statementNow))
         switch answer.result {
         case "closed": return .canceled
         case "not_found": return .rowNotFound
@@ -54,7 +54,7 @@ extension RetryStore {
         case "already_sent": return .alreadySent
         case "not_pending": return .notPending
         case "in_flight": return .inFlight
-        default: throw answer.unexpected(Statement.reportCancel)
+        default: throw answer.unexpected(ReportCancel.name)
         }
     }
 
@@ -84,9 +84,9 @@ extension RetryStore {
             let (found, written): (Int, [StaleRow])
             do {
                 (found, written) = try await database.transaction { conn -> (Int, [StaleRow]) in
-                    let rows = try conn.execute(Statement.staleLock, [String(maxAge), self.clock.sql, String(size)]).all.compactMap(Self.staleRow)
+                    let rows = try conn.run(StaleLock(maxAge: maxAge, now: self.clock.statementNow, batch: size))
                     let outcomes = rows.map { Outcome(id: $0.id, kind: .failed, reason: .expired, outcome: .expired) }
-                    let ids = outcomes.isEmpty ? [] : Set(try Self.record(outcomes, now: self.clock.sql, on: conn).map(\.id))
+                    let ids = outcomes.isEmpty ? [] : Set(try Self.record(outcomes, now: self.clock.statementNow, on: conn).map(\.id))
                     return (rows.count, rows.filter { ids.contains($0.id) })
                 }
             } catch let error as DatabaseError where error.isTimeout {
@@ -105,20 +105,14 @@ extension RetryStore {
     public func expireCandidates(olderThan maxAge: Double, batch: Int = 1000) async throws -> [StaleRow] {
         var rows: [StaleRow] = []
         while true {
-            let page = try await database.query(Statement.staleList, [String(maxAge), clock.sql, String(rows.last?.id ?? 0), String(batch)])
-                .all.compactMap(Self.staleRow)
+            let page = try await database.run(StaleList(maxAge: maxAge, now: clock.statementNow, after: rows.last?.id ?? 0, limit: batch))
             rows += page
             if page.count < batch { return rows }
         }
     }
 
-    private static func staleRow(_ r: PGRow) -> StaleRow? {
-        guard let id = r.int("id") else { return nil }
-        return StaleRow(id: id, createdAt: r.string("created_at") ?? "", retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0)
-    }
-
     /// Rows due now.
     public func dueCount() async throws -> Int {
-        try await database.query(Statement.dueCount, [clock.sql]).first?.int("due") ?? 0
+        try await database.run(DueCount(now: clock.statementNow)).first?.due ?? 0
     }
 }

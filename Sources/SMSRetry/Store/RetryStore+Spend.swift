@@ -15,12 +15,12 @@ extension RetryStore {
 
     /// The fleet's spend so far (`Queries.spendSoFar`), read on `conn`: today's resends in the
     /// budget's zone and their estimated cost, each range's in the last hour.
-    static func spendSoFar(_ conn: PGConnection, policy: SpendPolicy, dayStart: Date, window: Double, now: String?) throws -> SpendSoFar {
+    static func spendSoFar(_ conn: PGConnection, policy: SpendPolicy, dayStart: Date, window: Double, now: Date?) throws -> SpendSoFar {
         var soFar = SpendSoFar()
-        for r in try conn.execute(Statement.spendSoFar, [now, JSONText.timestamp(dayStart), String(window), String(policy.defaultPrice)]).all {
-            soFar.resends += r.int("resends_today") ?? 0
-            soFar.cost += r.double("cost_today") ?? 0
-            if let range = r.string("range"), !range.isEmpty, let hour = r.int("resends_hour"), hour > 0 { soFar.rangeLastHour[range] = hour }
+        for r in try conn.run(SpendSoFarRead(now: now, dayStart: dayStart, window: window, defaultPrice: policy.defaultPrice)) {
+            soFar.resends += r.resendsToday ?? 0
+            soFar.cost += r.costToday ?? 0
+            if let range = r.range, !range.isEmpty, let hour = r.resendsHour, hour > 0 { soFar.rangeLastHour[range] = hour }
         }
         return soFar
     }
@@ -33,15 +33,15 @@ extension RetryStore {
     /// Two runs at once cannot both spend what is left: the second waits for the first's commit
     /// and then counts its reservations.
     func claimWithinSpend(limit: Int, lease: Double, runID: String, spend: SpendClaim) async throws -> [ClaimedRow] {
-        let parameters = claimParameters(limit: limit, lease: lease, runID: runID, uncertainOnly: false)
+        let statement = claimStatement(limit: limit, lease: lease, runID: runID, uncertainOnly: false)
         let policy = self.policy.spend
         let clock = self.clock
         return try await database.transaction { conn -> [ClaimedRow] in
-            try conn.execute(Statement.spendLock, [String(Self.spendLockClass)])
+            try conn.run(SpendLock(lockClass: Self.spendLockClass))
             let now = clock.wallNow()
             let dayStart = SpendGuard(policy: policy, now: now).dayStart
-            let soFar = try Self.spendSoFar(conn, policy: policy, dayStart: dayStart, window: spend.window, now: clock.sql)
-            var rows = Self.claimedRows(try conn.execute(Statement.claimDue, parameters))
+            let soFar = try Self.spendSoFar(conn, policy: policy, dayStart: dayStart, window: spend.window, now: clock.statementNow)
+            var rows = Self.claimedRows(try conn.run(statement))
             var guardian = SpendGuard(policy: policy, soFar: soFar, now: now)
             var reserve: [(row: ClaimedRow, country: String?, range: String?, cost: Double)] = []
             for i in rows.indices where spend.sendable(rows[i]) {
@@ -50,11 +50,8 @@ extension RetryStore {
                 if case .send(let country, let range, let cost) = verdict { reserve.append((rows[i], country, range, cost)) }
             }
             if !reserve.isEmpty {
-                try conn.execute(Statement.spendReserve, [PGArray.literal(reserve.map { String($0.row.id) }),
-                                                          PGArray.literal(reserve.map(\.country)),
-                                                          PGArray.literal(reserve.map(\.range)),
-                                                          PGArray.literal(reserve.map { Optional($0.cost) }),
-                                                          PGArray.literal(reserve.map { Optional($0.row.leaseUntil) })])
+                try conn.run(SpendReserve(ids: reserve.map(\.row.id), countries: reserve.map(\.country), ranges: reserve.map(\.range),
+                                          costs: reserve.map(\.cost), leasesUntil: reserve.map(\.row.leaseUntil)))
             }
             return rows
         }
@@ -66,17 +63,17 @@ extension RetryStore {
         let clock = self.clock
         return try await database.transaction { conn in
             try Self.spendSoFar(conn, policy: policy, dayStart: SpendGuard(policy: policy, now: clock.wallNow()).dayStart,
-                                window: window, now: clock.sql)
+                                window: window, now: clock.statementNow)
         }
     }
 
     /// The pending rows the spend guard holds, by reason and range (`prefix_digits`).
     public func spendHeld() async throws -> [(reason: SpendReason, range: String, rows: Int)] {
         var held: [String: (reason: SpendReason, range: String, rows: Int)] = [:]
-        for r in try await database.query(Statement.spendHeld).all {
-            guard let label = r.string("reason"), let reason = SpendReason(rawValue: label) else { continue }
-            let range = RecipientCountries.range(r.string("phone_number") ?? "", digits: policy.spend.prefixDigits) ?? ""
-            held["\(label) \(range)", default: (reason, range, 0)].rows += r.int("rows") ?? 0
+        for r in try await database.run(SpendHeldRead()) {
+            guard let label = r.reason, let reason = SpendReason(rawValue: label) else { continue }
+            let range = RecipientCountries.range(r.phoneNumber ?? "", digits: policy.spend.prefixDigits) ?? ""
+            held["\(label) \(range)", default: (reason, range, 0)].rows += r.rows ?? 0
         }
         return held.values.sorted { ($0.reason.rawValue, $0.range) < ($1.reason.rawValue, $1.range) }
     }

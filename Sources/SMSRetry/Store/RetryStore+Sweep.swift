@@ -13,7 +13,7 @@ extension RetryStore {
         public var created: Date
     }
 
-    /// One chunk of the walk down the primary key (`Statement.sweepChunk`).
+    /// One chunk of the walk down the primary key (`SweepChunkRead`).
     public struct SweepChunk: Sendable {
         public var lowestID: Int?
         public var rows: Int
@@ -22,16 +22,11 @@ extension RetryStore {
     }
 
     func sweepChunk(below cursor: Int?, size: Int, settle: Double, window: Double, sidKeyPath: [String]) async throws -> SweepChunk {
-        let rows = try await database.query(Statement.sweepChunk, [cursor.map(String.init), String(size), String(settle),
-                                                                   String(window), clock.sql, PGArray.literal(sidKeyPath)]).all
+        let rows = try await database.run(SweepChunkRead(cursor: cursor, size: size, settle: settle, window: window,
+                                                         now: clock.statementNow, sidKeyPath: sidKeyPath))
         let first = rows.first
-        return SweepChunk(lowestID: first?.int("low_id"), rows: first?.int("scanned") ?? 0,
-                          rowsInWindow: first?.int("in_window") ?? 0,
-                          candidates: rows.compactMap { r in
-                              guard let id = r.int("id"), let sid = r.string("sid") else { return nil }
-                              return SweepCandidate(id: id, sid: sid, retryCount: r.int("retry_count") ?? 0,
-                                                    created: Date(timeIntervalSince1970: r.double("created_epoch") ?? 0))
-                          })
+        return SweepChunk(lowestID: first?.lowestID, rows: first?.scanned ?? 0, rowsInWindow: first?.inWindow ?? 0,
+                          candidates: rows.compactMap(\.candidate))
     }
 
     /// Twilio's status for one swept message.
@@ -51,29 +46,29 @@ extension RetryStore {
         guard !answers.isEmpty else { return [:] }
         let policy = self.policy
         return try await database.transaction { conn -> [Int: DeliveryOutcome] in
-            let rows = try conn.execute(Statement.statusRowsLock, [PGArray.literal(answers.map { String($0.candidate.id) })]).all
-            let byID = Dictionary(rows.map { ($0.int("id")!, $0) }, uniquingKeysWith: { a, _ in a })
+            let rows = try conn.run(StatusRowsLock(ids: answers.map(\.candidate.id)))
+            let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             var outcomes: [Outcome] = []
             var results: [Int: DeliveryOutcome] = [:]
             for answer in answers {
                 let id = answer.candidate.id, sid = answer.candidate.sid, status = answer.status
                 guard let row = byID[id] else { results[id] = .unknownMessage; continue }
-                guard Self.isOutbound(row.string("message_direction")) else { results[id] = .notOutbound(logID: id); continue }
-                let known = row.string("delivery_sid") == sid ? row.string("delivery_status").flatMap(DeliveryStatus.init) : nil
+                guard Self.isOutbound(row.direction) else { results[id] = .notOutbound(logID: id); continue }
+                let known = row.deliverySID == sid ? row.deliveryStatus.flatMap(DeliveryStatus.init) : nil
                 if let known, known.rank >= status.rank { results[id] = .unchanged(logID: id, current: known.rawValue); continue }
                 // A final word another writer (a callback, the router) recorded since the sweep read the row.
-                if let final = row.string("final_status"), !["unknown", "sent"].contains(final) {
+                if let final = row.finalStatus, !["unknown", "sent"].contains(final) {
                     results[id] = .unchanged(logID: id, current: final); continue
                 }
                 // A resend Twilio has not finished with: nothing to write (its settle time counts
                 // from sms-retry's last write, so the next reconcile asks again).
-                if status.isProgress && row.string("final_status") == "sent" {
+                if status.isProgress && row.finalStatus == "sent" {
                     results[id] = .unchanged(logID: id, current: status.rawValue); continue
                 }
-                let made = row.int("retry_count") ?? 0
+                let made = row.retryCount ?? 0
                 var outcome = Outcome.status(id: id, sid: sid, status: status, errorCode: answer.errorCode,
                                              attemptsMade: made, counted: false, policy: policy, now: self.clock.wallNow())
-                if status.isProgress && row.bool("success") == true && row.string("final_status") == "unknown" {
+                if status.isProgress && row.success == true && row.finalStatus == "unknown" {
                     outcome.finalStatus = .sent
                 }
                 results[id] = switch outcome.kind {
@@ -84,7 +79,7 @@ extension RetryStore {
                 }
                 outcomes.append(outcome)
             }
-            _ = try Self.record(outcomes, now: self.clock.sql, on: conn)
+            _ = try Self.record(outcomes, now: self.clock.statementNow, on: conn)
             return results
         }
     }

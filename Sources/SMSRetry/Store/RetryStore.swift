@@ -63,7 +63,8 @@ public final class RetryStore: Sendable {
     /// Decided in SQL (`sms_retry_report_failure_at`, migration 015), by this store's policy at
     /// its clock: one implementation with `sms_retry_report_failure`.
     public func recordFailure(logID: Int, errorCode: Int?, errorMessage: String?) async throws -> FailureOutcome {
-        let answer = try await report(.reportFailure, [String(logID), errorCode.map(String.init), errorMessage, clock.sql, policySQL.forCode(errorCode)])
+        let answer = try await report(ReportFailure(logID: logID, errorCode: errorCode, errorMessage: errorMessage, now: clock.statementNow,
+                                                       policy: policySQL.forCode(errorCode)))
         let result: FailureOutcome = switch answer.result {
         case "scheduled": .scheduled(attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.wallNow())
         case "closed" where answer.reason == "exhausted": .exhausted(attempts: answer.attempts ?? 0)
@@ -71,7 +72,7 @@ public final class RetryStore: Sendable {
         case "not_found": .rowNotFound
         case "not_outbound": .notOutbound
         case "already_sent": .alreadySent
-        default: throw answer.unexpected(Statement.reportFailure)
+        default: throw answer.unexpected(ReportFailure.name)
         }
         let metadata: Logger.Metadata = ["sms.log_id": "\(logID)", "sms.error_code": "\(errorCode.map(String.init) ?? "transport")"]
         switch result {
@@ -106,12 +107,12 @@ public final class RetryStore: Sendable {
     /// Reports that the send logged as row `logID` was accepted by Twilio as `messageSID`
     /// (`sms_retry_report_sent_at`, migration 015).
     public func recordSent(logID: Int, messageSID: String) async throws -> SentOutcome {
-        let answer = try await report(.reportSent, [String(logID), messageSID, clock.sql])
+        let answer = try await report(ReportSent(logID: logID, messageSID: messageSID, now: clock.statementNow))
         switch answer.result {
         case "sent": return .recorded
         case "not_found": return .rowNotFound
         case "not_outbound": return .notOutbound
-        default: throw answer.unexpected(Statement.reportSent)
+        default: throw answer.unexpected(ReportSent.name)
         }
     }
 
@@ -128,21 +129,15 @@ public final class RetryStore: Sendable {
         var nextRetryAt: Date?
 
         /// An answer this build does not know: the installed functions are not this build's.
-        func unexpected(_ statement: Statement) -> DatabaseError {
-            DatabaseError(kind: .query, message: "\(statement.name) answered '\(result)', which this sms-retry does not know: run sms-retry migrate",
-                          statement: statement.name)
+        func unexpected(_ statement: String) -> DatabaseError {
+            DatabaseError(kind: .query, message: "\(statement) answered '\(result)', which this sms-retry does not know: run sms-retry migrate",
+                          statement: statement)
         }
     }
 
     /// Runs one report function (one statement, committed when it returns).
-    func report(_ statement: Statement, _ parameters: [String?]) async throws -> ReportAnswer {
-        guard let r = try await database.query(statement, parameters).first else {
-            return ReportAnswer(result: "")
-        }
-        return ReportAnswer(result: r.string("result") ?? "", logID: r.int("log_id"), attempt: r.int("attempt"),
-                            attempts: r.int("attempts"), reason: r.string("reason"), meaning: r.string("meaning"),
-                            status: r.string("status"), current: r.string("current"),
-                            nextRetryAt: r.double("next_epoch").map { Date(timeIntervalSince1970: $0) })
+    func report<S: TypedStatement>(_ statement: S) async throws -> ReportAnswer where S.Row == ReportAnswer {
+        try await database.run(statement).first ?? ReportAnswer(result: "")
     }
 
     // MARK: - What a run uses
@@ -187,46 +182,32 @@ public final class RetryStore: Sendable {
     /// Claims up to `limit` due rows for `lease` seconds; committed when this returns.
     /// `uncertainOnly`: only rows whose last send's fate is unknown (`reconcile`).
     func claim(limit: Int, lease: Double, runID: String, uncertainOnly: Bool = false) async throws -> [ClaimedRow] {
-        Self.claimedRows(try await database.query(Statement.claimDue, claimParameters(limit: limit, lease: lease, runID: runID,
-                                                                                   uncertainOnly: uncertainOnly)))
+        Self.claimedRows(try await database.run(claimStatement(limit: limit, lease: lease, runID: runID, uncertainOnly: uncertainOnly)))
     }
 
-    func claimParameters(limit: Int, lease: Double, runID: String, uncertainOnly: Bool) -> [String?] {
-        [String(limit), String(lease), clock.sql, runID, uncertainOnly ? "t" : "f", PGArray.literal(policy.messageKeys.paths)]
+    func claimStatement(limit: Int, lease: Double, runID: String, uncertainOnly: Bool) -> ClaimDue {
+        ClaimDue(limit: limit, lease: lease, now: clock.statementNow, runID: runID, uncertainOnly: uncertainOnly,
+                 keyPaths: policy.messageKeys.paths)
     }
 
     /// The claim's rows, in the order they fell due.
-    static func claimedRows(_ rows: PGRows) -> [ClaimedRow] {
+    static func claimedRows(_ rows: [ClaimDue.Row]) -> [ClaimedRow] {
         // RETURNING comes in no particular order: sent in the order they fell due.
-        return rows.all.sorted { ($0.double("due_epoch") ?? 0, $0.int("id") ?? 0) < ($1.double("due_epoch") ?? 0, $1.int("id") ?? 0) }.map { r in
-            ClaimedRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "",
-                       direction: r.string("message_direction") ?? "", content: r.string("message_content"),
-                       retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
-                       leaseUntil: r.string("lease_until")!, previousLease: r.string("previous_lease"),
-                       doubt: r.double("uncertain_since_epoch").map {
-                           Doubt(since: Date(timeIntervalSince1970: $0), counted: r.bool("uncertain_counted") ?? true,
-                                 leaseAt: r.double("uncertain_lease_epoch").map { Date(timeIntervalSince1970: $0) },
-                                 router: r.bool("uncertain_router") ?? false)
-                       },
-                       sid: r.string("sid"),
-                       ageSeconds: r.double("age_seconds"), optOut: r.string("opt_out"),
-                       original: (1...MessageKeys.names.count).map { r.string("meta_\($0)") },
-                       segments: r.int("segments") ?? 1)
-        }
+        rows.sorted { ($0.dueEpoch, $0.claimed.id) < ($1.dueEpoch, $1.claimed.id) }.map(\.claimed)
     }
 
     /// The claim statement exactly as a run sends it, for a batch of `limit`, inside a
     /// transaction that is rolled back (the benchmarks): with `explain`, the lines of its
     /// `EXPLAIN (ANALYZE, BUFFERS)`; else one line, how many rows it claimed.
     public func probeClaim(limit: Int, explain: Bool) async throws -> [String] {
-        let params: [String?] = [String(limit), "300", clock.sql, "probe", "f", PGArray.literal(policy.messageKeys.paths)]
+        let statement = claimStatement(limit: limit, lease: 300, runID: "probe", uncertainOnly: false)
         return try await database.withConnection { conn in
             try conn.executeScript("BEGIN")
             defer { _ = try? conn.executeScript("ROLLBACK") }
             if explain {
-                return try conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + Statement.claimDue.sql, params).rows.compactMap { $0.first ?? nil }
+                return try conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + ClaimDue.sql, statement.parameters).rows.compactMap { $0.first ?? nil }
             }
-            return ["\(try conn.execute(Statement.claimDue, params).count)"]
+            return ["\(try conn.run(statement).count)"]
         }
     }
 
@@ -234,16 +215,12 @@ public final class RetryStore: Sendable {
     /// whose lease was lost is not).
     func record(_ outcomes: [Outcome]) async throws -> [WrittenRow] {
         guard !outcomes.isEmpty else { return [] }
-        let now = clock.sql
+        let now = clock.statementNow
         return try await database.withConnection { try Self.record(outcomes, now: now, on: $0) }
     }
 
-    static func record(_ outcomes: [Outcome], now: String? = nil, on conn: PGConnection) throws -> [WrittenRow] {
-        let params: [String?] = [now, String(historyLimit)]
-            + Outcome.recordColumns.map { column in PGArray.literal(outcomes.map(column.value)) }
-        return try conn.execute(Statement.outcomesRecord, params).all.map { r in
-            WrittenRow(id: r.int("id")!)
-        }
+    static func record(_ outcomes: [Outcome], now: Date? = nil, on conn: PGConnection) throws -> [WrittenRow] {
+        try conn.run(OutcomesRecord(now: now, keep: historyLimit, outcomes: outcomes))
     }
 
     struct DueRow: Sendable {
@@ -261,13 +238,7 @@ public final class RetryStore: Sendable {
     }
 
     func dueList(limit: Int) async throws -> [DueRow] {
-        try await database.query(Statement.dueList, [String(limit), clock.sql, policy.messageKeys.kind]).all.map { r in
-            DueRow(id: r.int("id")!, phoneNumber: r.string("phone_number") ?? "", direction: r.string("message_direction") ?? "",
-                   retryCount: r.int("retry_count") ?? 0, maxRetries: r.int("max_retries") ?? 0,
-                   nextRetryAt: r.string("next_retry_at") ?? "", errorCode: r.string("error_code"),
-                   ageSeconds: r.double("age_seconds"), kind: MessageKeys.string(r.string("kind")),
-                   segments: r.int("segments") ?? 1)
-        }
+        try await database.run(DueList(limit: limit, now: clock.statementNow, kindPath: policy.messageKeys.kind))
     }
 
     /// Classifies up to `batch` failed outbound rows the router never reported (no retry state,
@@ -278,12 +249,12 @@ public final class RetryStore: Sendable {
     func adopt(batch: Int, grace: Double, maxAge: Double) async throws -> AdoptionSplit {
         let policy = self.policy
         return try await database.transaction { conn -> AdoptionSplit in
-            let rows = try conn.execute(Statement.unadoptedLock, [String(batch), String(grace), self.clock.sql]).all
+            let rows = try conn.run(UnadoptedLock(batch: batch, grace: grace, now: self.clock.statementNow)).map(\.failure)
             let outcomes = rows.map {
-                Self.adopted(id: $0.int("id")!, errorMessage: $0.string("error_message"), metadata: $0.string("metadata"),
-                             ageSeconds: $0.double("age_seconds"), sentEpoch: $0.double("sent_epoch"), policy: policy, maxAge: maxAge)
+                Self.adopted(id: $0.id, errorMessage: $0.errorMessage, metadata: $0.metadata,
+                             ageSeconds: $0.ageSeconds, sentEpoch: $0.sentEpoch, policy: policy, maxAge: maxAge)
             }
-            let written = Set(try Self.record(outcomes, now: self.clock.sql, on: conn).map(\.id))
+            let written = Set(try Self.record(outcomes, now: self.clock.statementNow, on: conn).map(\.id))
             var split = AdoptionSplit()
             for outcome in outcomes where written.contains(outcome.id) { split.count(outcome) }
             return split
@@ -296,13 +267,13 @@ public final class RetryStore: Sendable {
     /// index; the rows read are at most `maxAge`'s worth of the router's unreported failures.
     func adoptionPreview(grace: Double, maxAge: Double) async throws -> AdoptionSplit {
         let policy = self.policy
-        let now = clock.sql
+        let now = clock.statementNow
         return try await database.withConnection { conn -> AdoptionSplit in
             var split = AdoptionSplit()
-            split.expired = try conn.execute(Statement.unadoptedCount, [nil, String(max(grace, maxAge)), now]).first?.int("n") ?? 0
-            for r in try conn.execute(Statement.unadoptedRecent, [String(grace), String(maxAge), now]).all {
-                split.count(Self.adopted(id: r.int("id")!, errorMessage: r.string("error_message"), metadata: r.string("metadata"),
-                                         ageSeconds: r.double("age_seconds"), policy: policy, maxAge: maxAge))
+            split.expired = try conn.run(UnadoptedCount(cap: nil, minAge: max(grace, maxAge), now: now)).first?.n ?? 0
+            for r in try conn.run(UnadoptedRecent(grace: grace, maxAge: maxAge, now: now)).map(\.failure) {
+                split.count(Self.adopted(id: r.id, errorMessage: r.errorMessage, metadata: r.metadata,
+                                         ageSeconds: r.ageSeconds, policy: policy, maxAge: maxAge))
             }
             return split
         }
@@ -311,7 +282,7 @@ public final class RetryStore: Sendable {
     /// How many rows adoption would take now (written at least `grace` seconds ago), counted
     /// up to `cap` through the work index (its adoption arm).
     func unreportedCount(grace: Double, cap: Int) async throws -> Int {
-        try await database.query(Statement.unadoptedCount, [String(cap), String(grace), clock.sql]).first?.int("n") ?? 0
+        try await database.run(UnadoptedCount(cap: cap, minAge: grace, now: clock.statementNow)).first?.n ?? 0
     }
 
     /// What an unreported failure becomes (pure): scheduled by its code, or expired.
@@ -332,31 +303,31 @@ public final class RetryStore: Sendable {
         return outcome
     }
 
-    /// What the router said of rows `ids` since they were claimed (`Statement.routerWord`): the
+    /// What the router said of rows `ids` since they were claimed (`RouterWordRead`): the
     /// ones it confirmed or deleted; the others are absent from the answer.
     func routerWord(ids: [Int]) async throws -> [Int: RouterWord] {
         guard !ids.isEmpty else { return [:] }
-        return try await database.query(Statement.routerWord, [PGArray.literal(ids.map(String.init))]).all
-            .reduce(into: [:]) { words, r in words[r.int("id")!] = r.bool("deleted") == true ? .deleted : .confirmed }
+        return try await database.run(RouterWordRead(ids: ids))
+            .reduce(into: [:]) { words, r in words[r.id] = r.deleted ? .deleted : .confirmed }
     }
 
     /// Whether a row other than `row` holds message `sid`: a message found for a doubtful send
     /// that another row already holds is that row's.
     func sidHeldElsewhere(_ sid: String, notRow row: Int) async throws -> Bool {
         try await surviving("look up a message's row") {
-            try await self.database.query(Statement.sidHeld, [sid, String(row)]).first?.bool("held") ?? false
+            try await self.database.run(SIDHeld(sid: sid, notRow: row)).first?.held ?? false
         }
     }
 
     /// Takes (or keeps) this session's presence slot among the runs sharing a rate (advisory
     /// lock class `lockClass`) and returns how many runs are present.
     func runsPresent(lockClass: Int32) async throws -> Int {
-        try await database.query(Statement.runPresence, [String(lockClass)])[0].int("runs") ?? 1
+        try await database.run(RunPresence(lockClass: lockClass)).first?.runs ?? 1
     }
 
     /// Gives back this session's presence slots of `lockClass`.
     func leavePresence(lockClass: Int32) async throws {
-        try await database.query(Statement.runLeave, [String(lockClass)])
+        try await database.run(RunLeave(lockClass: lockClass))
     }
 
     /// `work` (statements safe to repeat), re-run through a lost connection for up to `budget`.

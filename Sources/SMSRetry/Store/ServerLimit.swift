@@ -93,14 +93,14 @@ public struct ServerLimit: Sendable, Equatable {
     public static func read(for error: DatabaseError, on database: Database) async -> ServerLimit? {
         guard let setting = error.timeoutSetting else { return nil }
         var limit = ServerLimit(setting: setting)
-        guard let row = try? await database.query(Statement.settingSource, [setting]).first else { return limit }
-        limit.value = row.string("value")
-        limit.source = row.string("source")
-        limit.role = row.string("role")
-        limit.database = row.string("database")
-        if let number = row.double("setting") {
+        guard let row = (try? await database.run(SettingSource(setting: setting)))?.first else { return limit }
+        limit.value = row.value
+        limit.source = row.source
+        limit.role = row.role
+        limit.database = row.database
+        if let number = row.setting {
             let scale: [String: Double] = ["ms": 1, "s": 1000, "min": 60_000]
-            limit.milliseconds = number * (scale[row.string("unit") ?? "ms"] ?? 1)
+            limit.milliseconds = number * (scale[row.unit ?? "ms"] ?? 1)
         }
         return limit
     }
