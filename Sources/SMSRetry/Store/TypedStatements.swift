@@ -5,8 +5,8 @@ import Foundation
 // `Row` what it returns. `now` is the store's clock (`SMSRetryClock.statementNow`; nil = the
 // server's `now()`).
 
-/// Every runtime statement: the PREPARE test goes through this list (one per type; a type
-/// left out of it is what a reviewer checks, NOTES-typed.md).
+/// Every runtime statement: the PREPARE test goes through this list, one entry per type, and
+/// counts the `: TypedStatement {` declarations under Sources/SMSRetry against it.
 enum TypedStatements {
     static let all: [any TypedStatement.Type] = [ClaimDue.self, SpendLock.self, SpendSoFarRead.self, SpendReserve.self,
                                                  OutcomesRecord.self, RouterWordRead.self, DueList.self, DueCount.self,
