@@ -33,11 +33,12 @@ import Testing
         await twilio.server.script("+14155550103", [.fail(code: 30001), .accept])          // D
         await twilio.server.script("+14155550104", [.fail(code: 30003), .fail(code: 30003)]) // E
         await twilio.server.script("+14155550106", [.fail(code: 30003)])                   // G
-        try await t.makeDue()
-        _ = try await runOnce(t, twilio)                                   // C sent; D, E, G refused
+        let clock = try await t.clockAtDue()
+        _ = try await runOnce(t, twilio, clock: clock)                     // C sent; D, E, G refused
         try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '1 second' WHERE id = ANY($1::bigint[])",
                           [PGArray.literal([ids["D"], ids["E"]])])
-        _ = try await runOnce(t, twilio)                                   // D sent; E exhausted
+        clock.advance(by: .seconds(1))
+        _ = try await runOnce(t, twilio, clock: clock)                     // D sent; E exhausted
         _ = try await store.recordFailure(logID: ids["H"]!, errorCode: 30001, errorMessage: "from the router")
         try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), next_retry_at = now() - interval '10 minutes' WHERE id = $1", [String(ids["H"]!)])
         return DataSet(t: t, ids: ids)

@@ -15,9 +15,9 @@ import Testing
         defer { http.shutdown() }
         let id = try await t.insert(phone: "+14155550400")
         _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil)
-        try await t.makeDue()
+        let clock = try await t.clockAtDue()
         let started = ContinuousClock.now
-        let summary = try await RetryRunner(store: t.store(), twilio: TwilioClient(config: twilio.config(), http: http),
+        let summary = try await RetryRunner(store: t.store(clock: clock), twilio: TwilioClient(config: twilio.config(), http: http),
                                             logger: quietLogger).run()
         #expect(ContinuousClock.now - started < .seconds(8), "the request timeout, not the hung provider, ends the run")
         #expect(summary.rescheduled == 1)

@@ -249,8 +249,7 @@ extension LookupTests {
         // Row B: the same body to the same number a moment later; the request never reached Twilio.
         let b = try await t.insert(phone: phone, content: body, error: "Read timed out")
         #expect(try await t.store().recordFailure(logID: b, errorCode: nil, errorMessage: "Read timed out") != .rowNotFound)
-        try await t.makeDue()
-        let summary = try await runOnce(t, twilio)
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         #expect(summary.sent == 1 && summary.reconciled == 0, "row A's message is not row B's: \(summary)")
         #expect(await twilio.server.received.filter { $0.to == phone }.count == 2)
         let row = try await t.row(b)

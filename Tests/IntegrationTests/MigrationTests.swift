@@ -54,13 +54,12 @@ import Testing
         let id = try await t.insert(phone: "+14155597001", metadata: #"{"category": "transactional"}"#)
         _ = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
         _ = try await t.insert(phone: "+14155597001", direction: "inbound", content: "Arret", success: true, error: nil, metadata: nil)
-        try await t.makeDue()
         let plan2 = try await t.query("EXPLAIN (COSTS OFF) SELECT 1 FROM sms_usage_logs AS o WHERE o.phone_number = '+14155597001' AND (\(Queries.optOutPredicate))")
             .all.compactMap { $0.string("QUERY PLAN") }.joined(separator: "\n")
         #expect(plan2.contains("sms_usage_logs_opt_out_v4_idx"), "\(plan2)")
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
-        let summary = try await runOnce(t, twilio)
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         #expect(summary.optedOut == 1 && summary.sent == 0, "\(summary)")
     }
 
@@ -270,12 +269,11 @@ import Testing
         for (i, id) in failed.enumerated() {
             _ = try await t.store().recordFailure(logID: id, errorCode: i % 5 == 0 ? 21211 : 30003, errorMessage: "m")
         }
-        try await t.makeDue()
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
         var options = RunOptions()
         options.limit = 500
-        _ = try await RetryRunner(store: t.store(), twilio: twilio.client(), options: options, logger: quietLogger).run()
+        _ = try await RetryRunner(store: t.store(clock: t.clockAtDue()), twilio: twilio.client(), options: options, logger: quietLogger).run()
         // What the views say of the retry state (nothing that moves with the clock).
         let views = """
             SELECT (SELECT json_agg(json_build_array(error_code, messages, retryable) ORDER BY error_code) FROM sms_retry_by_error_code)::text

@@ -35,8 +35,7 @@ import Testing
         // A row a run holds right now is left alone.
         let leased = try await t.insert(phone: "+14155550303")
         _ = try await store.recordFailure(logID: leased, errorCode: 30001, errorMessage: nil)
-        try await t.makeDue()
-        _ = try await store.claim(limit: 10, lease: 300, runID: "busy")
+        _ = try await t.store(clock: t.clockAtDue()).claim(limit: 10, lease: 300, runID: "busy")
         #expect(try await store.cancel(logID: leased) == .inFlight)
         #expect(try await store.retryNow(logID: leased) == .inFlight)
     }
@@ -63,8 +62,7 @@ import Testing
         // …and run closes an old message it claims instead of sending it (an operator reopened
         // this one, but the message is still two days old).
         _ = try await store.retryNow(logID: oldForRun)
-        try await t.makeDue()
-        let summary = try await runOnce(t, twilio) { $0.maxAge = 86_400 }
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue()) { $0.maxAge = 86_400 }
         #expect(summary.expired == 1 && summary.sent == 1 && summary.exitCode == 0)
         row = try await t.row(oldForRun)
         #expect(row.string("reason") == "expired" && row.int("retry_count") == 0)

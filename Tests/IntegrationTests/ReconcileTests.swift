@@ -6,7 +6,8 @@ import TwilioStandIn
 /// A send whose answer never reached the table: Twilio is asked before anything is resent.
 @Suite struct ReconcileTests {
     /// Starts `sms-retry run` for one due row whose send the stand-in accepts but never answers,
-    /// and `kill -9`s it once the message exists at Twilio: killed between claim and record.
+    /// and `kill -9`s it once the message exists at Twilio: killed between claim and record. The
+    /// row is left leased, as the dead run left it.
     func killRunAfterTwilioAccepted(_ t: TestDatabase, _ twilio: StandIn, phone: String) async throws -> Int {
         let id = try await t.insert(phone: phone)
         _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil)
@@ -26,8 +27,6 @@ import TwilioStandIn
         #expect(row.bool("success") == false && row.int("retry_count") == 0 && row.string("twilio_message_sid") == nil,
                 "the run died before recording anything")
         #expect(row.string("state")?.contains(#""lease""#) == true)
-        // The lease runs out (as if its 300 s had passed).
-        try await t.makeDue()
         return id
     }
 
@@ -38,7 +37,8 @@ import TwilioStandIn
         defer { Task { await twilio.stop() } }
         let phone = "+14155550161"
         let id = try await killRunAfterTwilioAccepted(t, twilio, phone: phone)
-        let summary = try await runOnce(t, twilio)
+        // The lease runs out: the next run a second after its end.
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         #expect(summary.reconciled == 1 && summary.sent == 0, "\(summary)")
         let sent = await twilio.server.received.filter { $0.to == phone }
         #expect(sent.count == 1, "one create request in all: no duplicate")
@@ -56,6 +56,8 @@ import TwilioStandIn
         defer { Task { await twilio.stop() } }
         let phone = "+14155550162"
         let id = try await killRunAfterTwilioAccepted(t, twilio, phone: phone)
+        // The lease runs out (as if its 300 s had passed): the command reads the system clock.
+        try await t.makeDue()
         let result = try await runCLI(["reconcile", "--database-url", t.conninfo], environment: twilio.environment)
         #expect(result.code == 0 && result.out.hasPrefix("found=1 not_found=0"), "\(result)")
         let row = try await t.row(id)
@@ -107,19 +109,15 @@ import TwilioStandIn
         let lostCallback = try await t.insert(phone: phone)
         let stillSent = try await t.insert(phone: quiet)
         for id in [lostCallback, stillSent] { _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil) }
-        try await t.makeDue()
         // Twilio will say undelivered 30003 for the first (its callback never arrives: none is
         // configured) and nothing final for the second.
         await twilio.server.deliver(phone, [.init("sent"), .init("undelivered", errorCode: 30003)])
-        #expect(try await runOnce(t, twilio).sent == 2)
-        let reconciler = Reconciler(store: t.store(), twilio: twilio.client(), logger: quietLogger)
+        let clock = try await t.clockAtDue()
+        #expect(try await runOnce(t, twilio, clock: clock).sent == 2)
+        let reconciler = Reconciler(store: t.store(clock: clock), twilio: twilio.client(), logger: quietLogger)
         #expect(try await reconciler.run().swept == 0, "not asked before 15 minutes without a final status")
         // 20 minutes pass without a callback.
-        try await t.query("""
-            UPDATE sms_usage_logs SET sms_retry = jsonb_set(sms_retry_step(sms_retry), '{updated_at}',
-                to_jsonb(now() - interval '20 minutes'))
-            WHERE retry_count > 0
-            """)
+        clock.advance(by: .seconds(20 * 60))
         let summary = try await reconciler.run()
         #expect(summary.swept == 2 && summary.updated == 1 && summary.undelivered == 1 && summary.pending == 1
                 && summary.errors == 0, "\(summary)")

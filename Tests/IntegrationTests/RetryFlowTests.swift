@@ -40,16 +40,16 @@ import Testing
         let id = try await t.insert()
         _ = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: "unreachable")
 
-        try await t.makeDue()
-        var summary = try await runOnce(t, twilio)
+        var clock = try await t.clockAtDue()
+        var summary = try await runOnce(t, twilio, clock: clock)
         #expect(summary.rescheduled == 1)
-        var row = try await t.row(id)
+        var row = try await t.row(id, at: clock)
         #expect(row.int("retry_count") == 1 && row.bool("pending") == true)
         #expect(abs((row.double("due_in") ?? 0) - 600) < 5, "linear: base·(n+1) = 600 s after the first resend")
         #expect(row.string("retry_error")?.hasPrefix("Twilio error 30003") == true)
 
-        try await t.makeDue()
-        summary = try await runOnce(t, twilio)
+        clock = try await t.clockAtDue()
+        summary = try await runOnce(t, twilio, clock: clock)
         #expect(summary.failed == 1)
         row = try await t.row(id)
         #expect(row.int("retry_count") == 2 && row.string("final_status") == "failed" && row.bool("pending") == false)
@@ -95,9 +95,8 @@ import Testing
         for id in [empty, blank, badNumber] { _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil) }
         // A writer that set a retry on an inbound row by hand: still never sent.
         try await t.query("UPDATE sms_usage_logs SET sms_retry = sms_retry_step(sms_retry), success = false, next_retry_at = now() WHERE id = $1", [String(inbound)])
-        try await t.makeDue()
 
-        let summary = try await runOnce(t, twilio)
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         #expect(summary.skipped == 4 && summary.sent == 0 && summary.exitCode == 1)
         #expect(await twilio.server.received.isEmpty)
         #expect(try await t.row(inbound).string("reason") == "not_outbound")
@@ -138,14 +137,14 @@ import Testing
         let throttled = try await t.insert(phone: "+14155550111")
         let failing = try await t.insert(phone: "+14155550112")
         for id in [throttled, failing] { _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil) }
-        try await t.makeDue()
-        let summary = try await runOnce(t, twilio)
+        let clock = try await t.clockAtDue()
+        let summary = try await runOnce(t, twilio, clock: clock)
         #expect(summary.released == 1 && summary.rescheduled == 1)
-        var row = try await t.row(throttled)
+        var row = try await t.row(throttled, at: clock)
         #expect(row.int("retry_count") == 0, "a 429 uses no attempt")
         #expect(abs((row.double("due_in") ?? 0) - 120) < 5, "Retry-After honoured")
         #expect(row.string("last_outcome") == "throttled")
-        row = try await t.row(failing)
+        row = try await t.row(failing, at: clock)
         #expect(row.int("retry_count") == 1 && row.int("max_retries") == 3 && row.string("last_outcome") == "http_error")
         #expect(abs((row.double("due_in") ?? 0) - 120) < 5, "transport rule: 60·2^1")
     }
@@ -180,13 +179,13 @@ import Testing
         var ids: [Int] = []
         for i in 0..<5 { ids.append(try await t.insert(phone: "+1415555020\(i)")) }
         for id in ids { _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil) }
-        try await t.makeDue()
-        let summary = try await runOnce(t, twilio, token: "wrong-token") { $0.concurrency = 1 }
+        let clock = try await t.clockAtDue()
+        let summary = try await runOnce(t, twilio, token: "wrong-token", clock: clock) { $0.concurrency = 1 }
         #expect(summary.configurationError && summary.exitCode == 2 && summary.sent == 0)
         #expect(summary.stoppedBecause?.contains("credentials") == true)
         #expect(summary.stoppedBecause?.contains("wrong-token") == false)
         for id in ids {
-            let row = try await t.row(id)
+            let row = try await t.row(id, at: clock)
             #expect(row.int("retry_count") == 0 && (row.double("due_in") ?? 1) <= 0.5, "released, due again, no attempt used")
         }
     }
@@ -203,11 +202,11 @@ import Testing
 
         let due = try await t.insert(phone: "+14155550177")
         _ = try await t.store().recordFailure(logID: due, errorCode: 30001, errorMessage: nil)
-        try await t.makeDue()
-        let runner = RetryRunner(store: t.store(), twilio: twilio.client(), logger: quietLogger)
+        let clock = try await t.clockAtDue()
+        let runner = RetryRunner(store: t.store(clock: clock), twilio: twilio.client(), logger: quietLogger)
         let listed = try await runner.dryRun()
         #expect(listed.map(\.logID) == [due] && listed.first?.maskedPhone == "+14*******77")
-        let untouched = try await t.row(due)
+        let untouched = try await t.row(due, at: clock)
         #expect(untouched.int("retry_count") == 0 && (untouched.double("due_in") ?? 1) < 0, "a dry run changes nothing")
         #expect(await twilio.server.received.isEmpty)
     }
@@ -218,14 +217,13 @@ import Testing
         defer { Task { await twilio.stop() } }
         let id = try await t.insert(phone: "+14155550188")
         _ = try await t.store().recordFailure(logID: id, errorCode: 30001, errorMessage: nil)
-        try await t.makeDue()
+        let clock = try await t.clockAtDue()
         // A run claims the row, then dies before sending or recording.
-        let claimed = try await t.store().claim(limit: 10, lease: 300, runID: "dead-run")
+        let claimed = try await t.store(clock: clock).claim(limit: 10, lease: 300, runID: "dead-run")
         #expect(claimed.map(\.id) == [id])
-        #expect(try await runOnce(t, twilio).claimed == 0, "leased rows are not due")
-        // The lease runs out.
-        try await t.makeDue()
-        let summary = try await runOnce(t, twilio)
+        #expect(try await runOnce(t, twilio, clock: clock).claimed == 0, "leased rows are not due")
+        // The lease runs out: a run a second after its end.
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         #expect(summary.sent == 1)
         // The dead run wakes up and tries to record: refused, the newer outcome stands.
         let late = try await t.store().record([Outcome(id: id, kind: .failed, reason: .canceled, leaseUntil: claimed[0].leaseUntil, outcome: .canceled)])

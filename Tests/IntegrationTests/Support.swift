@@ -352,3 +352,33 @@ extension String {
     /// As an SQL string literal (test SQL only; runtime SQL binds its values).
     var quotedLiteral: String { "'" + replacingOccurrences(of: "'", with: "''") + "'" }
 }
+
+/// Time in the integration tests: an in-process run (`runOnce`, a `RetryRunner`, `Reconciler` or
+/// `RetryStore` made in the test) reads a test clock (`clockAtDue()`, `advance(by:)`) and the rows
+/// stay as the product wrote them. `makeDue()` is for runs of the built binary (`runCLI`,
+/// `spawnCLI`: a process of its own on the system clock), and for the runs whose Twilio lookups
+/// compare the run's send time with the stand-in's, which stamps messages on the system clock.
+extension TestDatabase {
+    /// `row(_:)` read at `clock`'s time: `due_in` counts from the clock's "now" (a test clock's
+    /// wall time, the server's `now()` for the system clock), as a run on that clock sees the row.
+    /// A run on a moved clock writes its times from that clock, so "due in 600 s" is counted from it.
+    func row(_ id: Int, at clock: SMSRetryClock) async throws -> PGRow {
+        try await query("""
+            SELECT id, success, retry_count, max_retries, final_status, twilio_message_sid, error_message,
+                   next_retry_at IS NOT NULL AS pending,
+                   extract(epoch FROM next_retry_at - COALESCE($2::timestamptz, now()))::float8 AS due_in,
+                   sms_metadata::text AS metadata, sms_retry::text AS state, sms_retry ->> 'error_message' AS retry_error,
+                   sms_retry ->> 'reason' AS reason,
+                   jsonb_array_length(sms_retry -> 'history') AS history_length,
+                   sms_retry -> 'history' -> -1 ->> 'outcome' AS last_outcome
+            FROM sms_usage_logs WHERE id = $1
+            """, [String(id), clock.sql])[0]
+    }
+
+    /// `clockAtDue()`'s wall time on the system's monotonic clock (`SMSRetryClock.at`): for work
+    /// that waits on the clock while it runs (a store's pauses between pieces of a record held
+    /// by a lock), which a manual clock nobody advances would hold forever.
+    func wallClockAtDue() async throws -> SMSRetryClock {
+        .at(try await clockAtDue().wallNow())
+    }
+}

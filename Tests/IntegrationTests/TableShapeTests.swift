@@ -110,10 +110,9 @@ import Testing
         let id = try await t.insert(phone: "+14155560001")
         let scheduled = try await t.store().recordFailure(logID: id, errorCode: 30003, errorMessage: "unreachable")
         guard case .scheduled = scheduled else { Issue.record("\(scheduled)"); return }
-        try await t.makeDue()
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
-        let summary = try await runOnce(t, twilio)
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         #expect(summary.sent == 1, "\(summary)")
         let row = try await t.row(id)
         #expect(row.bool("success") == true && row.int("retry_count") == 1)
@@ -299,8 +298,7 @@ import Testing
         let twilio = try await StandIn.start()
         defer { Task { await twilio.stop() } }
         _ = try await runOnce(t, twilio) { $0.adopt = true; $0.adoptGrace = 0 }
-        try await t.makeDue()
-        let summary = try await runOnce(t, twilio)
+        let summary = try await runOnce(t, twilio, clock: t.clockAtDue())
         let sent = Set(await twilio.server.received.map(\.to))
         #expect(sent == ["+1415559000", "+1415559001", "+1415559002", "+1415559003"], "the four outbound spellings, not the opted-out one: \(sent)")
         #expect(summary.optedOut == 1, "\(summary)")

@@ -13,11 +13,12 @@ import Testing
         _ = try await Migrator(directory: Paths.migrations, logger: quietLogger).grantRuntime(t.db, to: role)
         try await t.query("ALTER ROLE \(role) SET lock_timeout = '20ms'")
         for i in 0..<10 { _ = try await t.insert(phone: "+1415713000\(i)") }
-        let store = RetryStore(database: try await Database.connect("dbname=\(t.name) user=\(role)"), policy: noJitter, logger: quietLogger)
+        let reporter = RetryStore(database: try await Database.connect("dbname=\(t.name) user=\(role)"), policy: noJitter, logger: quietLogger)
         for id in try await t.query("SELECT id FROM sms_usage_logs").all.compactMap({ $0.int("id") }) {
-            _ = try await store.recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
+            _ = try await reporter.recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
         }
-        try await t.makeDue()
+        // The run's store, a second after the rows fall due; its pauses between pieces are real ones.
+        let store = RetryStore(database: reporter.database, policy: noJitter, logger: quietLogger, clock: try await t.wallClockAtDue())
         let claimed = try await store.claim(limit: 10, lease: 300, runID: "test")
         #expect(claimed.count == 10)
         let outcomes = claimed.enumerated().map { i, row in
@@ -48,8 +49,7 @@ import Testing
             _ = try await store.recordFailure(logID: id, errorCode: 30003, errorMessage: nil)
         }
         try await t.query("UPDATE sms_usage_logs SET created_at = created_at - interval '2 days'")
-        try await t.makeDue()
-        let inFlight = try await store.claim(limit: 1, lease: 300, runID: "test")
+        let inFlight = try await t.store(clock: t.clockAtDue()).claim(limit: 1, lease: 300, runID: "test")
         #expect(try await store.expire(olderThan: 86_400, batch: 2) == 6)
         #expect(try await t.count("sms_retry ->> 'reason' = 'expired' AND next_retry_at IS NULL") == 6)
         #expect(try await t.count("id = \(inFlight[0].id) AND sms_retry ? 'lease'") == 1, "the row in flight is its run's")
