@@ -6,7 +6,7 @@ import Foundation
 // server's `now()`).
 
 /// Every runtime statement: the PREPARE test goes through this list, one entry per type, and
-/// counts the `: TypedStatement {` declarations under Sources/SMSRetry against it.
+/// counts the types declared as typed statements under Sources/SMSRetry against it.
 enum TypedStatements {
     static let all: [any TypedStatement.Type] = [ClaimDue.self, SpendLock.self, SpendSoFarRead.self, SpendReserve.self,
                                                  OutcomesRecord.self, RouterWordRead.self, DueList.self, DueCount.self,
