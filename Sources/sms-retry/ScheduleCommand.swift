@@ -33,6 +33,8 @@ struct ScheduleCommand: AsyncParsableCommand {
             switch outcome {
             case .scheduled(let attempt, let at):
                 print("scheduled log_id=\(logId) attempt=\(attempt) at=\(ISO8601DateFormatter().string(from: at))")
+            case .held(let until, let reason):
+                print("held log_id=\(logId) reason=\(reason) until=\(ISO8601DateFormatter().string(from: until)) counted=false")
             case .notRetryable(let code, let meaning):
                 print("closed log_id=\(logId) reason=not_retryable code=\(code.map(String.init) ?? "transport") meaning=\"\(meaning)\"")
             case .exhausted(let attempts):

@@ -11,6 +11,7 @@ func reportSend(_ store: RetryStore, logID: Int, sid: String?, errorCode: Int?, 
     }
     switch try await store.recordFailure(logID: logID, errorCode: errorCode, errorMessage: error) {
     case .scheduled(let attempt, let at): print("resend \(attempt) due at \(at)")
+    case .held(let until, _): print("held, not counted, until \(until) (Twilio's SMS pumping protection)")
     case .notRetryable(let code, let meaning): print("closed: \(code ?? 0) \(meaning)")
     case .exhausted, .rowNotFound, .notOutbound, .alreadySent: break
     }

@@ -7,7 +7,8 @@ import Logging
 ///     let store = try await RetryStore.open()            // PG* environment, as psql
 ///     switch try await store.recordFailure(logID: id, errorCode: 30003, errorMessage: text) {
 ///     case .scheduled(let attempt, let at): …
-///     case .notRetryable, .exhausted, .rowNotFound, .notOutbound: …
+///     case .held(let until, _): …                       // a pumping code: not counted
+///     case .notRetryable, .exhausted, .rowNotFound, .notOutbound, .alreadySent: …
 ///     }
 public final class RetryStore: Sendable {
     public let database: Database
@@ -40,6 +41,9 @@ public final class RetryStore: Sendable {
     public enum FailureOutcome: Sendable, Equatable {
         /// Resend number `attempt` is due at `at`.
         case scheduled(attempt: Int, at: Date)
+        /// Held until `until`, the attempt not counted: the code is one of the policy's
+        /// `pumping_codes` (Twilio's SMS pumping protection, 30450); `reason` is `pumping_held`.
+        case held(until: Date, reason: String)
         /// Closed: this code is never retried (`final_status = 'failed'`).
         case notRetryable(code: Int?, meaning: String)
         /// Closed: no attempts left after `attempts` resends.
@@ -66,6 +70,7 @@ public final class RetryStore: Sendable {
         let answer = try await report(ReportFailure(logID: logID, errorCode: errorCode, errorMessage: errorMessage, now: clock.statementNow,
                                                        policy: policySQL.forCode(errorCode)))
         let result: FailureOutcome = switch answer.result {
+        case "scheduled" where answer.reason != nil: .held(until: answer.nextRetryAt ?? clock.wallNow(), reason: answer.reason ?? "")
         case "scheduled": .scheduled(attempt: answer.attempt ?? 1, at: answer.nextRetryAt ?? clock.wallNow())
         case "closed" where answer.reason == "exhausted": .exhausted(attempts: answer.attempts ?? 0)
         case "closed": .notRetryable(code: errorCode, meaning: answer.meaning ?? "")
@@ -78,6 +83,8 @@ public final class RetryStore: Sendable {
         switch result {
         case .scheduled(let attempt, _):
             logger.info("retry scheduled", metadata: metadata.merging(["sms.attempt": "\(attempt)"]) { $1 })
+        case .held(_, let reason):
+            logger.info("retry held, not counted", metadata: metadata.merging(["sms.reason": "\(reason)"]) { $1 })
         case .notRetryable, .exhausted:
             logger.info("failure recorded; row closed", metadata: metadata)
         case .rowNotFound:
