@@ -372,7 +372,7 @@ extension TestDatabase {
                    jsonb_array_length(sms_retry -> 'history') AS history_length,
                    sms_retry -> 'history' -> -1 ->> 'outcome' AS last_outcome
             FROM sms_usage_logs WHERE id = $1
-            """, [String(id), clock.sql])[0]
+            """, [String(id), clock.statementNow.map(JSONText.timestamp)])[0]
     }
 
     /// `clockAtDue()`'s wall time on the system's monotonic clock (`SMSRetryClock.at`): for work
