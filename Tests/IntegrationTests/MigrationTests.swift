@@ -86,6 +86,7 @@ import Testing
                 SELECT pg_get_functiondef(p.oid) || coalesce(array_to_string(p.proconfig, ','), '') || coalesce(p.proacl::text, '') AS d
                 FROM pg_proc p WHERE p.proname LIKE 'sms_retry%' AND p.proname <> 'sms_retry_policy'
                 UNION ALL SELECT c.relname || ': ' || pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relkind = 'v' AND c.relname LIKE 'sms_retry%'
+                UNION ALL SELECT 'trigger: ' || pg_get_triggerdef(g.oid) FROM pg_trigger g WHERE g.tgname LIKE 'sms_retry%' AND g.tgparentid = 0
                 UNION ALL SELECT 'policy: ' || sms_retry_policy()::text) AS x
             """)[0].string("defs") ?? ""
     }
@@ -98,7 +99,7 @@ import Testing
         return try Migrator(files: files, source: "migrations up to \(version)", logger: quietLogger)
     }
 
-    @Test("014's, 015's and 016's downs put back exactly the functions, views, grants and policy before them; their headers tell", arguments: [14, 15, 16])
+    @Test("014's to 017's downs put back exactly the functions, triggers, views, grants and policy before them; their headers tell", arguments: [14, 15, 16, 17])
     func downRestoresTheDefinitionsBefore(version: Int) async throws {
         let t = try await TestDatabase.make(migrated: false)
         let upTo = try migrator(upTo: version)

@@ -116,6 +116,32 @@ import Testing
         #expect(summary.sent == 1, "\(summary)")
         let row = try await t.row(id)
         #expect(row.bool("success") == true && row.int("retry_count") == 1)
+        // A router role granted the table (the parent) alone writes the row back whole from a read
+        // taken before the run: its own columns go through; sms-retry's are undone on the row's
+        // partition (a hash sub-partition) by the guard, which runs as its owner; a second stale
+        // write of the same read is undone too (the revision only rises).
+        let router = "rr_" + t.name.suffix(10)
+        try await t.query("CREATE ROLE \(router) LOGIN")
+        try await t.query("GRANT SELECT, UPDATE ON sms_usage_logs TO \(router)")
+        let asRouter = try await Database.connect("dbname=\(t.name) user=\(router)")
+        let sent = try await t.query("""
+            SELECT sms_retry::text AS s, twilio_message_sid AS sid, tableoid::regclass::text AS part FROM sms_usage_logs WHERE id = $1
+            """, [String(id)])[0]
+        #expect(sent.string("part")?.hasPrefix("sms_usage_logs_p_this_") == true, "\(sent.string("part") ?? "")")
+        for ms in [41, 42] {
+            _ = try await asRouter.query("""
+                UPDATE sms_usage_logs SET success = false, retry_count = 0, next_retry_at = now(), sms_retry = NULL,
+                       twilio_message_sid = NULL, final_status = 'unknown', processing_time_ms = $2::int WHERE id = $1
+                """, [String(id), String(ms)])
+            let back = try await t.query("""
+                SELECT retry_count, next_retry_at IS NULL AS none_due, sms_retry - 'rev' = $2::jsonb - 'rev' AS same_state,
+                       twilio_message_sid AS sid, processing_time_ms AS ms, success FROM sms_usage_logs WHERE id = $1
+                """, [String(id), sent.string("s")])[0]
+            #expect(back.int("retry_count") == 1 && back.bool("none_due") == true && back.bool("same_state") == true, "write \(ms)")
+            #expect(back.string("sid") == sent.string("sid") && back.int("ms") == ms, "write \(ms)")
+            #expect(back.bool("success") == false, "success is the router's column: its write stands")
+        }
+        try await t.query("UPDATE sms_usage_logs SET success = true WHERE id = $1", [String(id)])
         let overview = try await t.query("SELECT outbound_messages FROM sms_retry_overview")
         #expect(overview.count == 1)
         #expect(overview[0].int("outbound_messages") == (try await t.query(
