@@ -11,7 +11,7 @@ VERSION := $(shell sed -n 's/.*static let number = "\(.*\)".*/\1/p' Sources/SMSR
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: deps build-deps build test test-pg test-faults test-install run install dist measure router-cost router-objects report-latency cpu bench lint clean
+.PHONY: deps build-deps build test test-pg test-faults test-install run install dist measure router-cost router-ab router-objects report-latency cpu bench lint clean
 
 # apt_install PACKAGES: installs those of them that are missing (sudo when not root).
 apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -105,7 +105,7 @@ measure: deps
 	  .ci/with-postgres "$$data" benchmarks/core.sh "$$(swift build -c release --show-bin-path)"; status=$$?; rm -rf "$$data"; exit $$status
 
 # What the migrations cost the router's own INSERT and UPDATEs (rate and HOT share) and the table's
-# index size, on two copies of a 1M-row table, before and after (benchmarks/router-cost.sh, ~5 min;
+# index size, on two copies of a 1M-row table, before and after (benchmarks/router-cost.sh, ~8 min;
 # QUICK=1 ~1.5 min). psql -f and pgbench only: nothing to build.
 # The SQL report's latency from Python (p50/p99 of 2,000 calls, psycopg2) against sms-retry
 # schedule run per message: two FIGURE lines, on a throwaway PostgreSQL.
@@ -118,6 +118,12 @@ report-latency: deps
 router-cost: deps
 	@data=$$(mktemp -d /tmp/sms-retry-routercost-pg.XXXXXX); \
 	  .ci/with-postgres "$$data" benchmarks/router-cost.sh; status=$$?; rm -rf "$$data"; exit $$status
+
+# What each of sms-retry's objects costs the router's rate, object by object (pgbench, the copies
+# of benchmarks/router-variants.sh in turn; benchmarks/router-ab.sh, ~12 min).
+router-ab: deps
+	@data=$$(mktemp -d /tmp/sms-retry-ab-pg.XXXXXX); \
+	  .ci/with-postgres "$$data" benchmarks/router-ab.sh; status=$$?; rm -rf "$$data"; exit $$status
 
 # What each of sms-retry's objects (indexes, the guard trigger, 002's columns) costs the router's
 # INSERT and UPDATEs, in instructions under callgrind: a figure the machine's load does not move

@@ -8,8 +8,9 @@
 # The migrate command runs with PGDATABASE=rc_after; by default every migrations/NNN_*.up.sql
 # from 002 on, in order, with psql -f (so it measures whatever migrations exist). make bench
 # passes `sms-retry migrate`.
-#   ROWS=1000000 DURATION=15 REPS=3     seconds per pgbench run, runs per statement and database
-#                                        (18 runs: about 5 min in all, seeding included)
+#   ROWS=1000000 DURATION=10 REPS=5     seconds per pgbench run, runs per statement and database
+#                                        (40 runs: about 8 min in all, seeding included; on 2 shared
+#                                        cores one pair's ratio moves by ±5 %, so 5 pairs at least)
 #   QUICK=1                              DURATION=5 REPS=1 unless set (about 1 min)
 #   RECENT=100000                        the UPDATEs pick a random row among this many newest
 #   PROTOCOL=simple                      pgbench -M: simple (each statement planned anew, as most
@@ -21,7 +22,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 migrations=$here/../migrations
 rows=${ROWS:-1000000}
-if [ -n "${QUICK:-}" ]; then secs=${DURATION:-5}; reps=${REPS:-1}; else secs=${DURATION:-15}; reps=${REPS:-3}; fi
+if [ -n "${QUICK:-}" ]; then secs=${DURATION:-5}; reps=${REPS:-1}; else secs=${DURATION:-10}; reps=${REPS:-5}; fi
 recent=${RECENT:-100000}
 protocol=${PROTOCOL:-simple}
 clients=4 threads=2
@@ -194,6 +195,9 @@ tps_med() { awk '{ print $1 }' "$tmp/$1.$2" | median; }
 cpu_per() { awk '{ c += $5; t += $2 } END { if (c > 0 && t > 0) printf "%.0f", c / t; else print "n/a" }' "$tmp/$1.$2"; }
 tps_list() { awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }' "$tmp/$1.$2"; }
 hot_share() { awk '{ u += $3; h += $4 } END { if (u > 0) printf "%.1f", 100 * h / u; else print "n/a" }' "$tmp/$1.$2"; }
+# The rate kept: the median of each rep's after / before, so a drift of the machine's speed between
+# reps (two shared cores) moves both sides of a pair alike.
+pair_med() { paste -d' ' "$tmp/$1.before" "$tmp/$1.after" | awk '{ printf "%.4f\n", $(NF / 2 + 1) / $1 }' | median; }
 pair_ratios() { paste -d' ' "$tmp/$1.before" "$tmp/$1.after" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $(NF / 2 + 1) / $1 }'; }
 hot_list() { awk '{ printf "%s%s", (NR > 1 ? " " : ""), ($3 > 0 ? sprintf("%.0f", 100 * $4 / $3) : "-") }' "$tmp/$1.$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -209,6 +213,7 @@ echo "plus the router's own index on (user_id, created_at), VACUUM ANALYZE. rc_a
 echo "(CREATE DATABASE ... TEMPLATE rc_before), migrated with $how (migrations here: $applied;"
 echo "$(awk -v a="$mstart" -v b="$mend" 'BEGIN { printf "%.1f s", b - a }')). pgbench -n -M $protocol -c $clients -j $threads -T $secs, one statement per transaction; each"
 echo "statement runs $reps time(s) on each database, alternately (before/after, then after/before). tps: median;"
+echo "after / before: the median of each rep's ratio (the pairs' ratios in brackets);"
 echo "HOT: n_tup_hot_upd / n_tup_upd of pg_stat_user_tables over all its runs (per run in brackets). Server CPU: the"
 echo "exited backends' user + system time (the postmaster's cutime + cstime) over all runs / statements. The UPDATEs"
 echo "pick a random row by id among the newest the INSERT runs wrote, as many in both databases, at most $recent:"
@@ -224,7 +229,7 @@ for kind in $kinds; do
        lb="$(tps_list "$kind" before) [$(hot_list "$kind" before)]"; la="$(tps_list "$kind" after) [$(hot_list "$kind" after)]"; fi
   cb=$(cpu_per "$kind" before); ca=$(cpu_per "$kind" after)
   cr=""; [ "$cb" != n/a ] && [ "$ca" != n/a ] && cr=" (×$(ratio "$ca" "$cb"))"
-  printf '| %s | %.0f | %.0f | %s (%s) | %s → %s%s | %s | %s | %s | %s |\n' "${label[$kind]}" "$b" "$a" "$(ratio "$a" "$b")" "$(pair_ratios "$kind")" \
+  printf '| %s | %.0f | %.0f | %.2f (%s) | %s → %s%s | %s | %s | %s | %s |\n' "${label[$kind]}" "$b" "$a" "$(pair_med "$kind")" "$(pair_ratios "$kind")" \
          "$cb" "$ca" "$cr" "$hb" "$ha" "$lb" "$la"
 done
 echo
@@ -248,10 +253,10 @@ echo "| sms-retry's / router's indexes | — | $(ratio "$sr_start" "$ra_start") 
 echo
 echo "Goals:"
 goal() { if [ "$1" = 1 ]; then echo "- met: $2"; else echo "- **NOT met**: $2"; fi; }
-b=$(tps_med insert before); a=$(tps_med insert after); r=$(ratio "$a" "$b")
+r=$(printf '%.2f' "$(pair_med insert)")
 goal "$(awk -v r="$r" 'BEGIN { print (r >= 0.90) }')" "INSERT keeps ≥ 90 % of its rate: $r (server CPU per statement $(cpu_per insert before) → $(cpu_per insert after) µs)"
 for kind in update_time update_metadata; do
-  b=$(tps_med "$kind" before); a=$(tps_med "$kind" after); r=$(ratio "$a" "$b")
+  r=$(printf '%.2f' "$(pair_med "$kind")")
   goal "$(awk -v r="$r" 'BEGIN { print (r >= 0.90) }')" "${label[$kind]} keeps ≥ 90 % of its rate: $r (server CPU per statement $(cpu_per "$kind" before) → $(cpu_per "$kind" after) µs)"
   hb=$(hot_share "$kind" before); ha=$(hot_share "$kind" after)
   goal "$(awk -v b="$hb" -v a="$ha" 'BEGIN { print (b - a <= 5) }')" \

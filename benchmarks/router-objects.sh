@@ -39,22 +39,8 @@ chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 
 # --- 1. the databases, on a server that .ci/with-postgres starts and stops -----------------------
-# Each variant: its name, then the SQL that makes it from the migrated copy ("" = as migrated).
-declare -a names=(before migrated less_guard_trigger less_brin_idx less_opt_out_idx less_work_idx less_failed_idx less_sid_idx columns_only)
-declare -A make_sql=(
-  [migrated]=""
-  [less_guard_trigger]="DROP TRIGGER sms_retry_guard ON sms_usage_logs"
-  [less_brin_idx]="DROP INDEX sms_usage_logs_created_at_brin_idx"
-  [less_opt_out_idx]="DROP INDEX sms_usage_logs_opt_out_v4_idx"
-  [less_work_idx]="DROP INDEX sms_usage_logs_retry_work_idx"
-  [less_failed_idx]="DROP INDEX sms_usage_logs_retry_failed_idx"
-  [less_sid_idx]="DROP INDEX sms_usage_logs_twilio_sid_idx"
-  [columns_only]="DO \$\$ DECLARE i regclass; BEGIN
-      FOR i IN SELECT indexrelid::regclass FROM pg_index
-               WHERE indrelid = 'sms_usage_logs'::regclass AND obj_description(indexrelid, 'pg_class') LIKE 'sms-retry%'
-      LOOP EXECUTE format('DROP INDEX %s', i); END LOOP;
-      EXECUTE 'DROP TRIGGER IF EXISTS sms_retry_guard ON sms_usage_logs'; END \$\$"
-)
+# The variants (benchmarks/router-variants.sh): names, and the SQL that makes each from the migrated copy.
+source "$here/router-variants.sh"
 SMS_RETRY_OBJ_NAMES="${names[*]}" "$root/.ci/with-postgres" "$data" bash -c '
   set -euo pipefail
   q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
