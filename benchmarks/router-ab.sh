@@ -15,7 +15,8 @@
 # by its own: what the object it lacks costs.
 #   ROWS=1000000 ROUNDS=6 DURATION=5 KINDS="update_time insert" PROTOCOL=simple
 #   KINDS: update_time (UPDATE processing_time_ms by id), update_metadata (UPDATE sms_metadata by
-#          id), insert (one router row, 3 % failed), as make router-cost runs them.
+#          id), insert (one router row, 3 % failed): benchmarks/router-statements/, as make
+#          router-cost runs them.
 # Prints a markdown table on stdout (progress on stderr). About 12 minutes with the defaults.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,40 +61,13 @@ for db in "${names[@]}"; do
 done
 say "copies: ${names[*]}"
 
-# --- 2. the statements, as make router-cost runs them --------------------------------------------------
-cat > "$tmp/insert.sql" <<'SQL'
-\set uid random(0, 4999)
-\set n random(1, 9999999)
-\set r random(0, 999)
-\set ptm random(40, 239)
-\set c random(0, 6)
-INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
-                            success, error_message, processing_time_ms, sms_metadata, created_at)
-VALUES (:uid, '+1415' || lpad(:n::text, 7, '0'), 'outbound', 20, 'message number ' || :n,
-        :r >= 30, CASE WHEN :r < 30 THEN 'HTTP 400 error: Unable to create record: Twilio 30003' END, :ptm,
-        ('{"campaign": "c' || :c || '", "locale": "en", "provider": "twilio"}')::jsonb, now());
-SQL
-cat > "$tmp/update_time.sql" <<SQL
-\\set id random($((rows - window + 1)), $rows)
-\\set ptm random(40, 2000)
-UPDATE sms_usage_logs SET processing_time_ms = :ptm WHERE id = :id;
-SQL
-cat > "$tmp/update_metadata.sql" <<SQL
-\\set id random($((rows - window + 1)), $rows)
-\\set ptm random(40, 2000)
-\\set c random(0, 6)
-UPDATE sms_usage_logs
-SET sms_metadata = ('{"campaign": "c' || :c || '", "locale": "en", "provider": "twilio", "segments": 1, "price": "0.0079", "twilio_ms": ' || :ptm || '}')::jsonb
-WHERE id = :id;
-SQL
-
 # --- 3. the rounds --------------------------------------------------------------------------------------
 say "pgbench -n -M $protocol -c 4 -j 2 -T $secs; $rounds rounds of: $kinds on each copy in turn"
 for kind in $kinds; do
   for round in $(seq "$rounds"); do
     order=("${names[@]:round % ${#names[@]}}" "${names[@]:0:round % ${#names[@]}}")
     for db in "${order[@]}"; do
-      tps=$(pgbench -n -M "$protocol" -c 4 -j 2 -T "$secs" -f "$tmp/$kind.sql" "$db" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
+      tps=$(pgbench -n -M "$protocol" -c 4 -j 2 -T "$secs" -D maxid="$rows" -D window="$window" -f "$here/router-statements/$kind.sql" "$db" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
       echo "$round $db $tps" >> "$tmp/$kind.tps"
     done
     say "  $kind round $round: $(awk -v r="$round" '$1 == r { printf "%s %.0f  ", $2, $3 }' "$tmp/$kind.tps")"

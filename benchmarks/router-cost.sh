@@ -81,43 +81,18 @@ sizes rc_before > "$tmp/sizes-before-start"
 sizes rc_after > "$tmp/sizes-after-start"
 
 # --- 2. the router's statements -----------------------------------------------------------------
-# One statement per transaction, as the router sends them. The UPDATEs pick a random row among
-# the newest (maxid is read before each run; window, below): the router updates the rows it just
-# wrote. No variable inside a quoted literal: with -M extended or prepared, pgbench makes each
-# variable a parameter.
-cat > "$tmp/insert.sql" <<'SQL'
-\set uid random(0, 4999)
-\set n random(1, 9999999)
-\set r random(0, 999)
-\set ptm random(40, 239)
-\set c random(0, 6)
-INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content,
-                            success, error_message, processing_time_ms, sms_metadata, created_at)
-VALUES (:uid, '+1415' || lpad(:n::text, 7, '0'), 'outbound', 20, 'message number ' || :n,
-        :r >= 30, CASE WHEN :r < 30 THEN 'HTTP 400 error: Unable to create record: Twilio 30003' END, :ptm,
-        ('{"campaign": "c' || :c || '", "locale": "en", "provider": "twilio"}')::jsonb, now());
-SQL
-cat > "$tmp/update_time.sql" <<'SQL'
-\set id random(:maxid - :window + 1, :maxid)
-\set ptm random(40, 2000)
-UPDATE sms_usage_logs SET processing_time_ms = :ptm WHERE id = :id;
-SQL
+# One statement per transaction, as the router sends them: benchmarks/router-statements/KIND.sql
+# (make router-ab runs the same files). The UPDATEs pick a random row among the newest (maxid is
+# read before each run; window, below): the router updates the rows it just wrote. No variable
+# inside a quoted literal: with -M extended or prepared, pgbench makes each variable a parameter.
+# An ORM writes the whole sms_metadata value: a new object with several keys, different each time.
+# The router's word on a row, success turned over (its callback says delivered, or failed): the
+# work and failed indexes read success, so after migrate that UPDATE is not HOT: no goal, the
+# issue asks only what it costs.
 # An ORM writes the whole value: a new object with several keys, different each time.
-cat > "$tmp/update_metadata.sql" <<'SQL'
-\set id random(:maxid - :window + 1, :maxid)
-\set ptm random(40, 2000)
-\set c random(0, 6)
-UPDATE sms_usage_logs
-SET sms_metadata = ('{"campaign": "c' || :c || '", "locale": "en", "provider": "twilio", "segments": 1, "price": "0.0079", "twilio_ms": ' || :ptm || '}')::jsonb
-WHERE id = :id;
-SQL
 # The router's word on a row: success turned over (its callback says delivered, or failed). The
 # due, retry-rows and adoption indexes read success, so after migrate this UPDATE is not HOT: no
 # goal, the issue asks only what it costs.
-cat > "$tmp/update_success.sql" <<'SQL'
-\set id random(:maxid - :window + 1, :maxid)
-UPDATE sms_usage_logs SET success = NOT success WHERE id = :id;
-SQL
 kinds="insert update_time update_metadata update_success"
 declare -A label=([insert]="INSERT one row" [update_time]="UPDATE processing_time_ms by id"
                   [update_metadata]="UPDATE sms_metadata = '{...}'::jsonb by id"
@@ -140,7 +115,7 @@ bench_run() {       # db kind window
   read -r ins0 upd0 hot0 < <(counters "$db")
   maxid=$(val "$db" "SELECT max(id) FROM sms_usage_logs")
   c0=$(server_ticks)
-  out=$(pgbench -n -M "$protocol" -c "$clients" -j "$threads" -T "$secs" -D maxid="$maxid" -D window="$window" -f "$tmp/$kind.sql" "$db" 2>&1) \
+  out=$(pgbench -n -M "$protocol" -c "$clients" -j "$threads" -T "$secs" -D maxid="$maxid" -D window="$window" -f "$here/router-statements/$kind.sql" "$db" 2>&1) \
     || { echo "$out" >&2; return 1; }
   tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
   txns=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
