@@ -10,7 +10,8 @@
 -- next_retry_at as they were; a SID already set kept; final_status and delivery_confirmed_at as
 -- they were unless the writer set final_status 'delivered'. The router's own columns keep what it
 -- wrote. sms_retry.rev steps past both versions, so an older read written back later is undone
--- too. The undo is itself an UPDATE of the row (on the row's own partition); the function that
+-- too. The undo is itself an UPDATE of the row (on the row's own partition, by id and created_at,
+-- the key a table partitioned by created_at has); the function that
 -- makes it runs as its owner, so a router role needs no rights on partitions.
 --   sms_retry_guard()     009's function, now the AFTER trigger's (undoes by an UPDATE).
 --   sms_retry_guard       the trigger: AFTER UPDATE OF the same seven columns, WHEN now also
@@ -34,14 +35,14 @@ BEGIN
     BEGIN
         EXECUTE format('UPDATE %I.%I SET sms_retry = $1, retry_count = $2, max_retries = $3, next_retry_at = $4,
                                twilio_message_sid = $5, final_status = $6, delivery_confirmed_at = $7
-                        WHERE id = $8', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+                        WHERE id = $8 AND created_at IS NOT DISTINCT FROM $9', TG_TABLE_SCHEMA, TG_TABLE_NAME)
         USING OLD.sms_retry || jsonb_build_object('rev', greatest(coalesce((OLD.sms_retry ->> 'rev')::bigint, 0),
                                                                   coalesce((NEW.sms_retry ->> 'rev')::bigint, 0)) + 1),
               OLD.retry_count, OLD.max_retries, OLD.next_retry_at,
               coalesce(OLD.twilio_message_sid, NEW.twilio_message_sid),
               CASE WHEN delivered THEN NEW.final_status ELSE OLD.final_status END,
               CASE WHEN delivered THEN NEW.delivery_confirmed_at ELSE OLD.delivery_confirmed_at END,
-              NEW.id;
+              NEW.id, NEW.created_at;
     EXCEPTION WHEN OTHERS THEN
         PERFORM set_config('sms_retry.guard_undoing', '', true);
         RAISE;
