@@ -78,28 +78,30 @@ echo "SELECT 1" | as_pg "$bin/postgres" --single -D "$data" postgres >/dev/null 
 # --- 2. the statements -----------------------------------------------------------------------------
 statements() {     # kind n
   python3 - "$1" "$2" "$protocol" "$rows" <<'PY'
-import sys, random
+import re, sys, random
 kind, n, protocol, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 random.seed(7)
+# Each kind once: its parameters' types, its text, one execution's values as SQL literals. The
+# simple protocol sends the text with the values in place of $1, $2, ...; prepared, one PREPARE
+# and an EXECUTE per statement.
+types, text, values = {
+    'update_time': (['int', 'int'], "UPDATE sms_usage_logs SET processing_time_ms = $1 WHERE id = $2",
+                    lambda i, rid: [str(random.randrange(1000)), str(rid)]),
+    'update_metadata': (['jsonb', 'int'], "UPDATE sms_usage_logs SET sms_metadata = $1 WHERE id = $2",
+                        lambda i, rid: [f"'{{\"campaign\": \"c{i % 7}\", \"locale\": \"en\", \"twilio_ms\": {i}}}'", str(rid)]),
+    'insert': (['int', 'text', 'text'],
+               "INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, processing_time_ms, error_message, sms_metadata, created_at) VALUES ($1, $2, 'outbound', 20, $3, true, 120, NULL, '{\"campaign\": \"c1\"}', now())",
+               lambda i, rid: [str(i), f"'+14155550{i % 1000:03d}'", f"'message number {i}'"]),
+}[kind]
 if protocol == 'prepared':
-    print({'update_time': "PREPARE s(int, int) AS UPDATE sms_usage_logs SET processing_time_ms = $1 WHERE id = $2",
-           'update_metadata': "PREPARE s(jsonb, int) AS UPDATE sms_usage_logs SET sms_metadata = $1 WHERE id = $2",
-           'insert': "PREPARE s(int, text, text) AS INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, processing_time_ms, error_message, sms_metadata, created_at) VALUES ($1, $2, 'outbound', 20, $3, true, 120, NULL, '{\"campaign\": \"c1\"}', now())"}[kind])
+    print(f"PREPARE s({', '.join(types)}) AS {text}")
 for i in range(n):
     rid = rows - 500 * random.randrange(20)
+    v = values(i, rid)
     if protocol == 'prepared':
-        if kind == 'update_time':
-            print(f"EXECUTE s({random.randrange(1000)}, {rid})")
-        elif kind == 'update_metadata':
-            print(f"EXECUTE s('{{\"campaign\": \"c{i % 7}\", \"locale\": \"en\", \"twilio_ms\": {i}}}', {rid})")
-        else:
-            print(f"EXECUTE s({i}, '+14155550{i % 1000:03d}', 'message number {i}')")
-    elif kind == 'update_time':
-        print(f"UPDATE sms_usage_logs SET processing_time_ms = {random.randrange(1000)} WHERE id = {rid}")
-    elif kind == 'update_metadata':
-        print(f"UPDATE sms_usage_logs SET sms_metadata = '{{\"campaign\": \"c{i % 7}\", \"locale\": \"en\", \"twilio_ms\": {i}}}'::jsonb WHERE id = {rid}")
+        print(f"EXECUTE s({', '.join(v)})")
     else:
-        print(f"INSERT INTO sms_usage_logs (user_id, phone_number, message_direction, message_length, message_content, success, processing_time_ms, error_message, sms_metadata, created_at) VALUES ({i}, '+14155550{i % 1000:03d}', 'outbound', 20, 'message number {i}', true, 120, NULL, '{{\"campaign\": \"c1\"}}', now())")
+        print(re.sub(r'\$(\d)', lambda m: v[int(m.group(1)) - 1] + ('' if types[int(m.group(1)) - 1] in ('int', 'text') else '::' + types[int(m.group(1)) - 1]), text))
 PY
 }
 kinds="insert update_time update_metadata"
