@@ -17,6 +17,8 @@
 #   KINDS: update_time (UPDATE processing_time_ms by id), update_metadata (UPDATE sms_metadata by
 #          id), insert (one router row, 3 % failed): benchmarks/router-statements/, as make
 #          router-cost runs them.
+#   VARIANTS="less_brin_idx merged_work_failed ..."  the copies after before and migrated, by
+#          name (benchmarks/router-variants.sh; default: each object less in turn, columns_only)
 # Prints a markdown table on stdout (progress on stderr). About 12 minutes with the defaults.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -19,6 +19,7 @@
 #   PROTOCOL=simple    or prepared: each kind PREPAREd once and EXECUTEd (a driver that prepares,
 #                      as JDBC, pgx and psycopg 3 do after a few runs; PostgreSQL then reuses a
 #                      generic plan, so no statement is planned)
+#   VARIANTS="…"       the copies after before and migrated, by name (benchmarks/router-variants.sh)
 #   SMS_RETRY_PG_SERVER_BIN=DIR   another server (as .ci/with-postgres; make test-pg's are under
 #                      .build/pg/MAJOR), else the newest Debian one
 # Prints a markdown table on stdout (progress on stderr). About 15 minutes on 2 cores.
