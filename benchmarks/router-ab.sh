@@ -22,7 +22,6 @@
 # Prints a markdown table on stdout (progress on stderr). About 12 minutes with the defaults.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-migrations=$here/../migrations
 rows=${ROWS:-1000000}
 rounds=${ROUNDS:-6}
 secs=${DURATION:-5}
@@ -36,19 +35,15 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 source "$here/router-variants.sh"
+source "$here/router-table.sh"
 
 # --- 1. the copies ----------------------------------------------------------------------------------
 say "before: the router's table (001), $rows rows (benchmarks/seed.sql), its own index on (user_id, created_at)"
 for db in "${names[@]}"; do q postgres -c "DROP DATABASE IF EXISTS $db"; done
 q postgres -c "CREATE DATABASE before"
-q before -f "$migrations/001_baseline.up.sql"
-q before -v rows="$rows" -v fail_permille=30 -f "$here/seed.sql"
-q before -c "CREATE INDEX sms_usage_logs_user_id_created_at_idx ON sms_usage_logs (user_id, created_at)"
+router_table before "$rows"
 q postgres -c "CREATE DATABASE migrated TEMPLATE before STRATEGY file_copy"
-for f in "$migrations"/[0-9][0-9][0-9]_*.up.sql; do
-  n=$(basename "$f"); n=${n%%_*}; [ $((10#$n)) -ge 2 ] || continue
-  PGDATABASE=migrated psql -X -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null 2>&1
-done
+migrate_by_psql migrated
 # The UPDATEs go to the newest 100k rows: rewritten once here, so that in every copy they are rows
 # as the router writes them (after migrate, with the new columns in the row itself) and the
 # runs' first updates do not widen them.

@@ -35,26 +35,13 @@ q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 val() { local db=$1; shift; psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$*"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-migrate_psql() {    # every up file from 002 on, in order, as `psql -f` runs them
-  local f n
-  for f in "$migrations"/[0-9][0-9][0-9]_*.up.sql; do
-    n=$(basename "$f"); n=${n%%_*}
-    [ $((10#$n)) -ge 2 ] || continue
-    say "  $(basename "$f")"
-    psql -X -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null
-  done
-}
+source "$here/router-table.sh"
 
 # --- 1. the two databases -----------------------------------------------------------------------
 say "rc_before: the router's table (001), $rows rows (benchmarks/seed.sql), its own index on (user_id, created_at)"
 q postgres -c "DROP DATABASE IF EXISTS rc_after" -c "DROP DATABASE IF EXISTS rc_before" -c "CREATE DATABASE rc_before"
-q rc_before -f "$migrations/001_baseline.up.sql"
-q rc_before -v rows="$rows" -v fail_permille=30 -f "$here/seed.sql"
-# A router reads its users' messages by user and time: the index a real router's table has besides
-# its primary key, so "the table's index size" is not the primary key alone.
-q rc_before -c "CREATE INDEX sms_usage_logs_user_id_created_at_idx ON sms_usage_logs (user_id, created_at)" \
-            -c "COMMENT ON INDEX sms_usage_logs_user_id_created_at_idx IS 'router: its own index (router-cost benchmark)'" \
-            -c "VACUUM ANALYZE sms_usage_logs"
+router_table rc_before "$rows"
+q rc_before -c "VACUUM ANALYZE sms_usage_logs"
 say "rc_after: a copy of rc_before (CREATE DATABASE ... TEMPLATE), then migrated"
 q postgres -c "CREATE DATABASE rc_after TEMPLATE rc_before STRATEGY file_copy"
 mstart=$(date +%s.%N)
@@ -63,7 +50,7 @@ if [ $# -gt 0 ]; then
   (export PGDATABASE=rc_after; unset DATABASE_URL; "$@") >&2
   how="\`$*\`"
 else
-  (export PGDATABASE=rc_after; migrate_psql)
+  migrate_by_psql rc_after
   how="psql -f each migrations/NNN_*.up.sql from 002 on"
 fi
 mend=$(date +%s.%N)

@@ -45,16 +45,12 @@ source "$here/router-variants.sh"
 SMS_RETRY_OBJ_NAMES="${names[*]}" "$root/.ci/with-postgres" "$data" bash -c '
   set -euo pipefail
   q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+  source "'"$here"'/router-table.sh"
   q postgres -c "CREATE DATABASE before"
-  q before -f "'"$root"'/migrations/001_baseline.up.sql"
-  q before -v rows='"$rows"' -v fail_permille=30 -f "'"$here"'/seed.sql"
-  q before -c "CREATE INDEX sms_usage_logs_user_id_created_at_idx ON sms_usage_logs (user_id, created_at)" \
-           -c "VACUUM ANALYZE sms_usage_logs"
+  router_table before '"$rows"'
+  q before -c "VACUUM ANALYZE sms_usage_logs"
   q postgres -c "CREATE DATABASE migrated TEMPLATE before STRATEGY file_copy"
-  for f in "'"$root"'"/migrations/[0-9][0-9][0-9]_*.up.sql; do
-    n=$(basename "$f"); n=${n%%_*}; [ $((10#$n)) -ge 2 ] || continue
-    PGDATABASE=migrated psql -X -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null
-  done
+  migrate_by_psql migrated
   q migrated -c "VACUUM ANALYZE sms_usage_logs"
 ' >&2
 say "before and migrated built"
